@@ -1,0 +1,122 @@
+"""devsms-async: the asyncio-native SDK for the DevSMS.uz SMS API.
+
+    async with AsyncDevSMS("token") as sms:
+        result = await sms.send_sms("998901234567", "Salom!")
+
+Part counting and pricing (``count_parts``, ``estimate_cost``, ...) are imported on
+first use, so ``import devsms_async`` stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._client import AsyncDevSMS
+from ._version import __version__
+from .callbacks import parse_callback
+from .errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    DevSMSError,
+    MalformedResponseError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    SendOutcomeUnknownError,
+    ServerError,
+    ServiceNameRejectedError,
+    UsageError,
+    ValidationError,
+)
+from .models import (
+    Balance,
+    BulkMessage,
+    DeliveryReport,
+    HistoryPage,
+    OtpTemplate,
+    SendResult,
+    SmsRecord,
+    SmsStatus,
+    SmsType,
+    Statistics,
+)
+
+if TYPE_CHECKING:
+    from .pricing import (
+        BulkEstimate,
+        CostEstimate,
+        Country,
+        estimate_bulk,
+        estimate_cost,
+        lookup_country,
+    )
+    from .sms_parts import SmsParts, count_parts, normalize_uzbek
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AsyncDevSMS",
+    "AuthenticationError",
+    "BadRequestError",
+    "Balance",
+    "BulkEstimate",
+    "BulkMessage",
+    "CostEstimate",
+    "Country",
+    "DeliveryReport",
+    "DevSMSError",
+    "HistoryPage",
+    "MalformedResponseError",
+    "NotFoundError",
+    "OtpTemplate",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "SendOutcomeUnknownError",
+    "SendResult",
+    "ServerError",
+    "ServiceNameRejectedError",
+    "SmsParts",
+    "SmsRecord",
+    "SmsStatus",
+    "SmsType",
+    "Statistics",
+    "UsageError",
+    "ValidationError",
+    "__version__",
+    "count_parts",
+    "estimate_bulk",
+    "estimate_cost",
+    "lookup_country",
+    "normalize_uzbek",
+    "parse_callback",
+]
+
+_LAZY = {
+    "BulkEstimate": "pricing",
+    "CostEstimate": "pricing",
+    "Country": "pricing",
+    "estimate_bulk": "pricing",
+    "estimate_cost": "pricing",
+    "lookup_country": "pricing",
+    "SmsParts": "sms_parts",
+    "count_parts": "sms_parts",
+    "normalize_uzbek": "sms_parts",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'devsms_async' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

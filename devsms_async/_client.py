@@ -1,0 +1,412 @@
+"""``AsyncDevSMS``: lifecycle, options and the public methods."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+import os
+from types import TracebackType
+from typing import Any, TypeVar
+
+from ._converter import TASHKENT
+from ._endpoints import ALL_ENDPOINTS, GET_BALANCE, GET_HISTORY, GET_STATUS, SEND_SMS, Endpoint
+from ._response import parse_response
+from ._retry import RetryPolicy, SendInfo, call_with_policy
+from ._transport import (
+    DEFAULT_LIMITS,
+    DEFAULT_TIMEOUT,
+    AsyncBaseTransport,
+    AsyncClient,
+    HTTPBackend,
+    Limits,
+    Request,
+    Response,
+    TimeoutTypes,
+    check_base_url,
+    make_client,
+    to_timeout,
+)
+from ._validation import (
+    check_callback_url,
+    check_history_query,
+    check_message,
+    check_otp_code,
+    check_sender,
+    check_service_name,
+    check_sms_type,
+    check_status_query,
+    check_template,
+    normalize_phone,
+)
+from ._version import __version__
+from .errors import UsageError, ValidationError
+from .models import (
+    Balance,
+    HistoryPage,
+    OtpTemplate,
+    SendResult,
+    SmsRecord,
+    SmsStatus,
+    SmsType,
+)
+
+T = TypeVar("T")
+
+DEFAULT_BASE_URL = "https://devsms.uz/api"
+TOKEN_ENV = "DEVSMS_TOKEN"  # noqa: S105 - a variable name, not a secret
+
+
+class _State(enum.Enum):
+    NEW = "new"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class _Secret:
+    """Holds the token; prints as ``'***'`` wherever it ends up."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+    __str__ = __repr__
+
+
+class AsyncDevSMS:
+    """Asynchronous client for the DevSMS.uz API.
+
+    Use it as an async context manager; it owns one pooled ``httpx.AsyncClient`` that
+    is created on entry (bound to the running event loop) and closed on exit::
+
+        async with AsyncDevSMS("token") as sms:
+            result = await sms.send_sms("998901234567", "Salom!")
+
+    Args:
+        token: API token; defaults to the ``DEVSMS_TOKEN`` environment variable.
+        base_url: the API root. Plain ``http://`` is refused for non-loopback hosts
+            unless ``allow_insecure_http=True`` (the token would travel in clear text).
+        timeout: seconds or an ``httpx.Timeout``; default connect 5, read 30,
+            write 10, pool 10. Every method also takes ``timeout=``.
+        max_retries: retries of *reads* (history, balance, status). Sends are retried
+            only when the request provably never left (see ``docs/errors.md``).
+        http_client: use this ``httpx.AsyncClient`` as is; it is never closed by us.
+        transport: an ``httpx.AsyncBaseTransport`` for the owned client: the seam for
+            tests (``devsms_async.testing.SandboxTransport``) and other backends.
+        http_backend: ``"httpx"`` (default) or ``"aiohttp"`` (extra
+            ``devsms-async[aiohttp]``): faster under load, same behaviour.
+        limits: connection-pool limits (default 10 connections; see bulk sending).
+        sender: default ``from`` for every send (the provider's default is ``4546``).
+        callback_url: default ``callback_url`` for every send.
+        timezone: zone of the API's naive timestamps; default Asia/Tashkent (UTC+5).
+            ``None`` gives naive datetimes.
+        log_sensitive: put full phone numbers in DEBUG logs (off: they are masked).
+    """
+
+    def __init__(
+        self,
+        token: str | None = None,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: TimeoutTypes = DEFAULT_TIMEOUT,
+        max_retries: int = 2,
+        http_client: AsyncClient | None = None,
+        transport: AsyncBaseTransport | None = None,
+        http_backend: HTTPBackend = "httpx",
+        limits: Limits = DEFAULT_LIMITS,
+        sender: str | None = None,
+        callback_url: str | None = None,
+        timezone: _dt.tzinfo | None = TASHKENT,
+        allow_insecure_http: bool = False,
+        log_sensitive: bool = False,
+    ) -> None:
+        if token is None:
+            token = os.environ.get(TOKEN_ENV)
+        if not isinstance(token, str) or not token.strip():
+            raise ValidationError(
+                "token", f"no API token: pass token=... or set the {TOKEN_ENV} environment variable"
+            )
+        if http_client is not None and transport is not None:
+            raise ValidationError("transport", "give http_client or transport, not both")
+        if http_backend not in ("httpx", "aiohttp"):
+            raise ValidationError("http_backend", "must be 'httpx' or 'aiohttp'")
+        self._token = _Secret(token.strip())
+        self._base_url = check_base_url(base_url, allow_insecure_http=allow_insecure_http)
+        timeout_obj = to_timeout(timeout)
+        assert timeout_obj is not None
+        self._timeout = timeout_obj
+        self._policy = RetryPolicy(max_retries=max_retries)
+        self._user_client = http_client
+        self._transport = transport
+        self._http_backend: HTTPBackend = http_backend
+        self._limits = limits
+        self._sender = check_sender(sender)
+        self._callback_url = check_callback_url(callback_url)
+        self._tz = timezone
+        self._log_sensitive = log_sensitive
+        self._secrets = (self._token.value,)
+        self._urls = {ep.name: f"{self._base_url}/{ep.path}" for ep in ALL_ENDPOINTS}
+        self._headers = {
+            "Authorization": f"Bearer {self._token.value}",
+            "Accept": "application/json",
+            "User-Agent": f"devsms-async/{__version__}",
+        }
+        self._state = _State.NEW
+        self._http: AsyncClient | None = None
+
+    def __repr__(self) -> str:
+        return f"<AsyncDevSMS base_url={self._base_url!r} state={self._state.value}>"
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def __aenter__(self) -> AsyncDevSMS:
+        if self._state is not _State.NEW:
+            raise UsageError(
+                f"this AsyncDevSMS is {self._state.value}; a client can be entered once. "
+                "Create a new AsyncDevSMS for a new `async with` block."
+            )
+        if self._user_client is not None:
+            self._http = self._user_client
+        else:
+            self._http = make_client(
+                transport=self._transport,
+                timeout=self._timeout,
+                limits=self._limits,
+                headers=self._headers,
+                http_backend=self._http_backend,
+            )
+        self._state = _State.OPEN
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the owned HTTP client (a user-supplied one is left open). Idempotent."""
+        if self._state is _State.CLOSED:
+            return
+        http, self._http = self._http, None
+        self._state = _State.CLOSED
+        if http is not None and http is not self._user_client:
+            await http.aclose()
+
+    @property
+    def is_closed(self) -> bool:
+        """``True`` once ``aclose()`` ran (or the ``async with`` block ended)."""
+        return self._state is _State.CLOSED
+
+    @property
+    def pool_size(self) -> int:
+        """How many connections may be open at once; bulk sends stay within it."""
+        return self._limits.max_connections or DEFAULT_LIMITS.max_connections or 10
+
+    def _client(self) -> AsyncClient:
+        if self._http is None:
+            if self._state is _State.NEW:
+                raise UsageError(
+                    "the client is not open: use `async with AsyncDevSMS(...) as sms:`"
+                )
+            raise UsageError("the client is closed; create a new AsyncDevSMS")
+        return self._http
+
+    # -- the one generic call --------------------------------------------------------
+
+    async def _call(
+        self,
+        endpoint: Endpoint[T],
+        params: dict[str, Any],
+        *,
+        timeout: TimeoutTypes | None,
+        send_info: SendInfo | None = None,
+    ) -> T:
+        http = self._client()
+        request = self._build_request(http, endpoint, params, timeout)
+        tz, secrets = self._tz, self._secrets
+
+        def parse(response: Response) -> T:
+            return parse_response(
+                endpoint,
+                response.status_code,
+                response.content,
+                response.headers,
+                tz=tz,
+                secrets=secrets,
+            )
+
+        return await call_with_policy(
+            http,
+            request,
+            endpoint,
+            self._policy,
+            parse,
+            send_info=send_info,
+            log_sensitive=self._log_sensitive,
+        )
+
+    def _build_request(
+        self,
+        http: AsyncClient,
+        endpoint: Endpoint[Any],
+        params: dict[str, Any],
+        timeout: TimeoutTypes | None,
+    ) -> Request:
+        kwargs: dict[str, Any] = {}
+        if endpoint.params_in == "json":
+            kwargs["json"] = params
+        else:
+            kwargs["params"] = params
+        if timeout is not None:
+            kwargs["timeout"] = to_timeout(timeout)
+        if http is self._user_client:
+            # A user's client has its own default headers; ours go on each request.
+            kwargs["headers"] = self._headers
+        return http.build_request(endpoint.method, self._urls[endpoint.name], **kwargs)
+
+    # -- endpoints -------------------------------------------------------------------
+
+    async def send_sms(
+        self,
+        phone: str,
+        message: str,
+        *,
+        sender: str | None = None,
+        callback_url: str | None = None,
+        type: SmsType | str = SmsType.ESKIZ,
+        normalize: bool = False,
+        timeout: TimeoutTypes | None = None,
+    ) -> SendResult:
+        """Send one SMS (``POST send_sms.php``).
+
+        ``sender`` becomes the API field ``from``; ``type`` is ``eskiz`` (default),
+        or ``simple`` (Uzbek numbers only). ``normalize=True`` first replaces the
+        Uzbek apostrophe look-alikes (U+02BB, U+2018, U+2019, U+02BC, backtick) with
+        ``'`` so the text stays GSM-7 and costs fewer parts (see ``count_parts``).
+
+        Raises ``SendOutcomeUnknownError`` when the send may have happened but no
+        answer proves it; it is never retried blindly.
+        """
+        params = self._send_params(phone, message, sender, callback_url, type, normalize)
+        return await self._call(
+            SEND_SMS,
+            params,
+            timeout=timeout,
+            send_info=SendInfo(params["phone"], params["message"]),
+        )
+
+    def _send_params(
+        self,
+        phone: object,
+        message: object,
+        sender: object,
+        callback_url: object,
+        sms_type: object,
+        normalize: bool,
+    ) -> dict[str, Any]:
+        """Validate one send and build its JSON body (shared with bulk sending)."""
+        number = normalize_phone(phone)
+        text = check_message(message)
+        if normalize:
+            from .sms_parts import normalize_uzbek
+
+            text = normalize_uzbek(text)
+        kind = check_sms_type(sms_type, number)
+        params: dict[str, Any] = {"phone": number, "message": text}
+        chosen_sender = check_sender(sender) or self._sender
+        if chosen_sender is not None:
+            params["from"] = chosen_sender
+        chosen_callback = check_callback_url(callback_url) or self._callback_url
+        if chosen_callback is not None:
+            params["callback_url"] = chosen_callback
+        params["type"] = kind.value
+        return params
+
+    async def send_otp(
+        self,
+        phone: str,
+        *,
+        template: OtpTemplate | int,
+        service_name: str,
+        otp_code: str,
+        callback_url: str | None = None,
+        timeout: TimeoutTypes | None = None,
+    ) -> SendResult:
+        """Send a verification code through an Eskiz-approved template.
+
+        ``service_name`` (2-50 letters, digits, space, dot, hyphen) passes the
+        provider's AI moderation. If it is rejected the SMS is not sent **but the
+        balance is still charged**: ``ServiceNameRejectedError`` says so.
+        """
+        number = normalize_phone(phone)
+        params: dict[str, Any] = {
+            "phone": number,
+            "type": SmsType.UNIVERSAL_OTP.value,
+            "template_type": int(check_template(template)),
+            "service_name": check_service_name(service_name),
+            "otp_code": check_otp_code(otp_code),
+        }
+        chosen_callback = check_callback_url(callback_url) or self._callback_url
+        if chosen_callback is not None:
+            params["callback_url"] = chosen_callback
+        return await self._call(
+            SEND_SMS,
+            params,
+            timeout=timeout,
+            send_info=SendInfo(number, render_otp(params)),
+        )
+
+    async def get_history(
+        self,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        status: SmsStatus | str | None = None,
+        timeout: TimeoutTypes | None = None,
+    ) -> HistoryPage:
+        """One page of sent SMS, newest first (``GET get_history.php``).
+
+        ``limit`` 1-200; ``status`` one of ``sent``, ``delivered``, ``failed``. To walk
+        everything use ``iter_history``.
+        """
+        query = check_history_query(limit, offset, status)
+        return await self._call(GET_HISTORY, query, timeout=timeout)
+
+    async def get_balance(self, *, timeout: TimeoutTypes | None = None) -> Balance:
+        """Balance, the price of one Uzbek SMS part, and usage statistics."""
+        return await self._call(GET_BALANCE, {}, timeout=timeout)
+
+    async def get_status(
+        self,
+        *,
+        sms_id: int | None = None,
+        request_id: str | None = None,
+        timeout: TimeoutTypes | None = None,
+    ) -> SmsRecord:
+        """The record of one SMS, by ``sms_id`` **or** ``request_id`` (exactly one)."""
+        query = check_status_query(sms_id, request_id)
+        return await self._call(GET_STATUS, query, timeout=timeout)
+
+
+OTP_TEMPLATES: dict[int, str] = {
+    1: "MyService tizimi: {service_name} xizmatida amaliyotni tasdiqlash kodi: {otp_code}",
+    2: "MyService tizimi: {service_name} xizmatida parolni tiklash uchun tasdiqlash kodi: "
+    "{otp_code}",
+    3: "MyService tizimi: {service_name} xizmatiga ro'yxatdan o'tish uchun tasdiqlash kodi: "
+    "{otp_code}",
+    4: "MyService tizimi: {service_name} xizmatiga kirish uchun tasdiqlash kodi: {otp_code}",
+}
+"""The provider's four universal OTP templates, as the spec prints them."""
+
+
+def render_otp(params: dict[str, Any]) -> str:
+    """The text the provider stores for a universal OTP send."""
+    return OTP_TEMPLATES[params["template_type"]].format(
+        service_name=params["service_name"], otp_code=params["otp_code"]
+    )

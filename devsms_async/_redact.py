@@ -1,0 +1,31 @@
+"""Keep secrets out of reprs, logs and error texts."""
+
+from __future__ import annotations
+
+import re
+
+SNIPPET_CHARS = 200
+_LONG_DIGITS = re.compile(r"\d{7,15}")
+
+
+def mask_phone(phone: str) -> str:
+    """``998901234567`` -> ``99890***4567``: enough to tell numbers apart in logs."""
+    if len(phone) <= 8:
+        return "***"
+    return f"{phone[:5]}***{phone[-4:]}"
+
+
+def body_snippet(body: bytes, *, secrets: tuple[str, ...] = ()) -> str:
+    """A short, printable start of a response body with phone-like numbers masked.
+
+    Only the first bytes are decoded, so a huge body costs nothing here.
+    """
+    text = body[: SNIPPET_CHARS * 4].decode("utf-8", "replace")
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    text = _LONG_DIGITS.sub(lambda m: mask_phone(m.group()), text)
+    text = " ".join(text.split())
+    if len(text) > SNIPPET_CHARS:
+        text = text[:SNIPPET_CHARS] + "…"
+    return text

@@ -1,0 +1,190 @@
+"""Turn an HTTP answer into a model or a typed error.
+
+The DevSMS service is PHP behind a proxy: besides its documented
+``{"success": false, "error": "..."}`` it may answer an HTML error page, print a PHP
+notice before the JSON, or cut the body short. Each case becomes a typed
+``DevSMSError`` with the status and a short redacted snippet; no ``KeyError``,
+``TypeError`` or ``JSONDecodeError`` escapes.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import email.utils
+import json
+import time
+from typing import Any, TypeVar
+
+from ._converter import structure
+from ._endpoints import Endpoint
+from ._redact import body_snippet
+from .errors import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    MalformedResponseError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    ServiceNameRejectedError,
+)
+
+T = TypeVar("T")
+
+_STATUS_ERRORS: dict[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    429: RateLimitError,
+}
+# The provider's words for "the service name was rejected by moderation; charged anyway".
+_REJECTED_MARKERS = ("nomaqbul",)
+RETRY_AFTER_CAP = 60.0
+
+
+def decode_json(body: bytes) -> Any:
+    """Decode JSON or raise ``ValueError`` (``JSONDecodeError`` and bad UTF-8 alike)."""
+    return json.loads(body)
+
+
+def parse_response(
+    endpoint: Endpoint[T],
+    status_code: int,
+    body: bytes,
+    headers: Any,
+    *,
+    tz: _dt.tzinfo | None,
+    secrets: tuple[str, ...] = (),
+) -> T:
+    """Check the answer and structure its ``data`` into ``endpoint.model``."""
+    try:
+        payload = decode_json(body)
+    except ValueError:
+        payload = None
+        decoded = False
+    else:
+        decoded = True
+
+    if status_code >= 400 or status_code < 200:
+        raise _error_for_status(endpoint, status_code, payload, body, headers, secrets)
+
+    if not decoded:
+        raise MalformedResponseError(
+            "the answer is not JSON",
+            status_code=status_code,
+            body_snippet=body_snippet(body, secrets=secrets),
+        )
+    if not isinstance(payload, dict):
+        raise MalformedResponseError(
+            f"expected a JSON object, got a JSON {type(payload).__name__}",
+            status_code=status_code,
+            body_snippet=body_snippet(body, secrets=secrets),
+        )
+    success = payload.get("success")
+    if success is not True:
+        if success is False or "error" in payload:
+            raise _api_error(BadRequestError, endpoint, status_code, payload, body, secrets)
+        raise MalformedResponseError(
+            "the answer has no 'success': true",
+            status_code=status_code,
+            body_snippet=body_snippet(body, secrets=secrets),
+        )
+    data = payload.get("data")
+    if not isinstance(data, dict):
+        what = "missing" if data is None else f"a JSON {type(data).__name__}"
+        raise MalformedResponseError(
+            f"'data' is {what}, expected an object",
+            status_code=status_code,
+            body_snippet=body_snippet(body, secrets=secrets),
+        )
+    try:
+        return structure(data, endpoint.model, tz)
+    except Exception as exc:
+        raise MalformedResponseError(
+            f"'data' does not fit {endpoint.model.__name__}: {_describe(exc)}",
+            status_code=status_code,
+            body_snippet=body_snippet(body, secrets=secrets),
+        ) from exc
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing field {exc.args[0]!r}" if exc.args else "missing field"
+    return f"{type(exc).__name__}: {exc}"[:200]
+
+
+def _error_for_status(
+    endpoint: Endpoint[Any],
+    status_code: int,
+    payload: Any,
+    body: bytes,
+    headers: Any,
+    secrets: tuple[str, ...],
+) -> APIError:
+    if status_code >= 500:
+        cls: type[APIError] = ServerError
+    else:
+        cls = _STATUS_ERRORS.get(status_code, BadRequestError)
+    error = _api_error(cls, endpoint, status_code, payload, body, secrets)
+    if isinstance(error, RateLimitError):
+        error.retry_after = parse_retry_after(headers.get("retry-after"))
+    return error
+
+
+def _api_error(
+    cls: type[APIError],
+    endpoint: Endpoint[Any],
+    status_code: int,
+    payload: Any,
+    body: bytes,
+    secrets: tuple[str, ...],
+) -> APIError:
+    server_text = None
+    if isinstance(payload, dict):
+        raw = payload.get("error", payload.get("message"))
+        if isinstance(raw, str):
+            server_text = body_snippet(raw.encode(), secrets=secrets)
+    snippet = body_snippet(body, secrets=secrets)
+    if (
+        endpoint.retry_safe is False
+        and server_text is not None
+        and any(marker in server_text.lower() for marker in _REJECTED_MARKERS)
+    ):
+        cls = ServiceNameRejectedError
+        message = (
+            f"the service name was rejected by moderation; the SMS was NOT sent but the "
+            f"balance WAS charged (HTTP {status_code}): {server_text}"
+        )
+    else:
+        detail = server_text if server_text is not None else f"body starts: {snippet!r}"
+        message = f"{endpoint.method} {endpoint.path} failed with HTTP {status_code}: {detail}"
+    return cls(
+        message,
+        status_code=status_code,
+        error=server_text,
+        method=endpoint.method,
+        path=endpoint.path,
+        body_snippet=snippet,
+    )
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (seconds or HTTP date), capped."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=_dt.timezone.utc)
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), RETRY_AFTER_CAP)

@@ -1,0 +1,153 @@
+"""The only module that imports httpx.
+
+httpx has had no release since 0.28.1 and a fork exists; keeping every ``import httpx``
+here means switching is one file. Other modules import the names they need from here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import urllib.parse
+from typing import Any, Literal
+
+import httpx
+from httpx import (
+    AsyncBaseTransport,
+    AsyncClient,
+    Limits,
+    MockTransport,
+    Request,
+    Response,
+    Timeout,
+    TransportError,
+)
+
+from .errors import APIConnectionError, APITimeoutError, ValidationError
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "DEFAULT_POOL_SIZE",
+    "DEFAULT_TIMEOUT",
+    "AsyncBaseTransport",
+    "AsyncClient",
+    "HTTPBackend",
+    "Limits",
+    "MockTransport",
+    "Request",
+    "Response",
+    "Timeout",
+    "TimeoutTypes",
+    "TransportError",
+    "check_base_url",
+    "exception_never_sent",
+    "make_client",
+    "map_transport_error",
+    "to_timeout",
+]
+
+HTTPBackend = Literal["httpx", "aiohttp"]
+TimeoutTypes = float | Timeout
+
+DEFAULT_TIMEOUT = Timeout(connect=5.0, read=30.0, write=10.0, pool=10.0)
+"""connect 5 s, read 30 s (the provider talks to Eskiz while we wait), write 10 s, and
+10 s to get a pooled connection: bulk sends never ask for more connections than the pool
+holds, so a long pool wait means something is wrong."""
+
+DEFAULT_POOL_SIZE = 10
+"""Measured: at 100 requests in flight, ``Limits(10, 10)`` beat ``Limits(100, 100)`` by
+1.4x on httpcore 1.0.9, whose pool polls every socket on each request."""
+
+DEFAULT_LIMITS = Limits(
+    max_connections=DEFAULT_POOL_SIZE,
+    max_keepalive_connections=DEFAULT_POOL_SIZE,
+    keepalive_expiry=30.0,
+)
+
+
+def to_timeout(value: TimeoutTypes | None) -> Timeout | None:
+    if value is None or isinstance(value, Timeout):
+        return value
+    given: object = value  # callers may pass anything at run time
+    if isinstance(given, bool) or not isinstance(given, int | float) or given <= 0:
+        raise ValidationError(
+            "timeout", f"must be a positive number or httpx.Timeout, got {value!r}"
+        )
+    return Timeout(float(given))
+
+
+def check_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
+    """Validate ``base_url``; plain http is refused for non-loopback hosts."""
+    parts = urllib.parse.urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError("base_url", "must be an absolute http:// or https:// URL")
+    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
+        raise ValidationError(
+            "base_url",
+            "plain http:// would send the token in clear text; use https:// or pass "
+            "allow_insecure_http=True",
+        )
+    return base_url.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def make_client(
+    *,
+    transport: AsyncBaseTransport | None,
+    timeout: Timeout,
+    limits: Limits,
+    headers: dict[str, str],
+    http_backend: HTTPBackend,
+) -> AsyncClient:
+    """The pooled client owned by ``AsyncDevSMS`` (created inside ``__aenter__``)."""
+    if transport is None and http_backend == "aiohttp":
+        transport = _aiohttp_transport(limits)
+    return AsyncClient(
+        transport=transport,
+        timeout=timeout,
+        limits=limits,
+        headers=headers,
+        follow_redirects=False,
+        trust_env=True,
+    )
+
+
+def _aiohttp_transport(limits: Limits) -> AsyncBaseTransport:
+    try:
+        import aiohttp
+        from httpx_aiohttp import AiohttpTransport
+    except ImportError as exc:
+        raise ValidationError(
+            "http_backend", "'aiohttp' needs the extra: pip install 'devsms-async[aiohttp]'"
+        ) from exc
+    size = limits.max_connections or DEFAULT_POOL_SIZE
+
+    def session_factory(**kwargs: Any) -> aiohttp.ClientSession:
+        kwargs["connector"] = aiohttp.TCPConnector(limit=size, limit_per_host=size)
+        return aiohttp.ClientSession(**kwargs)
+
+    return AiohttpTransport(client=session_factory)
+
+
+def exception_never_sent(exc: BaseException) -> bool:
+    """True when the request provably never reached the server.
+
+    A refused connection, a connect timeout and a pool timeout all fail before a byte
+    of the request is written; anything later may have been received.
+    """
+    return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+
+
+def map_transport_error(exc: httpx.TransportError) -> APIConnectionError:
+    """Translate an httpx transport error into the SDK's own (chain it with ``from``)."""
+    kind = type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        return APITimeoutError(f"request timed out ({kind})")
+    return APIConnectionError(f"connection failed ({kind}: {exc})")

@@ -1,0 +1,187 @@
+"""Every error the SDK raises.
+
+All of them derive from :class:`DevSMSError`, so one ``except DevSMSError`` catches
+everything the SDK can raise::
+
+    DevSMSError
+    ├── ValidationError              bad input, raised before any request (also a ValueError)
+    ├── UsageError                   the client is used wrongly (not entered, closed, entered twice)
+    ├── APIError                     the server answered and said no
+    │   ├── BadRequestError          400
+    │   ├── AuthenticationError      401
+    │   ├── PermissionDeniedError    403
+    │   ├── NotFoundError            404
+    │   ├── RateLimitError           429
+    │   ├── ServerError              5xx
+    │   └── ServiceNameRejectedError universal OTP refused by moderation; the money is gone
+    ├── APIConnectionError           no usable answer: connection refused, reset, ...
+    │   └── APITimeoutError          connect, read, write or pool timeout
+    ├── MalformedResponseError       the answer is not the JSON the spec promises
+    └── SendOutcomeUnknownError      a send may or may not have happened; reconcile it
+
+Error texts never contain the token, phone numbers or OTP codes: phone numbers are
+masked (``99890***4567``) and response bodies are cut to a short, redacted snippet.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "DevSMSError",
+    "MalformedResponseError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "SendOutcomeUnknownError",
+    "ServerError",
+    "ServiceNameRejectedError",
+    "UsageError",
+    "ValidationError",
+]
+
+
+class DevSMSError(Exception):
+    """Base class of every error raised by devsms-async."""
+
+
+class ValidationError(DevSMSError, ValueError):
+    """An argument is invalid; raised before any request is sent.
+
+    ``field`` names the offending argument (``"phone"``, ``"otp_code"``, ...).
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.reason = message
+
+
+class UsageError(DevSMSError, RuntimeError):
+    """The client is used outside its lifecycle (not entered, closed, entered twice)."""
+
+
+class APIError(DevSMSError):
+    """The server answered, and the answer is an error.
+
+    Carries the HTTP ``status_code``, the server's own ``error`` text (Uzbek, as sent)
+    and the ``method``/``path`` of the request.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        error: str | None = None,
+        method: str = "",
+        path: str = "",
+        body_snippet: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.error = error
+        self.method = method
+        self.path = path
+        self.body_snippet = body_snippet
+
+
+class BadRequestError(APIError):
+    """HTTP 400 (or ``success: false`` with 200): the server refused the request."""
+
+
+class AuthenticationError(APIError):
+    """HTTP 401: the token is missing, wrong or revoked."""
+
+
+class PermissionDeniedError(APIError):
+    """HTTP 403: the token may not do this."""
+
+
+class NotFoundError(APIError):
+    """HTTP 404: no such SMS (or endpoint)."""
+
+
+class RateLimitError(APIError):
+    """HTTP 429: too many requests; ``retry_after`` is in seconds when the server said."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class ServerError(APIError):
+    """HTTP 5xx: the service failed."""
+
+
+class ServiceNameRejectedError(APIError):
+    """A universal OTP was refused by moderation of ``service_name``.
+
+    The provider still charges for it: ``charged`` is always ``True``.
+    """
+
+    charged = True
+
+
+class APIConnectionError(DevSMSError):
+    """No usable answer arrived: connection refused, reset, protocol error."""
+
+
+class APITimeoutError(APIConnectionError):
+    """A connect, read, write or pool timeout."""
+
+
+class MalformedResponseError(DevSMSError):
+    """The server's answer is not the JSON the spec describes.
+
+    ``status_code`` is the HTTP status; ``body_snippet`` a short, redacted start of the
+    body (an HTML error page, a PHP notice, truncated JSON, ...).
+    """
+
+    def __init__(self, message: str, *, status_code: int, body_snippet: str = "") -> None:
+        text = f"{message} (HTTP {status_code})"
+        if body_snippet:
+            text += f"; body starts: {body_snippet!r}"
+        super().__init__(text)
+        self.status_code = status_code
+        self.body_snippet = body_snippet
+
+
+class SendOutcomeUnknownError(DevSMSError):
+    """A send may have reached the server, but no answer proves whether it did.
+
+    The SDK never repeats such a send by itself: the API has no idempotency key, so a
+    retry could deliver (and charge) the message twice. Pass this error to
+    ``await sms.reconcile(error)`` to look it up in the history, or decide yourself.
+
+    ``phone`` is the normalised number (kept out of the message text), ``fingerprint``
+    a SHA-256 prefix of the message text, ``started_at`` when the attempt began
+    (aware, UTC) and ``__cause__`` the underlying network error.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        phone: str,
+        fingerprint: str,
+        started_at: _dt.datetime,
+        status_code: int | None = None,
+        text: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.phone = phone
+        self.fingerprint = fingerprint
+        self.started_at = started_at
+        self.status_code = status_code
+        # Kept for reconcile(); never part of str(self).
+        self._text = text
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"

@@ -1,0 +1,186 @@
+"""Typed results of the DevSMS API: frozen, slotted attrs classes.
+
+Field names follow the API in snake_case; money is ``int`` so'm; timestamps are
+``datetime`` (aware, Asia/Tashkent by default, see ``AsyncDevSMS(timezone=...)``).
+Phone numbers and message texts are masked in ``repr()``: read the attribute itself
+when you really want to see it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+
+import attrs
+
+from ._redact import mask_phone
+
+__all__ = [
+    "Balance",
+    "BulkMessage",
+    "DeliveryReport",
+    "HistoryPage",
+    "OtpTemplate",
+    "SendResult",
+    "SmsRecord",
+    "SmsStatus",
+    "SmsType",
+    "Statistics",
+]
+
+
+def _mask_phone_repr(phone: str) -> str:
+    return repr(mask_phone(phone))
+
+
+def _hide_text_repr(text: str) -> str:
+    return f"<{len(text)} chars>"
+
+
+class SmsStatus(str, enum.Enum):
+    """Life cycle of one SMS: ``pending`` -> ``sent`` -> ``delivered`` | ``failed``.
+
+    ``UNKNOWN`` stands for a status string this SDK does not know yet; the record's
+    ``status_raw`` keeps what the server sent.
+    """
+
+    PENDING = "pending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+    @property
+    def is_final(self) -> bool:
+        """``True`` for ``delivered`` and ``failed``: no further change will come."""
+        return self in (SmsStatus.DELIVERED, SmsStatus.FAILED)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class SmsType(str, enum.Enum):
+    """How the provider routes a message (the API field ``type``)."""
+
+    ESKIZ = "eskiz"
+    SIMPLE = "simple"
+    UNIVERSAL_OTP = "universal_otp"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class OtpTemplate(enum.IntEnum):
+    """The four Eskiz-approved universal OTP templates (API field ``template_type``)."""
+
+    CONFIRM_OPERATION = 1
+    PASSWORD_RESET = 2
+    REGISTRATION = 3
+    LOGIN = 4
+
+
+@attrs.frozen(kw_only=True)
+class SendResult:
+    """What ``send_sms`` / ``send_otp`` return (the ``data`` object of the answer)."""
+
+    sms_id: int
+    request_id: str
+    status: SmsStatus
+    status_raw: str
+    parts_count: int
+    total_cost: int
+    """So'm charged for this message (all parts)."""
+    balance: int
+    """Account balance after the charge, so'm."""
+    type: str
+    """``eskiz``, ``simple`` or ``universal_otp``, as the server reported it."""
+    country: str | None = None
+    """International sends only: the country the provider detected."""
+    country_code: str | None = None
+    """International sends only: ISO 3166 code in lower case (``us``)."""
+
+
+@attrs.frozen(kw_only=True)
+class SmsRecord:
+    """One SMS as ``get_history`` and ``get_status`` describe it."""
+
+    id: int
+    phone_number: str = attrs.field(repr=_mask_phone_repr)
+    message: str = attrs.field(repr=_hide_text_repr)
+    status: SmsStatus
+    status_raw: str
+    parts_count: int
+    total_cost: int
+    from_number: str | None = None
+    eskiz_request_id: str | None = None
+    eskiz_message_id: str | None = None
+    created_at: _dt.datetime | None = None
+    sent_at: _dt.datetime | None = None
+    delivered_at: _dt.datetime | None = None
+    failed_at: _dt.datetime | None = None
+    updated_at: _dt.datetime | None = None
+    """Only ``get_status`` reports it."""
+
+
+@attrs.frozen(kw_only=True)
+class HistoryPage:
+    """One page of ``get_history``: ``items`` newest first (the API's ``history``).
+
+    ``count`` is what the server reported; the spec does not say whether it is the
+    page size or the total, so do not rely on it for paging: use ``iter_history``.
+    """
+
+    items: list[SmsRecord]
+    count: int
+    limit: int
+    offset: int
+
+
+@attrs.frozen(kw_only=True)
+class Statistics:
+    """Account usage counters from ``get_balance``; ``*_spent`` in so'm."""
+
+    total_sms: int
+    total_spent: int
+    today_sms: int
+    today_spent: int
+    month_sms: int
+    month_spent: int
+
+
+@attrs.frozen(kw_only=True)
+class Balance:
+    """``get_balance``: money left, the price of one Uzbek SMS part, and usage."""
+
+    balance: int
+    sms_price: int
+    statistics: Statistics
+
+
+@attrs.frozen(kw_only=True)
+class DeliveryReport:
+    """The body the service POSTs to ``callback_url`` when a status changes."""
+
+    sms_id: int
+    request_id: str
+    phone: str = attrs.field(repr=_mask_phone_repr)
+    status: SmsStatus
+    status_raw: str
+    sent_at: _dt.datetime | None = None
+    delivered_at: _dt.datetime | None = None
+    failed_at: _dt.datetime | None = None
+    timestamp: _dt.datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class BulkMessage:
+    """One message of a bulk job; ``send_bulk`` also takes plain ``(phone, message)`` tuples.
+
+    ``sender``/``callback_url`` left as ``None`` fall back to the client's defaults.
+    """
+
+    phone: str = attrs.field(repr=_mask_phone_repr)
+    message: str = attrs.field(repr=_hide_text_repr)
+    sender: str | None = None
+    callback_url: str | None = None
+    type: SmsType | str = SmsType.ESKIZ
