@@ -1,0 +1,53 @@
+"""Shared fixtures. Async fixtures are function-scoped (a loop per test)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import pytest
+import stamina
+
+T = TypeVar("T")
+
+SPEC_DIR = Path(__file__).parent / "spec"
+SHARED_SPEC_DIR = Path(__file__).resolve().parents[2] / "shared" / "spec"
+TOKEN = "test-token-SECRET-1234567890"
+
+
+def spec_json_examples() -> list[Any]:
+    """Every ```json block of the English spec, decoded exactly as written."""
+    text = (SPEC_DIR / "devsms-api.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```json\n(.*?)```", text, flags=re.DOTALL)
+    return [json.loads(block) for block in blocks]
+
+
+@pytest.fixture(autouse=True)
+def _no_backoff() -> Iterator[None]:
+    """Retries happen as configured, but without sleeping (stamina's testing mode)."""
+    stamina.set_testing(True, attempts=1000, cap=True)
+    yield
+    stamina.set_testing(False)
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def run(backend: str) -> Callable[..., Any]:
+    """Run an async function to completion on asyncio and on trio.
+
+    pytest-asyncio (auto mode) owns ``async def`` tests; code that claims anyio
+    support is tested through this fixture instead: ``run(scenario, arg)``.
+    """
+
+    def runner(fn: Callable[..., Awaitable[T]], *args: Any, **backend_options: Any) -> T:
+        return anyio.run(fn, *args, backend=backend, backend_options=backend_options or None)
+
+    return runner
