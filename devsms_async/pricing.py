@@ -1,0 +1,287 @@
+"""Which country a number is in, and what an SMS to it costs, before sending it.
+
+Prices are the provider's international table (100 rows, so'm per SMS part, one price
+for a local account and one for a foreign account), shipped as
+``devsms_async/data/prices.csv`` and read on first use. The country is the row with the
+longest matching dialling prefix: ``+1242`` is the Bahamas, any other ``+1`` the United
+States; ``+77`` Kazakhstan, any other ``+7`` Russia; ``+35818`` Åland, ``+358`` Finland;
+``+441481`` Guernsey, ``+44`` the United Kingdom.
+
+Notes on the table, which is kept as the provider wrote it:
+
+* The United States and Canada share ``+1`` and a price; a ``+1`` number is reported as
+  the United States row (as the provider's own send response does). Other ``+1``
+  countries not in the table (Jamaica ``+1876``, ...) are also matched to ``+1``.
+* The row "Vietnam (VI) +1340" is really the US Virgin Islands (``+1340``, ISO ``VI``);
+  Vietnam itself (``+84``, ``VN``) is not in the table and so is not served.
+* Uzbekistan (``998``) is not in the table: it costs the account's ``sms_price``
+  (``get_balance()`` tells it; 50 so'm in the provider's examples), passed as ``uz_price``.
+
+The numbers are estimates; the ``total_cost`` the server returns is what is billed.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Literal
+
+import attrs
+
+from ._redact import mask_phone
+from ._validation import UZ_PREFIX, check_message, check_sms_type, normalize_phone
+from .errors import ValidationError
+from .models import BulkMessage
+from .sms_parts import SmsParts, count_parts, normalize_uzbek
+
+__all__ = [
+    "Account",
+    "BulkEstimate",
+    "BulkItemError",
+    "CostEstimate",
+    "Country",
+    "CountryTotal",
+    "estimate_bulk",
+    "estimate_cost",
+    "lookup_country",
+    "price_table",
+]
+
+Account = Literal["local", "foreign"]
+
+DEFAULT_UZ_PRICE = 50
+# Two rows share "+1"; the provider names such numbers "United States" in its answers.
+_SHARED_PREFIX_OWNER = {"1": "US"}
+
+
+@attrs.frozen
+class Country:
+    """One row of the price table: prices are so'm per SMS part."""
+
+    name: str
+    iso: str
+    prefix: str
+    local_price: int
+    foreign_price: int
+
+    def price(self, account: Account = "local") -> int:
+        """The price of one SMS part for a ``"local"`` or ``"foreign"`` account."""
+        return self.local_price if _check_account(account) == "local" else self.foreign_price
+
+
+@attrs.frozen
+class CostEstimate:
+    """What one SMS would cost: ``total = parts.parts * price_per_part`` so'm."""
+
+    country: Country
+    account: Account
+    parts: SmsParts
+    price_per_part: int
+    total: int
+
+
+@attrs.frozen
+class CountryTotal:
+    """The share of one country in a bulk estimate."""
+
+    country: Country
+    messages: int
+    parts: int
+    cost: int
+
+
+@attrs.frozen
+class BulkItemError:
+    """An item of a bulk job that could not be estimated: its index and the reason."""
+
+    index: int
+    error: ValidationError
+
+
+@attrs.frozen
+class BulkEstimate:
+    """A bulk job's cost: ``by_country`` maps ISO code to totals, in order of first
+    appearance; ``messages``/``parts``/``total`` count the items that could be
+    estimated, and ``errors`` lists those that could not.
+    """
+
+    account: Account
+    by_country: Mapping[str, CountryTotal]
+    messages: int
+    parts: int
+    total: int
+    errors: tuple[BulkItemError, ...]
+
+
+@attrs.frozen
+class _PriceTable:
+    rows: tuple[Country, ...]
+    by_prefix: Mapping[str, Country]
+    longest_prefix: int
+
+
+@functools.cache
+def _load_table() -> _PriceTable:
+    # Imported here: only a price look-up needs them, not `import devsms_async.pricing`.
+    import csv
+    import io
+    from importlib import resources
+
+    data = resources.files("devsms_async") / "data" / "prices.csv"
+    rows = tuple(
+        Country(
+            name=rec["country"],
+            iso=rec["iso"],
+            prefix=rec["prefix"],
+            local_price=int(rec["local"]),
+            foreign_price=int(rec["foreign"]),
+        )
+        for rec in csv.DictReader(io.StringIO(data.read_text(encoding="utf-8")))
+    )
+    by_prefix: dict[str, Country] = {}
+    for row in rows:
+        if row.prefix in by_prefix and _SHARED_PREFIX_OWNER.get(row.prefix) != row.iso:
+            continue
+        by_prefix[row.prefix] = row
+    return _PriceTable(rows, MappingProxyType(by_prefix), max(map(len, by_prefix)))
+
+
+def price_table() -> tuple[Country, ...]:
+    """All rows of the provider's price table, in its order (Uzbekistan is not one)."""
+    return _load_table().rows
+
+
+def lookup_country(phone: str, *, uz_price: int = DEFAULT_UZ_PRICE) -> Country:
+    """The country of ``phone`` and its prices, by longest matching prefix.
+
+    ``phone`` is normalised like a send (``+998 90 123-45-67`` is fine). An Uzbek number
+    gives ``Country("Uzbekistan", "UZ", "998", uz_price, uz_price)``. Raises
+    ``ValidationError`` for a malformed number or one whose country is not served.
+    """
+    return _lookup(normalize_phone(phone), _check_uz_price(uz_price))
+
+
+def estimate_cost(
+    phone: str,
+    text: str,
+    *,
+    account: Account = "local",
+    uz_price: int = DEFAULT_UZ_PRICE,
+    normalize: bool = False,
+) -> CostEstimate:
+    """What sending ``text`` to ``phone`` would cost, in so'm.
+
+    ``normalize=True`` counts the text after :func:`~devsms_async.normalize_uzbek`, as
+    a send with ``normalize=True`` would send it.
+    """
+    account = _check_account(account)
+    uz_price = _check_uz_price(uz_price)
+    return _estimate(normalize_phone(phone), text, account, uz_price, normalize)
+
+
+def estimate_bulk(
+    messages: Iterable[BulkMessage | tuple[str, str]],
+    *,
+    account: Account = "local",
+    uz_price: int = DEFAULT_UZ_PRICE,
+    normalize: bool = False,
+) -> BulkEstimate:
+    """Total the cost of a bulk job by country, reading ``messages`` once.
+
+    Items are :class:`~devsms_async.models.BulkMessage` or ``(phone, message)`` tuples.
+    An item that cannot be estimated lands in ``errors`` and the rest are still counted;
+    memory grows with the number of countries, not of messages (plus one entry per
+    error).
+    """
+    account = _check_account(account)
+    uz_price = _check_uz_price(uz_price)
+    given: object = messages  # a str is iterable too, and its items would all be errors
+    if isinstance(given, (str, bytes)):
+        raise ValidationError("messages", "must be an iterable of BulkMessage or tuples")
+    totals: dict[str, _Running] = {}
+    errors: list[BulkItemError] = []
+    for index, item in enumerate(messages):
+        try:
+            est = _estimate_item(item, account, uz_price, normalize)
+        except ValidationError as exc:
+            errors.append(BulkItemError(index, exc))
+            continue
+        running = totals.get(est.country.iso)
+        if running is None:
+            running = totals[est.country.iso] = _Running(est.country)
+        running.messages += 1
+        running.parts += est.parts.parts
+        running.cost += est.total
+    by_country = {
+        iso: CountryTotal(r.country, r.messages, r.parts, r.cost) for iso, r in totals.items()
+    }
+    return BulkEstimate(
+        account=account,
+        by_country=MappingProxyType(by_country),
+        messages=sum(r.messages for r in totals.values()),
+        parts=sum(r.parts for r in totals.values()),
+        total=sum(r.cost for r in totals.values()),
+        errors=tuple(errors),
+    )
+
+
+@attrs.define
+class _Running:
+    country: Country
+    messages: int = 0
+    parts: int = 0
+    cost: int = 0
+
+
+def _estimate_item(item: object, account: Account, uz_price: int, normalize: bool) -> CostEstimate:
+    if isinstance(item, BulkMessage):
+        digits = normalize_phone(item.phone)
+        # A type the send would refuse ("simple" abroad, ...) costs nothing.
+        check_sms_type(item.type, digits)
+        return _estimate(digits, item.message, account, uz_price, normalize)
+    if isinstance(item, (tuple, list)) and len(item) == 2:
+        phone, text = item
+        return _estimate(normalize_phone(phone), text, account, uz_price, normalize)
+    raise ValidationError("messages", "an item must be a BulkMessage or a (phone, message) tuple")
+
+
+def _estimate(
+    digits: str, text: object, account: Account, uz_price: int, normalize: bool
+) -> CostEstimate:
+    message = check_message(text)
+    if normalize:
+        message = normalize_uzbek(message)
+    country = _lookup(digits, uz_price)
+    parts = count_parts(message)
+    price = country.price(account)
+    return CostEstimate(country, account, parts, price, parts.parts * price)
+
+
+def _lookup(digits: str, uz_price: int) -> Country:
+    if digits.startswith(UZ_PREFIX):
+        return Country("Uzbekistan", "UZ", UZ_PREFIX, uz_price, uz_price)
+    table = _load_table()
+    for n in range(min(table.longest_prefix, len(digits)), 0, -1):
+        country = table.by_prefix.get(digits[:n])
+        if country is not None:
+            return country
+    raise ValidationError(
+        "phone",
+        f"{mask_phone(digits)} is in a country DevSMS has no price for: not served "
+        "(see devsms_async.pricing.price_table())",
+    )
+
+
+def _check_account(account: object) -> Account:
+    if account == "local":
+        return "local"
+    if account == "foreign":
+        return "foreign"
+    raise ValidationError("account", f"must be 'local' or 'foreign', got {account!r}")
+
+
+def _check_uz_price(uz_price: object) -> int:
+    if isinstance(uz_price, bool) or not isinstance(uz_price, int) or uz_price < 0:
+        raise ValidationError("uz_price", f"must be an int >= 0 (so'm), got {uz_price!r}")
+    return uz_price
