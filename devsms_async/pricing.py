@@ -268,8 +268,8 @@ def _lookup(digits: str, uz_price: int) -> Country:
             return country
     raise ValidationError(
         "phone",
-        f"{mask_phone(digits)} is in a country DevSMS has no price for: not served "
-        "(see devsms_async.pricing.price_table())",
+        f"{mask_phone(digits)}: its country is not served (no row in DevSMS's international "
+        "price table; see devsms_async.pricing.price_table())",
     )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import re
 import subprocess
 import sys
@@ -341,3 +343,24 @@ def test_price_table_is_read_on_first_use_only() -> None:
         [sys.executable, "-c", _LAZY_CHECK], check=True, capture_output=True, text=True
     )
     assert out.stdout.strip() == "ok"
+
+
+# --- docs ---------------------------------------------------------------------------
+
+
+def test_cost_docs_examples_print_what_they_say() -> None:
+    doc = (REPO / "docs" / "cost.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", doc, flags=re.DOTALL)
+    assert len(blocks) >= 5
+    for block in blocks:
+        # An output line is a "# " comment right after a print(...) or another output line.
+        expected, after_print = [], False
+        for line in block.splitlines():
+            if after_print and line.startswith("# "):
+                expected.append(line[2:])
+                continue
+            after_print = line.lstrip().startswith("print(")
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(block, {})
+        assert out.getvalue().splitlines() == expected, block
