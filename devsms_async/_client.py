@@ -17,6 +17,7 @@ from ._transport import (
     DEFAULT_TIMEOUT,
     AsyncBaseTransport,
     AsyncClient,
+    Headers,
     HTTPBackend,
     Limits,
     Request,
@@ -147,13 +148,15 @@ class AsyncDevSMS:
         self._callback_url = check_callback_url(callback_url)
         self._tz = timezone
         self._log_sensitive = log_sensitive
-        self._secrets = (self._token.value,)
         self._urls = {ep.name: f"{self._base_url}/{ep.path}" for ep in ALL_ENDPOINTS}
-        self._headers = {
-            "Authorization": f"Bearer {self._token.value}",
-            "Accept": "application/json",
-            "User-Agent": f"devsms-async/{__version__}",
-        }
+        # httpx.Headers masks Authorization in its repr, so vars(client) leaks nothing.
+        self._headers = Headers(
+            {
+                "Authorization": f"Bearer {self._token.value}",
+                "Accept": "application/json",
+                "User-Agent": f"devsms-async/{__version__}",
+            }
+        )
         self._state = _State.NEW
         self._http: AsyncClient | None = None
 
@@ -229,7 +232,7 @@ class AsyncDevSMS:
     ) -> T:
         http = self._client()
         request = self._build_request(http, endpoint, params, timeout)
-        tz, secrets = self._tz, self._secrets
+        tz, secrets = self._tz, (self._token.value,)
 
         def parse(response: Response) -> T:
             return parse_response(

@@ -14,6 +14,7 @@ import httpx
 from httpx import (
     AsyncBaseTransport,
     AsyncClient,
+    Headers,
     Limits,
     MockTransport,
     Request,
@@ -30,6 +31,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "AsyncBaseTransport",
     "AsyncClient",
+    "Headers",
     "HTTPBackend",
     "Limits",
     "MockTransport",
@@ -103,7 +105,7 @@ def make_client(
     transport: AsyncBaseTransport | None,
     timeout: Timeout,
     limits: Limits,
-    headers: dict[str, str],
+    headers: Headers,
     http_backend: HTTPBackend,
 ) -> AsyncClient:
     """The pooled client owned by ``AsyncDevSMS`` (created inside ``__aenter__``)."""
