@@ -48,11 +48,14 @@ from .models import (
 if TYPE_CHECKING:
     from .pricing import (
         BulkEstimate,
+        BulkItemError,
         CostEstimate,
         Country,
+        CountryTotal,
         estimate_bulk,
         estimate_cost,
         lookup_country,
+        price_table,
     )
     from .sms_parts import SmsParts, count_parts, normalize_uzbek
 
@@ -65,9 +68,11 @@ __all__ = [
     "BadRequestError",
     "Balance",
     "BulkEstimate",
+    "BulkItemError",
     "BulkMessage",
     "CostEstimate",
     "Country",
+    "CountryTotal",
     "DeliveryReport",
     "DevSMSError",
     "HistoryPage",
@@ -94,10 +99,14 @@ __all__ = [
     "lookup_country",
     "normalize_uzbek",
     "parse_callback",
+    "price_table",
 ]
 
 _LAZY = {
     "BulkEstimate": "pricing",
+    "BulkItemError": "pricing",
+    "CountryTotal": "pricing",
+    "price_table": "pricing",
     "CostEstimate": "pricing",
     "Country": "pricing",
     "estimate_bulk": "pricing",
