@@ -69,6 +69,13 @@ def parse_response(
 
     if status_code >= 400 or status_code < 200:
         raise _error_for_status(endpoint, status_code, payload, body, headers, secrets)
+    if status_code >= 300:
+        # Redirects are not followed: the token must not travel to another host.
+        raise MalformedResponseError(
+            f"unexpected redirect to {headers.get('location', '?')!r}",
+            status_code=status_code,
+            body_snippet=body_snippet(body, secrets=secrets),
+        )
 
     if not decoded:
         raise MalformedResponseError(

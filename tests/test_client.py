@@ -324,3 +324,23 @@ def test_model_reprs_mask_phone_and_text() -> None:
     assert "<6 chars>" in text
     assert "998901234567" not in repr(BulkMessage(phone="998901234567", message="kod 5678"))
     assert "5678" not in repr(BulkMessage(phone="998901234567", message="kod 5678"))
+
+
+@pytest.mark.parametrize("status", [301, 302, 307])
+async def test_redirects_are_not_followed(api: respx.MockRouter, status: int) -> None:
+    api.get("/get_balance.php").respond(status, headers={"Location": "https://evil.example/x"})
+    async with AsyncDevSMS(TOKEN) as sms:
+        with pytest.raises(MalformedResponseError, match="redirect") as info:
+            await sms.get_balance()
+    assert info.value.status_code == status
+    assert len(api.calls) == 1
+
+
+async def test_normalize_is_opt_in(api: respx.MockRouter) -> None:
+    route = api.post("/send_sms.php").respond(200, json=SEND_OK)
+    text = "Oʻzbekiston gʻalabasi ‘bugun’ ʼ`"
+    async with AsyncDevSMS(TOKEN) as sms:
+        await sms.send_sms("998901234567", text)
+        assert body(route)["message"] == text
+        await sms.send_sms("998901234567", text, normalize=True)
+        assert body(route)["message"] == "O'zbekiston g'alabasi 'bugun' ''"
