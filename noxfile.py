@@ -55,6 +55,7 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package (config in pyproject.toml)."""
     _install(session, "typing", extras="[cli,fastapi,aiohttp]")
     session.run("mypy", "devsms_async")
+    session.run("mypy", "tests/typing")
 
 
 @nox.session
