@@ -10,6 +10,13 @@ from typing import Any, TypeVar
 
 from ._converter import TASHKENT
 from ._endpoints import ALL_ENDPOINTS, GET_BALANCE, GET_HISTORY, GET_STATUS, SEND_SMS, Endpoint
+from ._polling import (
+    DEFAULT_POLL_INITIAL,
+    DEFAULT_POLL_MAX,
+    DEFAULT_WAIT_TIMEOUT,
+    Until,
+)
+from ._polling import wait_for_status as _wait_for_status
 from ._response import parse_response
 from ._retry import RetryPolicy, SendInfo, call_with_policy
 from ._transport import (
@@ -395,6 +402,42 @@ class AsyncDevSMS:
         """The record of one SMS, by ``sms_id`` **or** ``request_id`` (exactly one)."""
         query = check_status_query(sms_id, request_id)
         return await self._call(GET_STATUS, query, timeout=timeout)
+
+    async def wait_for_status(
+        self,
+        sms_id: int | None = None,
+        *,
+        request_id: str | None = None,
+        until: Until | None = None,
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        poll_initial: float = DEFAULT_POLL_INITIAL,
+        poll_max: float = DEFAULT_POLL_MAX,
+    ) -> SmsRecord:
+        """Poll ``get_status`` until the SMS reaches ``until``; the fallback for
+        delivery reports that never arrive (the service never retries a callback).
+
+        ``until`` is a collection of statuses or a predicate on the ``SmsRecord``;
+        by default the final ones, ``delivered`` and ``failed``. A final status also
+        ends the wait when ``until`` does not name it (nothing changes after it), so
+        check ``record.status``. Polls start at once, then back off from
+        ``poll_initial`` seconds, doubling up to ``poll_max``. After ``timeout``
+        seconds (``None``: no limit) ``WaitTimeoutError`` is raised, with the last
+        record seen. Each poll is a read, retried as usual.
+        """
+        query = check_status_query(sms_id, request_id)
+
+        async def poll() -> SmsRecord:
+            return await self._call(GET_STATUS, query, timeout=None)
+
+        return await _wait_for_status(
+            poll,
+            sms_id=sms_id,
+            request_id=request_id,
+            until=until,
+            timeout=timeout,
+            poll_initial=poll_initial,
+            poll_max=poll_max,
+        )
 
 
 OTP_TEMPLATES: dict[int, str] = {

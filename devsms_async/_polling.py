@@ -1,0 +1,156 @@
+"""``wait_for_status``: poll ``get_status`` with backoff until a status is reached.
+
+The fallback for delivery reports that never arrive: DevSMS POSTs each status change
+to ``callback_url`` once, with a 5-second timeout and no retry.
+
+Polls happen at ``0, i, 3i, 7i, ...`` seconds (``i = poll_initial``, the gap doubling
+up to ``poll_max``), so the status is checked at least every ``poll_max`` seconds.
+Sleeping goes through ``anyio.sleep``: it works on asyncio and trio, and a test clock
+(``trio.testing.MockClock``) drives it without wall time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Collection
+from typing import TypeAlias
+
+from .errors import DevSMSError, ValidationError
+from .models import SmsRecord, SmsStatus
+
+__all__ = ["FINAL_STATUSES", "Until", "WaitTimeoutError", "wait_for_status"]
+
+FINAL_STATUSES: frozenset[SmsStatus] = frozenset(s for s in SmsStatus if s.is_final)
+"""``delivered`` and ``failed``: no status change comes after them."""
+
+Until: TypeAlias = "Collection[SmsStatus | str] | Callable[[SmsRecord], bool]"
+"""What ``wait_for_status`` waits for: statuses, or a predicate on the record."""
+
+DEFAULT_WAIT_TIMEOUT = 60.0
+DEFAULT_POLL_INITIAL = 1.0
+DEFAULT_POLL_MAX = 10.0
+
+
+class WaitTimeoutError(DevSMSError, TimeoutError):
+    """``wait_for_status`` gave up: the awaited status was not reached in time.
+
+    ``last`` is the record of the last poll that answered (``None`` if none did),
+    ``polls`` how many polls answered, ``timeout`` the limit in seconds.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        sms_id: int | None,
+        request_id: str | None,
+        timeout: float,
+        last: SmsRecord | None,
+        polls: int,
+    ) -> None:
+        super().__init__(message)
+        self.sms_id = sms_id
+        self.request_id = request_id
+        self.timeout = timeout
+        self.last = last
+        self.polls = polls
+
+
+def compile_until(until: Until | None) -> tuple[Callable[[SmsRecord], bool], str]:
+    """A predicate for ``until`` and a short description of it (for error texts)."""
+    if until is None:
+        return _is_final, "delivered/failed"
+    if callable(until):
+        return until, getattr(until, "__name__", "the until predicate")
+    given: object = until
+    if isinstance(given, (str, bytes)) or not isinstance(given, Collection):
+        raise ValidationError(
+            "until",
+            "must be a collection of statuses (e.g. {SmsStatus.DELIVERED}) or a "
+            f"callable taking an SmsRecord, got {until!r}",
+        )
+    wanted = {_to_status(item) for item in given}
+    if not wanted:
+        raise ValidationError("until", "is empty: nothing to wait for")
+    order = list(SmsStatus)
+    description = "/".join(s.value for s in sorted(wanted, key=order.index))
+    frozen = frozenset(wanted)
+    return (lambda record: record.status in frozen), description
+
+
+def _to_status(item: object) -> SmsStatus:
+    try:
+        return SmsStatus(item)
+    except ValueError:
+        allowed = ", ".join(s.value for s in SmsStatus)
+        raise ValidationError("until", f"{item!r} is not a status ({allowed})") from None
+
+
+def _is_final(record: SmsRecord) -> bool:
+    return record.status.is_final
+
+
+def check_poll_options(
+    timeout: float | None, poll_initial: float, poll_max: float
+) -> tuple[float, float, float]:
+    """Validate the timing options; ``timeout=None`` becomes ``inf``."""
+    for name, value in (("poll_initial", poll_initial), ("poll_max", poll_max)):
+        if not _is_number(value) or not 0 < value < math.inf:
+            raise ValidationError(name, f"must be a positive number of seconds, got {value!r}")
+    if poll_max < poll_initial:
+        raise ValidationError(
+            "poll_max", f"must be >= poll_initial ({poll_initial}), got {poll_max}"
+        )
+    if timeout is None:
+        return math.inf, float(poll_initial), float(poll_max)
+    if not _is_number(timeout) or not timeout > 0 or math.isnan(timeout):
+        raise ValidationError(
+            "timeout", f"must be a positive number of seconds or None, got {timeout!r}"
+        )
+    return float(timeout), float(poll_initial), float(poll_max)
+
+
+def _is_number(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float)
+
+
+async def wait_for_status(
+    get_status: Callable[[], Awaitable[SmsRecord]],
+    *,
+    sms_id: int | None,
+    request_id: str | None,
+    until: Until | None = None,
+    timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+    poll_initial: float = DEFAULT_POLL_INITIAL,
+    poll_max: float = DEFAULT_POLL_MAX,
+) -> SmsRecord:
+    """Call ``get_status()`` until ``until`` holds or the status is final.
+
+    See :meth:`AsyncDevSMS.wait_for_status`; this is its engine, kept free of the
+    client so it can be driven by any awaitable.
+    """
+    import anyio  # on first use: `import devsms_async` stays light
+
+    reached, description = compile_until(until)
+    limit, delay, poll_max = check_poll_options(timeout, poll_initial, poll_max)
+    last: SmsRecord | None = None
+    polls = 0
+    with anyio.move_on_after(limit) as scope:
+        while True:
+            last = await get_status()
+            polls += 1
+            if reached(last) or last.status.is_final:
+                return last
+            await anyio.sleep(delay)
+            delay = min(delay * 2, poll_max)
+    assert scope.cancelled_caught
+    what = f"sms_id={sms_id}" if sms_id is not None else f"request_id={request_id!r}"
+    seen = f"last status: {last.status_raw}" if last is not None else "no poll answered"
+    raise WaitTimeoutError(
+        f"SMS {what} did not reach {description} within {limit:g} s ({seen}, {polls} polls)",
+        sms_id=sms_id,
+        request_id=request_id,
+        timeout=limit,
+        last=last,
+        polls=polls,
+    )
