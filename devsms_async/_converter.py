@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import types
+import typing
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import attrs
@@ -53,14 +56,24 @@ def _structure_str(value: Any, _: type) -> str:
     raise TypeError(f"expected a string, got {type(value).__name__} {_short(value)}")
 
 
+def _structure_optional_str(value: Any, _: type) -> str | None:
+    if value is None or type(value) is str:
+        return value
+    return _structure_str(value, str)
+
+
+# A dict lookup, not ``SmsStatus(value)``: the enum call costs ~10x more per record.
+_STATUSES: dict[str, SmsStatus] = {status.value: status for status in SmsStatus}
+
+
 def _structure_status(value: Any, _: type) -> SmsStatus:
-    if not isinstance(value, str):
+    if type(value) is str:
+        status = _STATUSES.get(value)
+        if status is not None:
+            return status
+    elif not isinstance(value, str):
         raise TypeError(f"expected a status string, got {type(value).__name__}")
-    try:
-        status = SmsStatus(value.lower())
-    except ValueError:
-        return SmsStatus.UNKNOWN
-    return status
+    return _STATUSES.get(value.lower(), SmsStatus.UNKNOWN)
 
 
 def _short(value: Any) -> str:
@@ -68,16 +81,48 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:40] + "…"
 
 
-def _make_datetime_hook(tz: _dt.tzinfo | None) -> Any:
-    def structure_datetime(value: Any, _: type) -> _dt.datetime:
+Hook = Callable[[Any, Any], Any]
+
+
+def _make_datetime_hooks(tz: _dt.tzinfo | None) -> tuple[Hook, Hook]:
+    """The hooks for ``datetime`` and ``datetime | None`` in zone ``tz``.
+
+    The aware datetime is built with the positional constructor: ``.replace(tzinfo=)``
+    costs ~0.5 µs on CPython 3.11, more than parsing the string.
+    """
+    fromisoformat = _dt.datetime.fromisoformat
+    datetime = _dt.datetime
+
+    def structure_datetime(value: Any, _: Any) -> _dt.datetime:
         if not isinstance(value, str):
             raise TypeError(f"expected a 'YYYY-MM-DD HH:MM:SS' string, got {type(value).__name__}")
-        parsed = _dt.datetime.fromisoformat(value)
+        parsed = fromisoformat(value)
         if parsed.tzinfo is None and tz is not None:
-            return parsed.replace(tzinfo=tz)
+            return datetime(
+                parsed.year,
+                parsed.month,
+                parsed.day,
+                parsed.hour,
+                parsed.minute,
+                parsed.second,
+                parsed.microsecond,
+                tz,
+            )
         return parsed
 
-    return structure_datetime
+    def structure_optional_datetime(value: Any, _: Any) -> _dt.datetime | None:
+        return None if value is None else structure_datetime(value, datetime)
+
+    return structure_datetime, structure_optional_datetime
+
+
+def _optional_arg(tp: Any) -> Any:
+    """``X`` for ``X | None`` (either spelling), else ``None``."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if len(args) == 2 and type(None) in args:
+            return args[0] if args[1] is type(None) else args[1]
+    return None
 
 
 @functools.lru_cache(maxsize=8)
@@ -87,7 +132,27 @@ def get_converter(tz: _dt.tzinfo | None = TASHKENT) -> cattrs.Converter:
     converter.register_structure_hook(int, _structure_int)
     converter.register_structure_hook(str, _structure_str)
     converter.register_structure_hook(SmsStatus, _structure_status)
-    converter.register_structure_hook(_dt.datetime, _make_datetime_hook(tz))
+    structure_datetime, structure_optional_datetime = _make_datetime_hooks(tz)
+    converter.register_structure_hook(_dt.datetime, structure_datetime)
+
+    # cattrs' own ``X | None`` hook looks up the hook of ``X`` on every call; these are
+    # resolved once, when the model's structure function is generated.
+    def optional_hook(tp: Any) -> Hook:
+        inner_type = _optional_arg(tp)
+        if inner_type is str:
+            return _structure_optional_str
+        if inner_type is _dt.datetime:
+            return structure_optional_datetime
+        inner = converter.get_structure_hook(inner_type)
+
+        def structure_optional(value: Any, _: Any) -> Any:
+            return None if value is None else inner(value, inner_type)
+
+        return structure_optional
+
+    converter.register_structure_hook_factory(
+        lambda tp: _optional_arg(tp) is not None, optional_hook
+    )
 
     def model_hook(cls: type[Any]) -> Any:
         overrides: dict[str, Any] = {}
