@@ -1,0 +1,53 @@
+"""``SandboxTransport``: the sandbox as an ``httpx`` transport, no sockets involved."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._transport import AsyncBaseTransport, ConnectError, RemoteProtocolError, Request, Response
+
+if TYPE_CHECKING:
+    from ._sandbox import Sandbox
+
+__all__ = ["SandboxTransport"]
+
+
+class SandboxTransport(AsyncBaseTransport):
+    """Answers ``httpx`` requests from a :class:`Sandbox`, in-process.
+
+    The host of the URL is ignored, so the SDK's default base URL works as is::
+
+        async with AsyncDevSMS(sandbox.token, transport=SandboxTransport(sandbox)) as sms:
+            ...
+
+    Callbacks are not POSTed behind your back: they wait until you call
+    ``sandbox.advance()``, ``sandbox.set_status()`` or ``sandbox.deliver_callbacks()``.
+    """
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+
+    def __repr__(self) -> str:
+        return f"<SandboxTransport {self.sandbox!r}>"
+
+    async def handle_async_request(self, request: Request) -> Response:
+        body = await request.aread()
+        reply = self.sandbox._handle(
+            request.method,
+            request.url.raw_path.decode("ascii"),
+            request.headers.multi_items(),
+            body,
+        )
+        if reply.disconnect:
+            if reply.processed:
+                # httpcore's words when a server hangs up instead of answering.
+                raise RemoteProtocolError(
+                    "Server disconnected without sending a response.", request=request
+                )
+            raise ConnectError("the sandbox refused the connection", request=request)
+        return Response(
+            reply.status,
+            headers=list(reply.headers),
+            content=reply.body,
+            request=request,
+        )

@@ -1,0 +1,368 @@
+"""``Sandbox``: the fake DevSMS service, its knobs and what it recorded."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+import attrs
+
+from ..errors import ValidationError
+from ..models import SmsStatus
+from . import _app
+from ._callbacks import CALLBACK_TIMEOUT, CallbackAttempt, deliver
+from ._state import Clock, SandboxMessage, ServiceState, wall_clock
+
+if TYPE_CHECKING:
+    from .._client import AsyncDevSMS
+    from .._transport import AsyncBaseTransport
+    from ._inprocess import SandboxTransport
+
+__all__ = ["DEFAULT_BLOCKED_SERVICE_NAMES", "DEFAULT_TOKEN", "RecordedRequest", "Sandbox"]
+
+DEFAULT_TOKEN = "sandbox-token"  # noqa: S105 - the sandbox's well-known test token
+DEFAULT_BALANCE = 100_000
+DEFAULT_SMS_PRICE = 50
+DEFAULT_BLOCKED_SERVICE_NAMES = frozenset({"blocked", "casino", "kazino", "scam"})
+"""Service names the sandbox's "AI moderation" refuses (as whole words, any case)."""
+
+
+def _query_repr(query: Mapping[str, str]) -> str:
+    return repr(sorted(query))
+
+
+@attrs.frozen(kw_only=True)
+class RecordedRequest:
+    """One request the sandbox received, and the status it answered (``None``: the
+    connection was dropped by :meth:`Sandbox.disconnect_next`)."""
+
+    method: str
+    path: str
+    """The URL path, e.g. ``/api/send_sms.php``."""
+    query: Mapping[str, str] = attrs.field(repr=_query_repr)
+    headers: Mapping[str, str] = attrs.field(repr=False)
+    """Lower-case names; ``authorization`` holds the token."""
+    body: bytes = attrs.field(repr=False)
+    status: int | None
+
+    @property
+    def endpoint(self) -> str:
+        """The script name: ``send_sms.php``, ``get_history.php``, ..."""
+        return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def json(self) -> Any:
+        """The body decoded as JSON, or ``None`` when it is empty or not JSON."""
+        try:
+            return json.loads(self.body) if self.body else None
+        except ValueError:
+            return None
+
+
+@attrs.frozen
+class _Fault:
+    reply: _app.Reply
+    path: str | None
+    after_processing: bool
+
+    def matches(self, path: str) -> bool:
+        return self.path is None or self.path in (path, path.rsplit("/", 1)[-1])
+
+
+class Sandbox:
+    """A faithful, in-memory DevSMS service for tests and demos.
+
+    Drive it in-process with ``AsyncDevSMS(sandbox.token, transport=sandbox.transport())``
+    (or just ``sandbox.client()``), or over real HTTP with :func:`serve_sandbox`.
+
+    Args:
+        token: the one Bearer token it accepts.
+        balance: starting balance in so'm.
+        sms_price: price of one part to an Uzbek number (international numbers cost the
+            price table's per-part price for ``account``).
+        account: ``"local"`` (Uzbek account, default) or ``"foreign"`` prices.
+        clock: returns the current time; default the real time. Pass a
+            :class:`ManualClock` for deterministic timestamps.
+        blocked_service_names: what universal-OTP moderation refuses (whole words, any
+            case); the refusal still charges, like the real service.
+        callback_timeout: seconds before a callback POST counts as ``timeout`` (5).
+        callback_transport: an ``httpx`` transport for callbacks, e.g.
+            ``httpx.ASGITransport(app)`` to deliver them into your app in-process.
+        first_sms_id: the first ``sms_id`` handed out.
+    """
+
+    def __init__(
+        self,
+        token: str = DEFAULT_TOKEN,
+        *,
+        balance: int = DEFAULT_BALANCE,
+        sms_price: int = DEFAULT_SMS_PRICE,
+        account: Literal["local", "foreign"] = "local",
+        clock: Clock | None = None,
+        blocked_service_names: Iterable[str] = DEFAULT_BLOCKED_SERVICE_NAMES,
+        callback_timeout: float = CALLBACK_TIMEOUT,
+        callback_transport: AsyncBaseTransport | None = None,
+        first_sms_id: int = 1,
+    ) -> None:
+        given_token: object = token  # callers may pass anything at run time
+        if not isinstance(given_token, str) or not token or any(c.isspace() for c in token):
+            raise ValidationError("token", "must be a non-empty string without whitespace")
+        _check_money("balance", balance)
+        _check_money("sms_price", sms_price)
+        if account not in ("local", "foreign"):
+            raise ValidationError("account", f"must be 'local' or 'foreign', got {account!r}")
+        if isinstance(blocked_service_names, str):
+            raise ValidationError("blocked_service_names", "must be a collection of names")
+        given_timeout: object = callback_timeout
+        if (
+            isinstance(given_timeout, bool)
+            or not isinstance(given_timeout, int | float)
+            or not given_timeout > 0
+        ):
+            raise ValidationError("callback_timeout", "must be a positive number of seconds")
+        _check_int("first_sms_id", first_sms_id, 1)
+        self._state = ServiceState(
+            token=token,
+            balance=balance,
+            sms_price=sms_price,
+            account=account,
+            clock=clock if clock is not None else wall_clock,
+            blocked_service_names=blocked_service_names,
+            first_sms_id=first_sms_id,
+        )
+        self.callback_timeout = float(callback_timeout)
+        self.callback_transport = callback_transport
+        self.requests: list[RecordedRequest] = []
+        """Every request received, oldest first (clear it when you like)."""
+        self.callbacks: list[CallbackAttempt] = []
+        """Every callback POST attempted, in the order of the status changes."""
+        self._faults: list[_Fault] = []
+
+    def __repr__(self) -> str:
+        return (
+            f"<Sandbox balance={self._state.balance} messages={len(self._state.messages)} "
+            f"pending_callbacks={len(self._state.outbox)}>"
+        )
+
+    # -- the account -----------------------------------------------------------------
+
+    @property
+    def token(self) -> str:
+        """The Bearer token the sandbox accepts."""
+        return self._state.token
+
+    @property
+    def balance(self) -> int:
+        """The balance in so'm; assign to top up or to drain the account."""
+        return self._state.balance
+
+    @balance.setter
+    def balance(self, value: int) -> None:
+        _check_money("balance", value)
+        self._state.balance = value
+
+    @property
+    def sms_price(self) -> int:
+        """The price of one SMS part to an Uzbek number, in so'm (assignable)."""
+        return self._state.sms_price
+
+    @sms_price.setter
+    def sms_price(self, value: int) -> None:
+        _check_money("sms_price", value)
+        self._state.sms_price = value
+
+    @property
+    def clock(self) -> Clock:
+        """The clock that timestamps everything (a :class:`ManualClock` if you gave one)."""
+        return self._state.clock
+
+    @property
+    def blocked_service_names(self) -> set[str]:
+        """The moderation list; a mutable set, change it freely."""
+        return self._state.blocked_service_names
+
+    # -- messages ----------------------------------------------------------------------
+
+    @property
+    def messages(self) -> list[SandboxMessage]:
+        """Every stored message, oldest first (snapshots: re-read after a change)."""
+        return list(self._state.messages.values())
+
+    def get_message(
+        self, sms_id: int | None = None, *, request_id: str | None = None
+    ) -> SandboxMessage:
+        """One stored message by ``sms_id`` or ``request_id``."""
+        try:
+            return self._state.find(sms_id=sms_id, request_id=request_id)
+        except KeyError:
+            which = f"sms_id={sms_id}" if sms_id is not None else f"request_id={request_id!r}"
+            raise ValidationError("sms_id", f"the sandbox has no SMS with {which}") from None
+
+    @property
+    def pending_callbacks(self) -> int:
+        """Status changes whose callback has not been POSTed yet."""
+        return len(self._state.outbox)
+
+    async def advance(self, steps: int = 1, *, sms_id: int | None = None) -> list[SandboxMessage]:
+        """Move every unfinished message (or just ``sms_id``) ``steps`` steps along
+        ``pending -> sent -> delivered`` and POST the callbacks, queued ones first.
+
+        Numbers ending in ``0000`` end ``failed`` instead of ``delivered``. Returns the
+        messages that changed, as they are now.
+        """
+        _check_int("steps", steps, 1)
+        if sms_id is not None:
+            self.get_message(sms_id)
+        changed: dict[int, SandboxMessage] = {}
+        for _ in range(steps):
+            for message in self._state.step(sms_id):
+                changed[message.sms_id] = message
+            await self.deliver_callbacks()
+        return list(changed.values())
+
+    async def set_status(self, sms_id: int, status: SmsStatus | str) -> SandboxMessage:
+        """Move one message forward to ``status`` (``pending`` -> ``sent`` -> ``delivered``
+        or ``failed``; never back) and POST its callbacks."""
+        self.get_message(sms_id)
+        try:
+            target = SmsStatus(status)
+            message = self._state.transition(sms_id, target)
+        except ValueError as exc:
+            raise ValidationError("status", str(exc)) from None
+        await self.deliver_callbacks()
+        return message
+
+    async def deliver_callbacks(self) -> list[CallbackAttempt]:
+        """POST every queued callback once (5 s timeout, no retry) and record it in
+        :attr:`callbacks`; returns this batch's attempts."""
+        jobs = self._state.take_outbox()
+        attempts = await deliver(
+            jobs,
+            at=self._state.now(),
+            timeout_s=self.callback_timeout,
+            transport=self.callback_transport,
+        )
+        self.callbacks.extend(attempts)
+        return attempts
+
+    # -- faults ------------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        status: int = 500,
+        *,
+        error: str = _app.ERR_SERVER,
+        body: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        path: str | None = None,
+        times: int = 1,
+        after_processing: bool = False,
+    ) -> None:
+        """Answer the next ``times`` requests (to ``path``, e.g. ``"send_sms.php"``, or
+        any) with ``status`` and ``{"success": false, "error": error}``, or a raw
+        ``body`` (an HTML error page, a PHP notice...). ``headers`` are added (e.g.
+        ``{"Retry-After": "3"}``).
+
+        ``after_processing=True`` handles the request first (a send is stored and
+        charged) and then replaces the answer: the "did it go out?" case.
+        """
+        _check_int("status", status, 100, 599)
+        extra = tuple((k.lower(), v) for k, v in (headers or {}).items())
+        if body is None:
+            reply = _app.error_reply(status, error, extra)
+        else:
+            raw = body.encode() if isinstance(body, str) else bytes(body)
+            content_type = "text/html; charset=utf-8" if raw.lstrip()[:1] == b"<" else "text/plain"
+            reply = _app.Reply(status, raw, (("content-type", content_type), *extra))
+        self._add_fault(reply, path, times, after_processing)
+
+    def disconnect_next(
+        self, *, path: str | None = None, times: int = 1, after_processing: bool = False
+    ) -> None:
+        """Drop the connection instead of answering the next ``times`` requests.
+
+        In-process this raises ``httpx.ConnectError`` (the request never arrived), or
+        with ``after_processing=True`` ``httpx.RemoteProtocolError`` after the request
+        was handled. Over HTTP the server closes the socket without a word.
+        """
+        self._add_fault(_app.Reply(0, disconnect=True), path, times, after_processing)
+
+    def _add_fault(
+        self, reply: _app.Reply, path: str | None, times: int, after_processing: bool
+    ) -> None:
+        _check_int("times", times, 1)
+        self._faults.extend([_Fault(reply, path, after_processing)] * times)
+
+    def _take_fault(self, path: str) -> _Fault | None:
+        for index, fault in enumerate(self._faults):
+            if fault.matches(path):
+                return self._faults.pop(index)
+        return None
+
+    # -- wiring ------------------------------------------------------------------------
+
+    def transport(self) -> SandboxTransport:
+        """An ``httpx`` transport that answers from this sandbox, in-process."""
+        from ._inprocess import SandboxTransport
+
+        return SandboxTransport(self)
+
+    def client(self, **options: Any) -> AsyncDevSMS:
+        """A not-yet-entered ``AsyncDevSMS`` wired to this sandbox in-process;
+        ``options`` go to ``AsyncDevSMS`` (``sender=``, ``max_retries=``, ...)."""
+        from .._client import AsyncDevSMS
+
+        return AsyncDevSMS(self.token, transport=self.transport(), **options)
+
+    def _handle(
+        self, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes
+    ) -> _app.Reply:
+        """Answer one HTTP request (``target`` is the path with its query string).
+
+        The one entry point of both modes (``SandboxTransport`` and the HTTP server):
+        records the request, applies a pending fault, and runs the API.
+        """
+        path, _, raw_query = target.partition("?")
+        path = urllib.parse.unquote(path)
+        query = dict(urllib.parse.parse_qsl(raw_query, keep_blank_values=True))
+        lower = {name.lower(): value for name, value in headers}
+        fault = self._take_fault(path)
+        if fault is not None and not fault.after_processing:
+            reply = attrs.evolve(fault.reply, processed=False)
+        else:
+            reply = _app.handle(self._state, method.upper(), path, query, lower, body)
+            if fault is not None:
+                reply = fault.reply
+        self.requests.append(
+            RecordedRequest(
+                method=method.upper(),
+                path=path,
+                query=query,
+                headers=lower,
+                body=body,
+                status=None if reply.disconnect else reply.status,
+            )
+        )
+        return reply
+
+    def _step(self) -> None:
+        """One status step without delivering callbacks (the server's ticker)."""
+        self._state.step()
+
+
+def _check_money(field: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(field, f"must be an int >= 0 (so'm), got {value!r}")
+
+
+def _check_int(field: str, value: object, low: int, high: int | None = None) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        bounds = f">= {low}" if high is None else f"from {low} to {high}"
+        raise ValidationError(field, f"must be an int {bounds}, got {value!r}")

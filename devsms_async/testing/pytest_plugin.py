@@ -1,0 +1,61 @@
+"""pytest fixtures for testing code that uses devsms-async.
+
+Registered as the ``devsms_async`` pytest plugin (entry point ``pytest11``), so
+installing devsms-async makes them available; ``-p no:devsms_async`` turns them off.
+
+* ``devsms_clock``: the :class:`~devsms_async.testing.ManualClock` of
+  ``devsms_sandbox`` (starts at 2026-03-09 10:30:00 Tashkent time; ``.advance(s)``).
+* ``devsms_sandbox``: a fresh :class:`~devsms_async.testing.Sandbox` per test, on
+  ``devsms_clock`` (deterministic timestamps).
+* ``devsms_client``: an entered ``AsyncDevSMS`` wired to it in-process. It is an async
+  fixture: it needs pytest-asyncio (or the anyio pytest plugin).
+
+Nothing heavy is imported until a fixture is used: this module is loaded by every
+pytest run in an environment where devsms-async is installed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from devsms_async import AsyncDevSMS
+    from devsms_async.testing import ManualClock, Sandbox
+
+__all__ = ["devsms_client", "devsms_clock", "devsms_sandbox"]
+
+
+def _async_fixture(fn: Any) -> Any:
+    # pytest-asyncio runs an async fixture in strict mode only when it is declared with
+    # its own decorator; without pytest-asyncio, the anyio plugin takes plain ones.
+    try:
+        import pytest_asyncio
+    except ImportError:
+        return pytest.fixture(fn)
+    return pytest_asyncio.fixture(fn)
+
+
+@pytest.fixture
+def devsms_clock() -> ManualClock:
+    """The sandbox's clock: it moves only when told (``devsms_clock.advance(5)``)."""
+    from devsms_async.testing import ManualClock
+
+    return ManualClock()
+
+
+@pytest.fixture
+def devsms_sandbox(devsms_clock: ManualClock) -> Sandbox:
+    """A fresh sandbox: token ``sandbox-token``, 100 000 so'm, 50 so'm per Uzbek part."""
+    from devsms_async.testing import Sandbox
+
+    return Sandbox(clock=devsms_clock)
+
+
+@_async_fixture
+async def devsms_client(devsms_sandbox: Sandbox) -> AsyncIterator[AsyncDevSMS]:
+    """An entered ``AsyncDevSMS`` answering from ``devsms_sandbox``, in-process."""
+    async with devsms_sandbox.client() as client:
+        yield client
