@@ -1,0 +1,281 @@
+"""Run the benchmark scenarios; print markdown tables; append JSON lines to results.
+
+    python benchmarks/run.py --quick              # what `nox -s bench` runs (~3 minutes)
+    python benchmarks/run.py                      # more requests per measurement
+    python benchmarks/run.py --full               # + the 1,000,000-record/message walks
+    python benchmarks/run.py --only send,parse    # some scenarios
+    python benchmarks/run.py --update-docs        # rewrite the tables in docs/performance.md
+
+The loopback server runs pinned to CPU 0 and every client measurement in a fresh
+interpreter pinned to CPU 1 (``taskset``; ``--no-pin`` or a one-CPU machine runs them
+unpinned). Each configuration runs ``--runs`` times (default 3), interleaved, and the
+median is reported. Compare figures within one run only: the ratios travel between
+machines, the absolute numbers do not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import re
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from _common import (
+    HERE,
+    ROOT,
+    append_result,
+    bench_server,
+    fmt,
+    machine_facts,
+    median,
+    ratio,
+    run_worker,
+    table,
+)
+
+DOCS = ROOT / "docs" / "performance.md"
+LATEST = HERE / "results" / "latest.md"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+SEND_IMPLS = (
+    ("asyncio", "raw asyncio streams (the ceiling)"),
+    ("aiohttp", "raw aiohttp"),
+    ("httpx", "raw httpx, 10 connections"),
+    ("httpx-pool100", "raw httpx, default Limits(100, 20)"),
+    ("httpx-aiohttp", "raw httpx + httpx-aiohttp transport"),
+    ("sdk", "**SDK**, default transport"),
+    ("sdk-aiohttp", '**SDK**, `http_backend="aiohttp"`'),
+)
+CONCURRENCY = (1, 10, 100)
+
+
+class Options(argparse.Namespace):
+    quick: bool
+    full: bool
+    runs: int
+    pin: bool
+    only: str | None
+    update_docs: bool
+
+
+def check(label: str, value: float, limit: float, *, at_least: bool = False) -> str:
+    ok = value >= limit if at_least else value <= limit
+    sign = ">=" if at_least else "<="
+    return f"- {'met' if ok else '**not met**'}: {label}: {value:.2f}x (target {sign} {limit}x)"
+
+
+# -- scenario 1 ---------------------------------------------------------------------------
+
+
+def scenario_send(opts: Options, run_id: str) -> str:
+    requests = 600 if opts.quick else 2000
+    samples: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    with bench_server(pin=opts.pin) as port:
+        for concurrency in CONCURRENCY:
+            for _ in range(opts.runs):
+                for impl, _label in SEND_IMPLS:
+                    args = ["--impl", impl, "--port", str(port)]
+                    args += ["--concurrency", str(concurrency), "--requests", str(requests)]
+                    result = run_worker("bench_send.py", args, pin=opts.pin)
+                    samples.setdefault((impl, concurrency), []).append(result)
+    cpu = {key: median([s["cpu_ms_per_req"] for s in runs]) for key, runs in samples.items()}
+    rps = {key: median([s["req_per_s"] for s in runs]) for key, runs in samples.items()}
+
+    headers = ["client"] + [f"c={c}: CPU ms/req" for c in CONCURRENCY]
+    headers += [f"c={c}: vs httpx" for c in CONCURRENCY] + [f"c={c}: req/s" for c in CONCURRENCY]
+    rows = []
+    for impl, label in SEND_IMPLS:
+        row: list[object] = [label]
+        row += [fmt(cpu[impl, c], 3) for c in CONCURRENCY]
+        row += [ratio(cpu[impl, c], cpu["httpx", c]) for c in CONCURRENCY]
+        row += [f"{rps[impl, c]:,.0f}" for c in CONCURRENCY]
+        rows.append(row)
+    targets = []
+    for c in CONCURRENCY:
+        targets.append(check(f"SDK / raw httpx at c={c}", cpu["sdk", c] / cpu["httpx", c], 1.10))
+    for c in CONCURRENCY:
+        targets.append(
+            check(
+                f"SDK on aiohttp / raw httpx+httpx-aiohttp at c={c}",
+                cpu["sdk-aiohttp", c] / cpu["httpx-aiohttp", c],
+                1.15,
+            )
+        )
+    targets.append(
+        check(
+            "raw default httpx / SDK on aiohttp at c=100 (speed-up)",
+            cpu["httpx-pool100", 100] / cpu["sdk-aiohttp", 100],
+            4.0,
+            at_least=True,
+        )
+    )
+    append_result(
+        "send",
+        run_id,
+        [
+            {
+                "impl": impl,
+                "concurrency": c,
+                "cpu_ms_per_req": cpu[impl, c],
+                "req_per_s": rps[impl, c],
+            }
+            for (impl, c) in sorted(cpu)
+        ],
+        requests=requests,
+        runs=opts.runs,
+    )
+    return "\n".join(
+        [
+            f"### 1. `send_sms`: client CPU per request ({requests} requests, median of "
+            f"{opts.runs})",
+            "",
+            table(headers, rows),
+            "",
+            *targets,
+        ]
+    )
+
+
+# -- scenario 4 ---------------------------------------------------------------------------
+
+
+def scenario_parse(opts: Options, run_id: str) -> str:
+    number = 40 if opts.quick else 200
+    runs = [
+        run_worker("bench_parse.py", ["--number", str(number)], pin=opts.pin)["rows"]
+        for _ in range(opts.runs)
+    ]
+    names = [row["name"] for row in runs[0]]
+    cost = {
+        name: median([r["us_per_row"] for run in runs for r in run if r["name"] == name])
+        for name in names
+    }
+    base = cost["json.loads"]
+    rows = [[name, fmt(cost[name], 2), ratio(cost[name], base)] for name in names]
+    structure = cost["structure onto HistoryPage (SDK converter)"]
+    append_result(
+        "parse", run_id, [{"name": n, "us_per_row": cost[n]} for n in names], runs=opts.runs
+    )
+    return "\n".join(
+        [
+            f"### 4. Parsing one history row (200-row page; µs per row, median of {opts.runs})",
+            "",
+            table(["step", "µs/row", "vs json.loads"], rows),
+            "",
+            check("structuring / JSON decode (json.loads)", structure / base, 1.0),
+        ]
+    )
+
+
+# -- scenario 5 ---------------------------------------------------------------------------
+
+
+def scenario_import(opts: Options, run_id: str) -> str:
+    runs = 5 if opts.quick else 11
+    result = run_worker("bench_import.py", ["--runs", str(runs)], pin=opts.pin)
+    rows = [
+        [
+            r["environment"],
+            fmt(r["httpx_ms"], 1),
+            fmt(r["devsms_async_ms"], 1),
+            f"{r['ratio']:.2f}x",
+        ]
+        for r in result["rows"]
+    ]
+    extra = [[e["module"], fmt(e["self_ms"], 2)] for e in result["extra_top"]]
+    append_result("import", run_id, result["rows"], extra_top=result["extra_top"], runs=runs)
+    targets = [
+        check(f"import devsms_async / import httpx ({r['environment']})", r["ratio"], 1.15)
+        for r in result["rows"]
+    ]
+    return "\n".join(
+        [
+            f"### 5. Import time (`python -X importtime`, cumulative ms, median of {runs})",
+            "",
+            table(["environment", "import httpx", "import devsms_async", "ratio"], rows),
+            "",
+            *targets,
+            "",
+            f"What `devsms_async` loads on top of httpx ({result['extra_ms']:.1f} ms of self "
+            "time, without httpx's CLI packages):",
+            "",
+            table(["module (or package)", "self ms"], extra),
+        ]
+    )
+
+
+SCENARIOS: dict[str, Callable[[Options, str], str]] = {
+    "send": scenario_send,
+    "parse": scenario_parse,
+    "import": scenario_import,
+}
+
+
+def machine_section(facts: dict[str, Any], opts: Options) -> str:
+    packages = ", ".join(f"{k} {v}" for k, v in facts["packages"].items() if v)
+    pinning = (
+        "server pinned to CPU 0, clients to CPU 1 (taskset)" if facts["pinned"] else "not pinned"
+    )
+    mode = "--quick" if opts.quick else "--full" if opts.full else "default"
+    return "\n".join(
+        [
+            f"Machine: {facts['cpu']}, {facts['cpus']} CPUs; {pinning}. "
+            f"{facts['implementation']} {facts['python']} on {facts['platform']}.",
+            "",
+            f"Packages: {packages}. Mode: `{mode}`, {opts.runs} runs per configuration.",
+        ]
+    )
+
+
+def update_docs(report: str) -> None:
+    text = DOCS.read_text(encoding="utf-8")
+    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.DOTALL)
+    if not pattern.search(text):
+        raise SystemExit(f"{DOCS} has no {START} ... {END} block to replace")
+    DOCS.write_text(pattern.sub(lambda _: f"{START}\n{report}\n{END}", text), encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer requests (nox -s bench)")
+    parser.add_argument("--full", action="store_true", help="add the 1,000,000-item walks")
+    parser.add_argument("--runs", type=int, default=3, help="runs per configuration")
+    parser.add_argument("--no-pin", dest="pin", action="store_false", help="no taskset")
+    parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(SCENARIOS)}")
+    parser.add_argument("--update-docs", action="store_true", help="rewrite docs tables")
+    opts = parser.parse_args(argv, namespace=Options())
+    chosen = list(SCENARIOS) if not opts.only else [s.strip() for s in opts.only.split(",")]
+    unknown = set(chosen) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+
+    run_id = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    facts = machine_facts(pin=opts.pin)
+    append_result("machine", run_id, [], machine=facts)
+    sections = [machine_section(facts, opts)]
+    print(sections[0], flush=True)
+    started = time.perf_counter()
+    for name in chosen:
+        t0 = time.perf_counter()
+        section = SCENARIOS[name](opts, run_id)
+        section += f"\n\n<sub>scenario time: {time.perf_counter() - t0:.0f} s</sub>"
+        print(f"\n{section}", flush=True)
+        sections.append(section)
+    report = f"Run `{run_id}`.\n\n" + "\n\n".join(sections)
+    LATEST.parent.mkdir(parents=True, exist_ok=True)
+    LATEST.write_text(report + "\n", encoding="utf-8")
+    print(
+        f"\ntotal {time.perf_counter() - started:.0f} s; results appended to "
+        f"{HERE.name}/results/results.jsonl",
+        file=sys.stderr,
+    )
+    if opts.update_docs:
+        update_docs(report)
+        print(f"tables written to {DOCS.relative_to(ROOT)}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
