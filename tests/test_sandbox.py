@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
@@ -41,6 +42,7 @@ from devsms_async.testing import (
     Sandbox,
     SandboxTransport,
 )
+from devsms_async.testing._callbacks import MAX_CONCURRENT_POSTS
 
 BASE = "https://devsms.uz/api"
 UZ = "998901234567"
@@ -817,6 +819,30 @@ async def test_callback_that_cannot_connect_is_refused() -> None:
     [attempt] = await sandbox.deliver_callbacks()
     assert attempt.outcome is CallbackOutcome.REFUSED
     assert attempt.error == "ConnectError: connection refused"
+
+
+async def test_many_callbacks_go_out_concurrently_within_a_bound() -> None:
+    in_flight = peak = 0
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await anyio.sleep(0.01)
+        in_flight -= 1
+        return httpx.Response(200)
+
+    sandbox = Sandbox(callback_transport=httpx.MockTransport(slow))
+    async with sandbox.client() as sms:
+        for _ in range(25):
+            await sms.send_sms(UZ, "Salom", callback_url="http://x/cb")
+    await sandbox.advance()
+    assert len(sandbox.callbacks) == 50
+    assert all(a.delivered for a in sandbox.callbacks)
+    # Recorded in the order of the changes: every `sent` (queued by the sends) first.
+    order = [(a.sms_id, a.status) for a in sandbox.callbacks]
+    assert order == [(i, "sent") for i in range(1, 26)] + [(i, "delivered") for i in range(1, 26)]
+    assert peak == MAX_CONCURRENT_POSTS
 
 
 def test_the_sandbox_is_bound_to_no_event_loop(run: Callable[..., Any]) -> None:

@@ -34,6 +34,7 @@ __all__ = ["CallbackAttempt", "CallbackOutcome", "deliver"]
 
 CALLBACK_TIMEOUT = 5.0
 """The service's documented callback timeout, in seconds."""
+MAX_CONCURRENT_POSTS = 20
 
 
 class CallbackOutcome(str, enum.Enum):
@@ -104,8 +105,9 @@ async def deliver(
 ) -> list[CallbackAttempt]:
     """POST every job once; return the attempts in the order of ``jobs``.
 
-    Messages are delivered concurrently; the changes of one message go in order
-    (``sent`` reaches the receiver before ``delivered``).
+    Messages are delivered concurrently (at most ``MAX_CONCURRENT_POSTS`` at a time);
+    the changes of one message go in order (``sent`` reaches the receiver before
+    ``delivered``).
     """
     if not jobs:
         return []
@@ -121,10 +123,12 @@ async def deliver(
         trust_env=False,  # never route a callback through the tester's HTTP proxy
         headers={"User-Agent": f"devsms-sandbox/{__version__}"},
     ) as client:
+        limiter = anyio.CapacityLimiter(MAX_CONCURRENT_POSTS)
 
         async def deliver_in_order(indexes: list[int]) -> None:
-            for index in indexes:
-                attempts[index] = await _post(client, jobs[index], at, timeout_s)
+            async with limiter:
+                for index in indexes:
+                    attempts[index] = await _post(client, jobs[index], at, timeout_s)
 
         async with anyio.create_task_group() as tg:
             for indexes in by_sms.values():
