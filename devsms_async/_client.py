@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+import functools
 import os
 from types import TracebackType
 from typing import Any, TypeVar
@@ -28,7 +29,6 @@ from ._transport import (
     HTTPBackend,
     Limits,
     Request,
-    Response,
     TimeoutTypes,
     check_base_url,
     make_client,
@@ -101,6 +101,8 @@ class AsyncDevSMS:
             write 10, pool 10. Every method also takes ``timeout=``.
         max_retries: retries of *reads* (history, balance, status). Sends are retried
             only when the request provably never left (see ``docs/errors.md``).
+        retry_deadline: seconds after the first attempt past which no retry starts
+            (default 60); an attempt in flight is bounded by ``timeout``.
         http_client: use this ``httpx.AsyncClient`` as is; it is never closed by us.
         transport: an ``httpx.AsyncBaseTransport`` for the owned client: the seam for
             tests (``devsms_async.testing.SandboxTransport``) and other backends.
@@ -121,6 +123,7 @@ class AsyncDevSMS:
         base_url: str = DEFAULT_BASE_URL,
         timeout: TimeoutTypes = DEFAULT_TIMEOUT,
         max_retries: int = 2,
+        retry_deadline: float = 60.0,
         http_client: AsyncClient | None = None,
         transport: AsyncBaseTransport | None = None,
         http_backend: HTTPBackend = "httpx",
@@ -146,7 +149,7 @@ class AsyncDevSMS:
         timeout_obj = to_timeout(timeout)
         assert timeout_obj is not None
         self._timeout = timeout_obj
-        self._policy = RetryPolicy(max_retries=max_retries)
+        self._policy = RetryPolicy(max_retries=max_retries, deadline=retry_deadline)
         self._user_client = http_client
         self._transport = transport
         self._http_backend: HTTPBackend = http_backend
@@ -239,26 +242,17 @@ class AsyncDevSMS:
     ) -> T:
         http = self._client()
         request = self._build_request(http, endpoint, params, timeout)
-        tz, secrets = self._tz, (self._token.value,)
-
-        def parse(response: Response) -> T:
-            return parse_response(
-                endpoint,
-                response.status_code,
-                response.content,
-                response.headers,
-                tz=tz,
-                secrets=secrets,
-            )
-
+        secrets = (self._token.value, *(send_info.secrets if send_info else ()))
         return await call_with_policy(
             http,
             request,
             endpoint,
             self._policy,
-            parse,
+            functools.partial(parse_response, endpoint, tz=self._tz, secrets=secrets),
             send_info=send_info,
             log_sensitive=self._log_sensitive,
+            fingerprint_key=self._token.value.encode(),
+            secrets=secrets,
         )
 
     def _build_request(
@@ -369,7 +363,7 @@ class AsyncDevSMS:
             SEND_SMS,
             params,
             timeout=timeout,
-            send_info=SendInfo(number, render_otp(params)),
+            send_info=SendInfo(number, render_otp(params), secrets=(params["otp_code"],)),
         )
 
     async def get_history(

@@ -6,6 +6,7 @@ import re
 
 SNIPPET_CHARS = 200
 _LONG_DIGITS = re.compile(r"\d{7,15}")
+_MIN_SECRET_PREFIX = 4
 
 
 def mask_phone(phone: str) -> str:
@@ -24,6 +25,12 @@ def body_snippet(body: bytes, *, secrets: tuple[str, ...] = ()) -> str:
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
+    for secret in secrets:
+        # A secret cut in two by the window's edge leaves its start at the very end.
+        for size in range(len(secret) - 1, _MIN_SECRET_PREFIX - 1, -1):
+            if text.endswith(secret[:size]):
+                text = text[:-size] + "***"
+                break
     text = _LONG_DIGITS.sub(lambda m: mask_phone(m.group()), text)
     text = " ".join(text.split())
     if len(text) > SNIPPET_CHARS:

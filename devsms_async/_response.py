@@ -45,8 +45,12 @@ RETRY_AFTER_CAP = 60.0
 
 
 def decode_json(body: bytes) -> Any:
-    """Decode JSON or raise ``ValueError`` (``JSONDecodeError`` and bad UTF-8 alike)."""
-    return json.loads(body)
+    """Decode JSON or raise ``ValueError`` (``JSONDecodeError``, bad UTF-8 and nesting
+    too deep for the parser alike)."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def parse_response(
@@ -152,7 +156,8 @@ def _api_error(
     if isinstance(payload, dict):
         raw = payload.get("error", payload.get("message"))
         if isinstance(raw, str):
-            server_text = body_snippet(raw.encode(), secrets=secrets)
+            # "replace": JSON may carry lone surrogates ("\ud800"), which UTF-8 cannot.
+            server_text = body_snippet(raw.encode("utf-8", "replace"), secrets=secrets)
     snippet = body_snippet(body, secrets=secrets)
     if (
         endpoint.retry_safe is False
@@ -187,7 +192,7 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     except ValueError:
         try:
             when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=_dt.timezone.utc)

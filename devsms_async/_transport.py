@@ -149,13 +149,66 @@ def exception_never_sent(exc: BaseException) -> bool:
 
     A refused connection, a connect timeout and a pool timeout all fail before a byte
     of the request is written; anything later may have been received.
+
+    httpx-aiohttp maps *every* ``aiohttp.ClientConnectionError`` to
+    ``httpx.ConnectTimeout``, including "server disconnected" and a reset after the
+    request was written. So for that backend the original aiohttp error decides: only
+    its connector errors and its connect timeout prove that nothing was sent.
     """
+    origin = _aiohttp_origin(exc)
+    if origin is not None:
+        import aiohttp
+
+        never_sent: tuple[type[BaseException], ...] = (aiohttp.ClientConnectorError,)
+        connect_timeout = getattr(aiohttp, "ConnectionTimeoutError", None)  # aiohttp >= 3.10
+        if connect_timeout is not None:
+            never_sent += (connect_timeout,)
+        return isinstance(origin, never_sent)
     return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
 
 
-def map_transport_error(exc: httpx.TransportError) -> APIConnectionError:
-    """Translate an httpx transport error into the SDK's own (chain it with ``from``)."""
-    kind = type(exc).__name__
+def map_transport_error(exc: BaseException) -> APIConnectionError | None:
+    """The SDK's error for a failure to send or to read the answer (chain it with
+    ``from``), or ``None`` when ``exc`` is no such failure (a bug, a cancellation).
+    """
+    origin = _aiohttp_origin(exc)
+    if origin is not None:
+        return _map_aiohttp_error(origin)
+    kind = _describe(exc)
     if isinstance(exc, httpx.TimeoutException):
         return APITimeoutError(f"request timed out ({kind})")
-    return APIConnectionError(f"connection failed ({kind}: {exc})")
+    if isinstance(exc, httpx.TransportError):
+        return APIConnectionError(f"connection failed ({kind})")
+    if isinstance(exc, httpx.RequestError):
+        # DecodingError: the status line arrived, the (compressed) body is garbage.
+        return APIConnectionError(f"the answer could not be read ({kind})")
+    return None
+
+
+def _describe(exc: BaseException) -> str:
+    """``ReadError: [Errno 104] ...``, or just ``ReadError`` when there is no text."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _aiohttp_origin(exc: BaseException) -> BaseException | None:
+    """The aiohttp exception behind ``exc`` (raised as is, or mapped by httpx-aiohttp)."""
+    cause = exc.__cause__ if isinstance(exc, httpx.HTTPError) else None
+    for candidate in (exc, cause):
+        if candidate is not None and type(candidate).__module__.partition(".")[0] == "aiohttp":
+            return candidate
+    return None
+
+
+def _map_aiohttp_error(origin: BaseException) -> APIConnectionError | None:
+    import aiohttp
+
+    kind = _describe(origin)
+    connect_timeout = getattr(aiohttp, "ConnectionTimeoutError", None)
+    if connect_timeout is not None and isinstance(origin, connect_timeout):
+        return APITimeoutError(f"connect timed out ({kind})")
+    if isinstance(origin, aiohttp.ServerTimeoutError):
+        return APITimeoutError(f"request timed out ({kind})")
+    if isinstance(origin, aiohttp.ClientError):
+        return APIConnectionError(f"connection failed ({kind})")
+    return None
