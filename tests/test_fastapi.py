@@ -485,3 +485,120 @@ def test_lifespan_arguments_are_checked_when_built() -> None:
         DevSMSLifespan(lifespan="nope")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="tokn"):
         DevSMSLifespan(tokn=TOKEN)
+
+
+# -- end to end: the sandbox served on 127.0.0.1 -> a FastAPI app served by uvicorn -------
+
+
+@contextlib.asynccontextmanager
+async def uvicorn_serving(app: FastAPI) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn on 127.0.0.1 (a free port) in this event loop; yield
+    its base URL. The lifespan runs as in production."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, lifespan="on", log_level="warning", access_log=False
+    )
+    server = uvicorn.Server(config)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.serve)
+        with anyio.fail_after(5):
+            while not server.started:
+                await anyio.sleep(0.005)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+
+
+def callback_app(
+    sandbox_server: Any, on_report: Callable[[DeliveryReport], Any], **router_options: Any
+) -> FastAPI:
+    app = FastAPI(lifespan=DevSMSLifespan(sandbox_server.client))
+    app.include_router(callback_router(on_report, secret=SECRET, **router_options))
+
+    @app.post("/notify")
+    async def notify(request: Request, sms: DevSMSDep) -> dict[str, int]:
+        callback_url = f"{request.base_url}devsms/callback?secret={SECRET}"
+        sent = await sms.send_sms("998901234567", "Buyurtmangiz tayyor", callback_url=callback_url)
+        return {"sms_id": sent.sms_id}
+
+    return app
+
+
+async def test_real_callbacks_from_the_sandbox_reach_a_uvicorn_app() -> None:
+    from devsms_async.testing import CallbackOutcome, Sandbox, serve_sandbox
+
+    reports_tx, reports_rx = anyio.create_memory_object_stream[DeliveryReport](10)
+
+    async def on_report(report: DeliveryReport) -> None:
+        await reports_tx.send(report)
+
+    sandbox = Sandbox()
+    async with (
+        reports_tx,
+        reports_rx,
+        serve_sandbox(sandbox) as sandbox_server,
+        uvicorn_serving(callback_app(sandbox_server, on_report)) as app_url,
+        httpx.AsyncClient(base_url=app_url) as client,
+    ):
+        response = await client.post("/notify")
+        assert response.status_code == 200
+        sms_id = response.json()["sms_id"]
+        with anyio.fail_after(5):
+            first = await reports_rx.receive()  # POSTed by the server after the send
+        await sandbox.advance()  # delivered: POSTed to uvicorn, awaited here
+        with anyio.fail_after(5):
+            second = await reports_rx.receive()
+
+    assert (first.sms_id, first.status) == (sms_id, SmsStatus.SENT)
+    assert (second.sms_id, second.status) == (sms_id, SmsStatus.DELIVERED)
+    assert second.phone == "998901234567"
+    assert second.delivered_at is not None
+    assert [(a.status, a.outcome, a.status_code) for a in sandbox.callbacks] == [
+        (SmsStatus.SENT, CallbackOutcome.DELIVERED, 200),
+        (SmsStatus.DELIVERED, CallbackOutcome.DELIVERED, 200),
+    ]
+
+
+async def test_the_receiver_answers_before_the_handler_runs_and_refuses_forgeries() -> None:
+    from devsms_async.testing import CallbackOutcome, Sandbox, serve_sandbox
+
+    release = anyio.Event()
+    handled: list[SmsStatus] = []
+
+    async def slow_handler(report: DeliveryReport) -> None:
+        await release.wait()
+        handled.append(report.status)
+
+    # A 2-second callback timeout: were the answer held until the handler finished,
+    # the delivery below would time out instead of being answered.
+    sandbox = Sandbox(callback_timeout=2.0)
+    async with (
+        serve_sandbox(sandbox) as sandbox_server,
+        uvicorn_serving(callback_app(sandbox_server, slow_handler)) as app_url,
+        httpx.AsyncClient(base_url=app_url) as client,
+    ):
+        async with sandbox_server.client() as sms:
+            good = await sms.send_sms(
+                "998901234567", "a", callback_url=f"{app_url}/devsms/callback?secret={SECRET}"
+            )
+            forged = await sms.send_sms(
+                "998901234567", "b", callback_url=f"{app_url}/devsms/callback?secret=guess"
+            )
+        await sandbox.advance()
+        by_sms = {a.sms_id: a for a in sandbox.callbacks if a.status is SmsStatus.DELIVERED}
+        assert by_sms[good.sms_id].outcome is CallbackOutcome.DELIVERED
+        assert by_sms[good.sms_id].status_code == 200
+        assert by_sms[forged.sms_id].outcome is CallbackOutcome.HTTP_ERROR
+        assert by_sms[forged.sms_id].status_code == 403
+        assert handled == []  # answered while the handler is still waiting
+
+        malformed = await client.post(f"/devsms/callback?secret={SECRET}", content=b'{"sms_id": 1}')
+        assert malformed.status_code == 422
+        release.set()
+        with anyio.fail_after(5):
+            while SmsStatus.DELIVERED not in handled:
+                await anyio.sleep(0.01)
+    assert handled.count(SmsStatus.DELIVERED) == 1
