@@ -1,0 +1,779 @@
+"""The ``devsms`` command: typer commands over the SDK.
+
+Each command is a thin function: parse options, run one coroutine, print the result.
+Errors are not handled here; :func:`run_cli` turns every one of them into one line on
+stderr and an exit code (see ``_runtime``).
+"""
+
+from __future__ import annotations
+
+import enum
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import typer
+
+from .._version import __version__
+from ..errors import DevSMSError
+from . import _render
+from ._render import Format, OutFormat
+from ._runtime import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    CLIError,
+    Globals,
+    check_globals,
+    configure_logging,
+    describe_error,
+    fail,
+    run,
+)
+
+if TYPE_CHECKING:
+    from .._client import AsyncDevSMS
+    from ..models import SendResult, SmsRecord
+
+# The help texts name the Uzbek apostrophe look-alikes.
+# ruff: noqa: RUF001
+
+app = typer.Typer(
+    name="devsms",
+    help="Send SMS through DevSMS.uz from the command line.\n\n"
+    "Try it without an account: [bold]devsms --sandbox demo[/]",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+sandbox_app = typer.Typer(help="The sandbox: a fake DevSMS service for trying things out.")
+app.add_typer(sandbox_app, name="sandbox")
+
+
+class Route(str, enum.Enum):
+    ESKIZ = "eskiz"
+    SIMPLE = "simple"
+
+
+class Template(str, enum.Enum):
+    CONFIRM = "confirm"
+    RESET = "reset"
+    REGISTER = "register"
+    LOGIN = "login"
+
+
+class StatusFilter(str, enum.Enum):
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class Account(str, enum.Enum):
+    LOCAL = "local"
+    FOREIGN = "foreign"
+
+    @property
+    def literal(self) -> Literal["local", "foreign"]:
+        return "local" if self is Account.LOCAL else "foreign"
+
+
+WAIT_TIMEOUT_DEFAULT = 120.0
+POLL_INITIAL = 0.5
+POLL_MAX = 5.0
+"""--wait polls at 0, 0.5, 1.5, 3.5, 7.5 s, then every 5 s: someone is watching."""
+SANDBOX_TICK = 0.25
+"""Seconds between status steps of the in-process sandbox while a command waits."""
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"devsms {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _globals(
+    ctx: typer.Context,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="DEVSMS_TOKEN",
+            show_envvar=True,
+            help="API token (the env var keeps it out of your shell history).",
+        ),
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="DEVSMS_BASE_URL",
+            show_envvar=True,
+            help="API root, e.g. the URL `devsms sandbox serve` prints.",
+        ),
+    ] = None,
+    sandbox: Annotated[
+        bool,
+        typer.Option(
+            "--sandbox",
+            help="Run against a fresh in-process sandbox (no account, no money, nothing "
+            "kept after the command).",
+        ),
+    ] = False,
+    timeout: Annotated[
+        float | None, typer.Option(help="Per-request timeout in seconds.", min=0.001)
+    ] = None,
+    retries: Annotated[
+        int,
+        typer.Option(
+            help="Retries of a read (balance, status, history) after a network error or "
+            "429/502/503/504. Sends are retried only when they provably never left.",
+            min=0,
+            max=10,
+        ),
+    ] = 2,
+    verbose: Annotated[
+        int,
+        typer.Option("--verbose", "-v", count=True, help="Log each request and retry to stderr."),
+    ] = 0,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    opts: Globals = ctx.obj
+    opts.token = token
+    opts.base_url = base_url
+    opts.sandbox = sandbox
+    opts.timeout = timeout
+    opts.retries = retries
+    opts.verbose = verbose
+    configure_logging(verbose)
+    check_globals(opts)
+
+
+def _opts(ctx: typer.Context) -> Globals:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, Globals)
+    return obj
+
+
+def _read_text(value: str, what: str) -> str:
+    """``-`` reads the text from stdin (a trailing newline is dropped)."""
+    if value != "-":
+        return value
+    if sys.stdin.isatty():
+        print(f"reading the {what} from stdin; end with Ctrl-D", file=sys.stderr)
+    text = sys.stdin.read()
+    return text[:-1] if text.endswith("\n") else text
+
+
+# -- send, otp, status -----------------------------------------------------------------------
+
+FormatOpt = Annotated[
+    OutFormat, typer.Option("--format", "-f", help="table for people, json for programs.")
+]
+WaitOpt = Annotated[
+    bool, typer.Option("--wait", "-w", help="Wait until delivered or failed (polls the status).")
+]
+WaitTimeoutOpt = Annotated[
+    float, typer.Option(help="How long --wait waits, in seconds.", min=0.001)
+]
+
+
+@app.command()
+def send(
+    ctx: typer.Context,
+    phone: Annotated[str, typer.Argument(help="International number, e.g. 998901234567.")],
+    message: Annotated[str, typer.Argument(help="The text; '-' reads it from stdin.")],
+    sender: Annotated[
+        str | None, typer.Option("--sender", "-s", help="Sender name (default 4546).")
+    ] = None,
+    callback_url: Annotated[
+        str | None, typer.Option(help="URL that receives the delivery reports.")
+    ] = None,
+    sms_type: Annotated[
+        Route, typer.Option("--type", help="Route: eskiz, or simple (Uzbek numbers only).")
+    ] = Route.ESKIZ,
+    normalize: Annotated[
+        bool,
+        typer.Option(
+            "--normalize",
+            help="Replace Uzbek apostrophe look-alikes (ʻ ‘ ’ ʼ `) with ' first: fewer parts.",
+        ),
+    ] = False,
+    wait: WaitOpt = False,
+    wait_timeout: WaitTimeoutOpt = WAIT_TIMEOUT_DEFAULT,
+    fmt: FormatOpt = OutFormat.TABLE,
+) -> int:
+    """Send one SMS."""
+    opts = _opts(ctx)
+    text = _read_text(message, "message")
+
+    async def go() -> tuple[SendResult, SmsRecord | None]:
+        async with opts.client() as sms:
+            result = await sms.send_sms(
+                phone,
+                text,
+                sender=sender,
+                callback_url=callback_url,
+                type=sms_type.value,
+                normalize=normalize,
+            )
+            final = await _maybe_wait(opts, sms, result.sms_id, wait, wait_timeout)
+            return result, final
+
+    result, final = run(opts, go)
+    out, err = _render.consoles()
+    if fmt is OutFormat.JSON:
+        data = _render.jsonable(result)
+        if final is not None:
+            data["final"] = _render.record_dict(final, mask=False)
+        _render.write_json(data)
+    else:
+        out.print(_render.send_result_table(result))
+        if final is not None:
+            out.print(f"final status: {_render.styled_status(final.status_raw)}")
+    if not normalize:
+        _hint_normalize(err, text)
+    return _final_code(final)
+
+
+@app.command()
+def otp(
+    ctx: typer.Context,
+    phone: Annotated[str, typer.Argument(help="International number, e.g. 998901234567.")],
+    code: Annotated[str, typer.Option("--code", "-c", help="The code: 4-8 digits.")],
+    service_name: Annotated[
+        str,
+        typer.Option(
+            "--service-name",
+            "-n",
+            help="Your business name, 2-50 letters/digits/space/.-  (moderated: a "
+            "rejected name is still charged).",
+        ),
+    ],
+    template: Annotated[
+        Template,
+        typer.Option(
+            "--template", "-t", help="Which approved text: confirm, reset, register or login."
+        ),
+    ] = Template.LOGIN,
+    callback_url: Annotated[
+        str | None, typer.Option(help="URL that receives the delivery reports.")
+    ] = None,
+    wait: WaitOpt = False,
+    wait_timeout: WaitTimeoutOpt = WAIT_TIMEOUT_DEFAULT,
+    fmt: FormatOpt = OutFormat.TABLE,
+) -> int:
+    """Send a verification code through an Eskiz-approved template."""
+    from ..models import OtpTemplate
+
+    opts = _opts(ctx)
+    chosen = {
+        Template.CONFIRM: OtpTemplate.CONFIRM_OPERATION,
+        Template.RESET: OtpTemplate.PASSWORD_RESET,
+        Template.REGISTER: OtpTemplate.REGISTRATION,
+        Template.LOGIN: OtpTemplate.LOGIN,
+    }[template]
+
+    async def go() -> tuple[SendResult, SmsRecord | None]:
+        async with opts.client() as sms:
+            result = await sms.send_otp(
+                phone,
+                template=chosen,
+                service_name=service_name,
+                otp_code=code,
+                callback_url=callback_url,
+            )
+            final = await _maybe_wait(opts, sms, result.sms_id, wait, wait_timeout)
+            return result, final
+
+    result, final = run(opts, go)
+    out, _ = _render.consoles()
+    if fmt is OutFormat.JSON:
+        data = _render.jsonable(result)
+        if final is not None:
+            data["final"] = _render.record_dict(final, mask=False)
+        _render.write_json(data)
+    else:
+        out.print(_render.send_result_table(result, title="OTP sent"))
+        if final is not None:
+            out.print(f"final status: {_render.styled_status(final.status_raw)}")
+    return _final_code(final)
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    sms_id: Annotated[int | None, typer.Argument(help="The sms_id a send returned.", min=1)] = None,
+    request_id: Annotated[str | None, typer.Option(help="Look up by request_id instead.")] = None,
+    wait: WaitOpt = False,
+    wait_timeout: WaitTimeoutOpt = WAIT_TIMEOUT_DEFAULT,
+    mask: Annotated[
+        bool, typer.Option("--mask/--no-mask", help="Mask the phone number (99890***4567).")
+    ] = False,
+    fmt: FormatOpt = OutFormat.TABLE,
+) -> int:
+    """The status of one SMS (by sms_id or --request-id)."""
+    opts = _opts(ctx)
+    if (sms_id is None) == (request_id is None):
+        fail("give an SMS_ID or --request-id (one of them)")
+
+    async def go() -> SmsRecord:
+        async with opts.client() as sms:
+            if wait:
+                async with _sandbox_ticker(opts):
+                    return await sms.wait_for_status(
+                        sms_id,
+                        request_id=request_id,
+                        timeout=wait_timeout,
+                        poll_initial=POLL_INITIAL,
+                        poll_max=POLL_MAX,
+                    )
+            return await sms.get_status(sms_id=sms_id, request_id=request_id)
+
+    record = run(opts, go)
+    out, _ = _render.consoles()
+    if fmt is OutFormat.JSON:
+        _render.write_json(_render.record_dict(record, mask=mask))
+    else:
+        out.print(_render.record_table(record, mask=mask))
+    return _final_code(record) if wait else EXIT_OK
+
+
+async def _maybe_wait(
+    opts: Globals, sms: AsyncDevSMS, sms_id: int, wait: bool, timeout: float
+) -> SmsRecord | None:
+    if not wait:
+        return None
+    async with _sandbox_ticker(opts):
+        return await sms.wait_for_status(
+            sms_id, timeout=timeout, poll_initial=POLL_INITIAL, poll_max=POLL_MAX
+        )
+
+
+def _sandbox_ticker(opts: Globals) -> Any:
+    """While waiting on the in-process sandbox, let its statuses move on."""
+    import contextlib
+
+    import anyio
+
+    @contextlib.asynccontextmanager
+    async def ticker() -> Any:
+        if not opts.sandbox:
+            yield
+            return
+        sandbox = opts.get_sandbox()
+
+        async def tick() -> None:
+            while True:
+                await anyio.sleep(SANDBOX_TICK)
+                await sandbox.advance()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(tick)
+            try:
+                yield
+            finally:
+                tg.cancel_scope.cancel()
+
+    return ticker()
+
+
+def _final_code(record: SmsRecord | None) -> int:
+    from ..models import SmsStatus
+
+    if record is not None and record.status is SmsStatus.FAILED:
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def _hint_normalize(err: Any, text: str) -> None:
+    from ..sms_parts import count_parts, normalize_uzbek
+
+    before, after = count_parts(text), count_parts(normalize_uzbek(text))
+    if after.parts < before.parts:
+        err.print(
+            f"note: Uzbek apostrophe look-alikes made this {before.parts} UCS-2 parts; "
+            f"--normalize would send it as {after.parts} ({after.encoding}).",
+            soft_wrap=True,
+        )
+
+
+# -- balance, history ------------------------------------------------------------------------
+
+
+@app.command()
+def balance(ctx: typer.Context, fmt: FormatOpt = OutFormat.TABLE) -> int:
+    """Balance, the price of one SMS part, and usage."""
+    opts = _opts(ctx)
+
+    async def go() -> Any:
+        async with opts.client() as sms:
+            return await sms.get_balance()
+
+    result = run(opts, go)
+    if fmt is OutFormat.JSON:
+        _render.write_json(_render.jsonable(result))
+    else:
+        _render.consoles()[0].print(_render.balance_table(result))
+    return EXIT_OK
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", "-n", help="How many (1-200; default 20).", min=1, max=200),
+    ] = None,
+    offset: Annotated[int, typer.Option(help="Skip this many (newest first).", min=0)] = 0,
+    status_filter: Annotated[
+        StatusFilter | None, typer.Option("--status", help="Only SMS with this status.")
+    ] = None,
+    walk_all: Annotated[
+        bool, typer.Option("--all", help="Walk every page (from --offset) to the end.")
+    ] = False,
+    mask: Annotated[
+        bool, typer.Option("--mask/--no-mask", help="Mask phone numbers (99890***4567).")
+    ] = False,
+    fmt: Annotated[
+        Format,
+        typer.Option("--format", "-f", help="table for people; json or csv for programs."),
+    ] = Format.TABLE,
+) -> int:
+    """Sent SMS, newest first: one page, or every page with --all."""
+    opts = _opts(ctx)
+    wanted = status_filter.value if status_filter is not None else None
+    if walk_all and limit is not None:
+        fail("--all walks every page; leave out --limit")
+    page_size = limit if limit is not None else 20
+
+    if fmt is Format.TABLE:
+
+        async def collect() -> list[SmsRecord]:
+            async with opts.client() as sms:
+                if walk_all:
+                    return [r async for r in sms.iter_history(status=wanted, start_offset=offset)]
+                page = await sms.get_history(limit=page_size, offset=offset, status=wanted)
+                return page.items
+
+        records = run(opts, collect)
+        title = f"History ({len(records)} SMS" + (f", from offset {offset})" if offset else ")")
+        out, _ = _render.consoles()
+        if records:
+            out.print(_render.history_table(records, mask=mask, title=title))
+        else:
+            out.print("No SMS in the history" + (" with that status." if status_filter else "."))
+        return EXIT_OK
+
+    import csv as _csv
+
+    writer = _csv.writer(sys.stdout, lineterminator="\n")
+    emitted: list[int] = []
+
+    def emit_csv_header() -> None:
+        writer.writerow(_render.RECORD_FIELDS)
+
+    def emit(record: SmsRecord, first: bool) -> None:
+        data = _render.record_dict(record, mask=mask)
+        if fmt is Format.CSV:
+            writer.writerow(["" if data[k] is None else data[k] for k in _render.RECORD_FIELDS])
+        else:
+            import json
+
+            sys.stdout.write(("[\n  " if first else ",\n  ") + json.dumps(data, ensure_ascii=False))
+        emitted.append(record.id)
+
+    async def stream() -> None:
+        # Records are written as they arrive: a long history is never all in memory.
+        async with opts.client() as sms:
+            if walk_all:
+                source: Any = sms.iter_history(status=wanted, start_offset=offset)
+            else:
+                source = _one_page(sms, page_size, offset, wanted)
+            async for record in source:
+                emit(record, not emitted)
+
+    if fmt is Format.CSV:
+        emit_csv_header()
+    run(opts, stream)
+    if fmt is Format.JSON:
+        sys.stdout.write("\n]\n" if emitted else "[]\n")
+    return EXIT_OK
+
+
+async def _one_page(
+    sms: AsyncDevSMS, limit: int, offset: int, status: str | None
+) -> Any:  # an async generator of SmsRecord
+    page = await sms.get_history(limit=limit, offset=offset, status=status)
+    for record in page.items:
+        yield record
+
+
+# -- estimate ----------------------------------------------------------------------------------
+
+
+@app.command()
+def estimate(
+    message: Annotated[str, typer.Argument(help="The text; '-' reads it from stdin.")],
+    phone: Annotated[
+        str | None,
+        typer.Option("--phone", "-p", help="Recipient, for the country's price (default: UZ)."),
+    ] = None,
+    account: Annotated[Account, typer.Option(help="Your account's price list.")] = Account.LOCAL,
+    uz_price: Annotated[
+        int, typer.Option(help="Your price of one Uzbek SMS part (see `devsms balance`).", min=0)
+    ] = 50,
+    normalize: Annotated[
+        bool, typer.Option("--normalize", help="Count the text after --normalize.")
+    ] = False,
+    fmt: FormatOpt = OutFormat.TABLE,
+) -> int:
+    """Parts, encoding, the characters that force UCS-2, and the price. Offline."""
+    from ..pricing import estimate_cost
+    from ..sms_parts import normalize_uzbek
+
+    text = _read_text(message, "message")
+    target = phone if phone is not None else "998900000000"
+    est = estimate_cost(
+        target, text, account=account.literal, uz_price=uz_price, normalize=normalize
+    )
+    better = None
+    if not normalize and normalize_uzbek(text) != text:
+        candidate = estimate_cost(
+            target,
+            text,
+            account=account.literal,
+            uz_price=uz_price,
+            normalize=True,
+        )
+        if candidate.total < est.total:
+            better = candidate
+    if fmt is OutFormat.JSON:
+        data = _render.estimate_json(est)
+        data["normalized"] = _render.estimate_json(better) if better is not None else None
+        _render.write_json(data)
+        return EXIT_OK
+    out, _ = _render.consoles()
+    default_country = "Uzbekistan (pass --phone for another country)"
+    rows = _render.estimate_rows(est, country=default_country if phone is None else None)
+    out.print(_render.key_values("Estimate", rows))
+    if better is not None:
+        out.print(
+            f"\n[yellow]The Uzbek apostrophe trap:[/] look-alike apostrophes force UCS-2. "
+            f"With --normalize (ʻ ‘ ’ ʼ ` → ') this is {better.parts.encoding}, "
+            f"{better.parts.parts} part(s), {_render.money(better.total)} instead of "
+            f"{_render.money(est.total)}.",
+            soft_wrap=True,
+        )
+    return EXIT_OK
+
+
+# -- bulk ------------------------------------------------------------------------------------
+
+
+@app.command()
+def bulk(
+    ctx: typer.Context,
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV with the columns phone,message[,sender] (a header row is optional).",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Send without asking.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check the file and show the estimate only.")
+    ] = False,
+    sender: Annotated[
+        str | None,
+        typer.Option("--sender", "-s", help="Sender for rows that name none."),
+    ] = None,
+    callback_url: Annotated[
+        str | None, typer.Option(help="URL that receives the delivery reports.")
+    ] = None,
+    normalize: Annotated[
+        bool, typer.Option("--normalize", help="Replace Uzbek apostrophe look-alikes first.")
+    ] = False,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-c", help="Sends in flight at once.", min=1, max=10)
+    ] = 4,
+    per_second: Annotated[
+        float | None, typer.Option(help="At most this many sends per second.", min=0.001)
+    ] = None,
+    journal_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--journal",
+            help="Journal file (default: FILE.csv.devsms-journal.jsonl).",
+            dir_okay=False,
+        ),
+    ] = None,
+    reconcile: Annotated[
+        bool,
+        typer.Option(
+            "--reconcile",
+            help="Look rows with an unknown outcome up in the history first: found ones "
+            "count as sent, missing ones are sent now.",
+        ),
+    ] = False,
+    retry_unknown: Annotated[
+        bool,
+        typer.Option(
+            "--retry-unknown",
+            help="Send rows with an unknown outcome again. Only after checking that they "
+            "did not go out: otherwise they arrive twice.",
+        ),
+    ] = False,
+    account: Annotated[
+        Account, typer.Option(help="Your account's price list, for the estimate.")
+    ] = Account.LOCAL,
+    fmt: FormatOpt = OutFormat.TABLE,
+) -> int:
+    """Send every row of a CSV: estimate, confirm, send with a journal, summarise.
+
+    Re-running the same command after a crash or Ctrl-C resumes: rows already sent are
+    skipped, and rows that may have been sent are never sent again by themselves.
+    """
+    from . import _bulk_command
+
+    return _bulk_command.bulk(
+        _opts(ctx),
+        file,
+        yes=yes,
+        dry_run=dry_run,
+        sender=sender,
+        callback_url=callback_url,
+        normalize=normalize,
+        concurrency=concurrency,
+        per_second=per_second,
+        journal_path=journal_path,
+        reconcile=reconcile,
+        retry_unknown=retry_unknown,
+        account=account.literal,
+        fmt=fmt,
+    )
+
+
+# -- demo, sandbox ---------------------------------------------------------------------------
+
+
+@app.command()
+def demo(ctx: typer.Context) -> int:
+    """A short guided tour against the sandbox: run it as `devsms --sandbox demo`."""
+    opts = _opts(ctx)
+    if not opts.sandbox:
+        fail("the demo sends SMS: run it against the sandbox, `devsms --sandbox demo`")
+    from ._demo import tour
+
+    run(opts, lambda: tour(opts.get_sandbox()))
+    return EXIT_OK
+
+
+@sandbox_app.command("serve")
+def sandbox_serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port; 0 picks a free one.", min=0, max=65535)] = 8000,
+    token: Annotated[str, typer.Option(help="The one token the sandbox accepts.")] = "",
+    balance_: Annotated[int, typer.Option("--balance", help="Starting balance, so'm.", min=0)] = (
+        100_000
+    ),
+    sms_price: Annotated[int, typer.Option(help="So'm per Uzbek SMS part.", min=0)] = 50,
+    advance_every: Annotated[
+        float,
+        typer.Option(help="Move statuses one step every SECONDS; 0: only when told.", min=0),
+    ] = 2.0,
+) -> int:
+    """Serve a sandbox over HTTP for other programs (and `devsms --base-url ...`)."""
+    from ._serve import serve_forever
+
+    return serve_forever(
+        host=host,
+        port=port,
+        token=token or None,
+        balance=balance_,
+        sms_price=sms_price,
+        advance_every=advance_every or None,
+    )
+
+
+# -- the entry point ---------------------------------------------------------------------------
+
+
+def run_cli(argv: Sequence[str] | None = None) -> int:
+    """Run ``devsms`` with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    opts = Globals()
+    usage_errors = _usage_error_types()
+    try:
+        command = typer.main.get_command(app)
+        code = command.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="devsms",
+            standalone_mode=False,
+            obj=opts,
+        )
+    except usage_errors as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()  # type: ignore[attr-defined]  # `devsms` alone: the help, not an error
+            return EXIT_USAGE
+        ctx = getattr(exc, "ctx", None)
+        where = getattr(ctx, "command_path", None) or "devsms"
+        message = exc.format_message()  # type: ignore[attr-defined]  # both kinds have it
+        _error_line(f"{message} (see '{where} --help')")
+        return int(getattr(exc, "exit_code", EXIT_USAGE))
+    except typer.Abort:
+        _error_line("interrupted")
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        _error_line("interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        leaf = _leaf(exc)
+        message, code = describe_error(leaf)
+        _error_line(message)
+        if opts.verbose and not isinstance(leaf, DevSMSError | CLIError):
+            traceback.print_exception(type(leaf), leaf, leaf.__traceback__, file=sys.stderr)
+        return code
+    finally:
+        sys.stdout.flush()
+    return code if isinstance(code, int) else EXIT_OK
+
+
+def _usage_error_types() -> tuple[type[Exception], ...]:
+    """The exceptions typer raises for bad usage: its own ``TyperException`` (typer >=
+    0.20 carries its own copy of click) or click's ``ClickException`` (before)."""
+    types: list[type[Exception]] = []
+    own = getattr(typer, "TyperException", None)
+    if isinstance(own, type) and issubclass(own, Exception):
+        types.append(own)
+    try:
+        import click
+    except ImportError:  # pragma: no cover - typer without click
+        pass
+    else:
+        types.append(click.ClickException)
+    return tuple(types)
+
+
+def _error_line(message: str) -> None:
+    sys.stdout.flush()
+    print(f"error: {' '.join(message.split())}", file=sys.stderr, flush=True)
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """The one exception inside (nested) single-member exception groups."""
+    while True:
+        inner = getattr(exc, "exceptions", None)
+        if not (isinstance(inner, tuple) and len(inner) == 1):
+            return exc
+        exc = inner[0]

@@ -1,0 +1,221 @@
+"""The body of ``devsms bulk``: the steps in order, each from ``_bulk``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from . import _bulk, _render
+from ._journal import Journal, JournalError, default_path, read_entries
+from ._render import OutFormat
+from ._runtime import EXIT_ERROR, EXIT_OK, EXIT_USAGE, CLIError, Globals, run
+
+MAX_ROW_ERRORS_SHOWN = 10
+
+
+def bulk(
+    opts: Globals,
+    file: Path,
+    *,
+    yes: bool,
+    dry_run: bool,
+    sender: str | None,
+    callback_url: str | None,
+    normalize: bool,
+    concurrency: int,
+    per_second: float | None,
+    journal_path: Path | None,
+    reconcile: bool,
+    retry_unknown: bool,
+    account: Literal["local", "foreign"],
+    fmt: OutFormat,
+) -> int:
+    from .._validation import check_callback_url, check_sender
+
+    check_sender(sender)
+    check_callback_url(callback_url)
+    if reconcile and retry_unknown:
+        raise CLIError("--reconcile and --retry-unknown exclude each other")
+    out, err = _render.consoles()
+
+    rows, errors = _bulk.load_rows(file, default_sender=sender, normalize=normalize)
+    if errors:
+        for e in errors[:MAX_ROW_ERRORS_SHOWN]:
+            err.print(
+                f"  row {e.number} (line {e.line}): {_render._escape(e.message)}", soft_wrap=True
+            )
+        if len(errors) > MAX_ROW_ERRORS_SHOWN:
+            err.print(f"  … and {len(errors) - MAX_ROW_ERRORS_SHOWN} more")
+        raise CLIError(
+            f"{len(errors)} of {len(rows) + len(errors)} rows of {file} are invalid; "
+            "nothing was sent. Fix them and run again",
+            EXIT_USAGE,
+        )
+
+    path = journal_path if journal_path is not None else default_path(file)
+
+    if dry_run:
+        entries = read_entries(path)[0] if path.exists() else {}
+        plan = _bulk.make_plan(rows, entries, retry_unknown=retry_unknown)
+        return _show_plan(opts, plan, path, account=account, fmt=fmt, file=file)
+
+    try:
+        journal = Journal.open(path, csv_name=file.name)
+    except JournalError as exc:
+        raise CLIError(str(exc)) from None
+    try:
+        plan = _bulk.make_plan(rows, journal.entries, retry_unknown=retry_unknown)
+        return run(
+            opts,
+            lambda: _send(
+                opts,
+                plan,
+                journal,
+                file=file,
+                yes=yes,
+                callback_url=callback_url,
+                concurrency=concurrency,
+                per_second=per_second,
+                reconcile=reconcile,
+                account=account,
+                fmt=fmt,
+                out=out,
+                err=err,
+            ),
+        )
+    finally:
+        journal.close()
+
+
+def _show_plan(
+    opts: Globals,
+    plan: _bulk.Plan,
+    path: Path,
+    *,
+    account: Literal["local", "foreign"],
+    fmt: OutFormat,
+    file: Path,
+) -> int:
+    # Without a token the estimate still works, at the default Uzbek price.
+    offline = not opts.sandbox and opts.token is None
+
+    async def balance() -> tuple[int, int] | None:
+        if offline:
+            return None
+        async with opts.client() as sms:
+            b = await sms.get_balance()
+            return b.balance, b.sms_price
+
+    got = run(opts, balance)
+    uz_price = got[1] if got is not None else 50
+    est = _bulk.estimate(plan.to_send, account=account, uz_price=uz_price)
+    data = _bulk.plan_summary(plan, est, got[0] if got is not None else None)
+    data["journal"] = str(path)
+    if fmt is OutFormat.JSON:
+        _render.write_json(data)
+    else:
+        out, err = _render.consoles()
+        _bulk.print_plan(out, data, file)
+        if offline:
+            err.print("note: no token, so Uzbek parts are priced at 50 so'm each")
+        out.print("Dry run: nothing was sent.")
+    return EXIT_OK
+
+
+async def _send(
+    opts: Globals,
+    plan: _bulk.Plan,
+    journal: Journal,
+    *,
+    file: Path,
+    yes: bool,
+    callback_url: str | None,
+    concurrency: int,
+    per_second: float | None,
+    reconcile: bool,
+    account: Literal["local", "foreign"],
+    fmt: OutFormat,
+    out: Any,
+    err: Any,
+) -> int:
+    import anyio
+    import typer
+
+    async with opts.client() as sms:
+        if reconcile and plan.unknown:
+            found, missing = await _bulk.reconcile_unknown(
+                sms, plan, journal, total_rows=len(plan.rows)
+            )
+            err.print(
+                f"reconciled: {found} found in the history (sent), {missing} not there "
+                f"(sending them), {len(plan.unknown)} still unknown"
+            )
+        bal = await sms.get_balance()
+        est = _bulk.estimate(plan.to_send, account=account, uz_price=bal.sms_price)
+        data = _bulk.plan_summary(plan, est, bal.balance)
+        # With --format json the plan is for the person at the prompt: on stderr.
+        _bulk.print_plan(out if fmt is OutFormat.TABLE else err, data, file)
+        if not plan.to_send:
+            return _finish(plan, _bulk.Run(balance=bal.balance), journal.path, fmt, out)
+        if not yes:
+            if not sys.stdin.isatty():
+                raise CLIError(
+                    "not sending without confirmation: run it in a terminal, or pass --yes"
+                )
+            prompt = f"Send {len(plan.to_send)} SMS for about {_render.money(est.total)}?"
+            confirmed = await anyio.to_thread.run_sync(
+                lambda: typer.confirm(prompt, default=False, err=True)
+            )
+            if not confirmed:
+                raise CLIError("not confirmed: nothing was sent", EXIT_ERROR)
+
+        progress = _progress(err)
+        task = progress.add_task("sending", total=len(plan.to_send), sent=0, bad=0)
+
+        def on_result(state: _bulk.Run) -> None:
+            progress.update(task, completed=len(state.outcomes), sent=state.sent, bad=state.bad)
+
+        sender = _bulk.Sender(
+            sms,
+            journal,
+            concurrency=min(concurrency, sms.pool_size),
+            per_second=per_second,
+            callback_url=callback_url,
+            on_result=on_result,
+            err=err,
+        )
+        sender.run.balance = bal.balance
+        with progress:
+            result = await sender.send_all(plan.to_send)
+        return _finish(plan, result, journal.path, fmt, out)
+
+
+def _finish(plan: _bulk.Plan, result: _bulk.Run, path: Path, fmt: OutFormat, out: Any) -> int:
+    summary = _bulk.run_summary(plan, result, path)
+    if fmt is OutFormat.JSON:
+        _render.write_json(summary)
+    else:
+        _bulk.print_summary(out, summary)
+    return _bulk.exit_code(summary, result)
+
+
+def _progress(err: Any) -> Any:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("[green]{task.fields[sent]} sent[/] [red]{task.fields[bad]} not[/]"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+    )

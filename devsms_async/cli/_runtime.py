@@ -1,0 +1,188 @@
+"""What every command shares: global options, the client, logging, errors -> exit codes."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import attrs
+
+from ..errors import (
+    APIConnectionError,
+    AuthenticationError,
+    DevSMSError,
+    PermissionDeniedError,
+    SendOutcomeUnknownError,
+    UsageError,
+    ValidationError,
+)
+
+if TYPE_CHECKING:
+    from .._client import AsyncDevSMS
+    from ..testing import Sandbox
+
+T = TypeVar("T")
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+"""The API refused, the network failed, an answer was unusable; a bulk row failed; a
+waited-for SMS failed."""
+EXIT_USAGE = 2
+"""Bad options or arguments, invalid input data, no token."""
+EXIT_UNKNOWN = 3
+"""A send may or may not have happened: check it before sending again."""
+EXIT_WAIT_TIMEOUT = 4
+"""``--wait`` gave up before the SMS reached a final status."""
+EXIT_INTERRUPTED = 130
+"""Ctrl-C (128 + SIGINT), as shells report it."""
+
+
+class CLIError(Exception):
+    """An error the CLI reports as one line on stderr, with its exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@attrs.define
+class Globals:
+    """The options given before the command (``devsms [GLOBALS] COMMAND ...``)."""
+
+    token: str | None = attrs.field(default=None, repr=False)
+    base_url: str | None = None
+    sandbox: bool = False
+    timeout: float | None = None
+    retries: int = 2
+    verbose: int = 0
+    # The in-process sandbox of this run (``--sandbox``), made on first use.
+    _sandbox: Sandbox | None = attrs.field(default=None, init=False, repr=False)
+
+    def get_sandbox(self) -> Sandbox:
+        """The in-process sandbox of this process (``--sandbox`` only)."""
+        if not self.sandbox:
+            raise CLIError("this needs --sandbox")
+        if self._sandbox is None:
+            from ..testing import Sandbox
+
+            self._sandbox = Sandbox()
+        return self._sandbox
+
+    def client(self, **options: Any) -> AsyncDevSMS:
+        """A new, not yet entered ``AsyncDevSMS`` for these options."""
+        from .._client import AsyncDevSMS
+
+        if self.timeout is not None:
+            options.setdefault("timeout", self.timeout)
+        options.setdefault("max_retries", self.retries)
+        if self.sandbox:
+            return self.get_sandbox().client(**options)
+        if self.base_url is not None:
+            options["base_url"] = self.base_url
+        return AsyncDevSMS(self.token, **options)
+
+
+def check_globals(opts: Globals) -> None:
+    if opts.sandbox and opts.base_url is not None:
+        raise CLIError("--sandbox and --base-url exclude each other")
+    if opts.timeout is not None and not opts.timeout > 0:
+        raise CLIError(f"--timeout must be > 0 seconds, got {opts.timeout}")
+
+
+@contextlib.asynccontextmanager
+async def open_client(opts: Globals, **options: Any) -> AsyncIterator[AsyncDevSMS]:
+    async with opts.client(**options) as sms:
+        yield sms
+
+
+def run(opts: Globals, fn: Callable[[], Awaitable[T]]) -> T:
+    """Run ``fn`` on a fresh asyncio loop; Ctrl-C becomes a ``CLIError`` (exit 130)."""
+    import anyio
+
+    try:
+        return anyio.run(fn, backend="asyncio")
+    except KeyboardInterrupt:
+        raise CLIError("interrupted", EXIT_INTERRUPTED) from None
+
+
+# -- logging -----------------------------------------------------------------------------
+
+
+def configure_logging(verbose: int) -> None:
+    """Keep stdout/stderr clean: by default nothing but our own output.
+
+    stamina logs each scheduled retry as a WARNING (or through structlog when that is
+    installed); in this process that is switched off unless ``-v`` is given. ``-v``
+    shows one DEBUG line per request (phone numbers masked) and every retry.
+    """
+    import stamina.instrumentation
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    if verbose:
+        root.setLevel(logging.WARNING)
+        logging.getLogger("devsms_async").setLevel(logging.DEBUG)
+        stamina.instrumentation.set_on_retry_hooks([stamina.instrumentation.LoggingOnRetryHook])
+    else:
+        root.setLevel(logging.ERROR)
+        stamina.instrumentation.set_on_retry_hooks([])
+
+
+# -- errors --------------------------------------------------------------------------------
+
+
+def one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def describe_error(exc: BaseException) -> tuple[str, int]:
+    """The one-line message and the exit code for an error a command raised."""
+    if isinstance(exc, CLIError):
+        return one_line(str(exc)), exc.code
+    from .._polling import WaitTimeoutError
+    from ._journal import JournalError
+
+    if isinstance(exc, JournalError):
+        # Raised mid-run (opening errors are reported before anything is sent): sends
+        # in flight may have gone out without their record.
+        return (
+            one_line(f"{exc}; sends in flight may have gone out: re-run with --reconcile"),
+            EXIT_UNKNOWN,
+        )
+    if isinstance(exc, WaitTimeoutError):
+        return one_line(str(exc)), EXIT_WAIT_TIMEOUT
+    if isinstance(exc, ValidationError):
+        if exc.field == "token" and "no API token" in exc.reason:
+            return "no API token: pass --token or set DEVSMS_TOKEN (or try --sandbox)", EXIT_USAGE
+        return one_line(str(exc)), EXIT_USAGE
+    if isinstance(exc, SendOutcomeUnknownError):
+        return (
+            one_line(
+                f"{exc} (started {exc.started_at:%Y-%m-%d %H:%M:%S} UTC; look for it with "
+                "`devsms history` before sending again)"
+            ),
+            EXIT_UNKNOWN,
+        )
+    if isinstance(exc, AuthenticationError):
+        return one_line(f"{exc} (check --token / DEVSMS_TOKEN)"), EXIT_ERROR
+    if isinstance(exc, PermissionDeniedError):
+        return one_line(f"{exc} (this token may not do that)"), EXIT_ERROR
+    if isinstance(exc, APIConnectionError):
+        return one_line(f"{exc} (is the service reachable? see --base-url)"), EXIT_ERROR
+    if isinstance(exc, UsageError):
+        return one_line(str(exc)), EXIT_USAGE
+    if isinstance(exc, DevSMSError):
+        return one_line(str(exc)), EXIT_ERROR
+    if isinstance(exc, OSError):
+        name = f": {exc.filename}" if exc.filename else ""
+        return one_line(f"{exc.strerror or exc}{name}"), EXIT_USAGE
+    return one_line(f"unexpected {type(exc).__name__}: {exc} (run with -v for a traceback)"), 1
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    raise CLIError(message, code)
