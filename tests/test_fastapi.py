@@ -41,6 +41,7 @@ REPORT = {
     "timestamp": "2026-03-09 10:30:05",
 }
 SECRET = "s3cr3t-Value_0123456789"
+PHONE = "998901234567"
 
 
 def balance_transport() -> tuple[httpx.MockTransport, list[httpx.Request]]:
@@ -602,3 +603,74 @@ async def test_the_receiver_answers_before_the_handler_runs_and_refuses_forgerie
             while SmsStatus.DELIVERED not in handled:
                 await anyio.sleep(0.01)
     assert handled.count(SmsStatus.DELIVERED) == 1
+
+
+# -- the example app in docs/ ---------------------------------------------------------------
+
+
+def load_example() -> Any:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "docs" / "examples" / "fastapi_app.py"
+    spec = importlib.util.spec_from_file_location("fastapi_app_example", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def test_the_example_app_follows_reports_and_polls_when_one_is_lost() -> None:
+    from devsms_async.testing import Sandbox
+
+    example = load_example()
+    sandbox = Sandbox()
+    app = example.create_app(
+        sandbox.client, public_url="http://app.example", callback_secret=SECRET
+    )
+    # The sandbox POSTs its reports straight into the app, in-process.
+    sandbox.callback_transport = httpx.ASGITransport(app=app)
+    async with running(app) as client:
+        sent = (await client.post("/orders/42/notify", params={"phone": PHONE})).json()
+        sms_id = sent["sms_id"]
+        assert sent["status"] == "sent"
+        message = sandbox.get_message(sms_id)
+        assert message.text == "Buyurtmangiz #42 yo'lda. Rahmat!"
+        assert message.callback_url == f"http://app.example/devsms/callback?secret={SECRET}"
+
+        await sandbox.advance()  # delivered, and both reports POSTed into the app
+        seen = (await client.get(f"/sms/{sms_id}")).json()
+        assert seen == {"sms_id": sms_id, "order_id": 42, "status": "delivered", "via": "callback"}
+
+        # A report that never arrives: the receiver is down when the status changes.
+        second = (await client.post("/orders/43/notify", params={"phone": PHONE})).json()
+        sandbox.callback_transport = httpx.MockTransport(lambda request: httpx.Response(503))
+        await sandbox.advance()
+        stale = (await client.get(f"/sms/{second['sms_id']}")).json()
+        assert stale["status"] == "sent"
+        polled = (await client.get(f"/sms/{second['sms_id']}", params={"wait": 5})).json()
+        assert (polled["status"], polled["via"]) == ("delivered", "poll")
+        assert (await client.get("/sms/999")).status_code == 404
+
+
+def test_the_fastapi_docs_examples_run_as_written() -> None:
+    """Every ```python block of docs/fastapi.md runs; the printed lines are the ones the
+    page shows."""
+    import contextlib
+    import io
+    import re
+    from pathlib import Path
+
+    doc = Path(__file__).parents[1] / "docs" / "fastapi.md"
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), flags=re.DOTALL)
+    assert len(blocks) == 5
+    printed = []
+    for block in blocks:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(compile(block, str(doc), "exec"), {"__name__": "__main__"})
+        printed.append(out.getvalue())
+    assert printed[:3] == ["", "", ""]
+    assert printed[3] == "delivered True\n"
+    assert printed[4] == "[(True, 'sent'), (True, 'delivered')]\n"
