@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import anyio
 import attrs
 
 from ._redact import body_snippet, mask_phone
@@ -188,7 +189,8 @@ async def call_with_policy(
 ) -> T:
     """Send ``request`` under the retry rules of ``endpoint``; parse the answer."""
     started_wall = _dt.datetime.now(_dt.timezone.utc)
-    started = time.monotonic()
+    # The event loop's clock, the one stamina sleeps on (trio's MockClock included).
+    started = anyio.current_time()
     attempt_no = 0
     call = _Call(endpoint, send_info, started_wall, fingerprint_key, secrets)
 
@@ -208,7 +210,7 @@ async def call_with_policy(
     def backoff(exc: Exception) -> bool | float:
         if not isinstance(exc, _RetryableError):
             return False
-        wait = policy.next_wait(attempt_no, time.monotonic() - started, exc.retry_after)
+        wait = policy.next_wait(attempt_no, anyio.current_time() - started, exc.retry_after)
         return False if wait is None else wait
 
     try:
@@ -298,7 +300,7 @@ async def _read_capped(response: Response) -> tuple[bytes, bool]:
     limit = MAX_BODY_BYTES if 200 <= response.status_code < 300 else MAX_ERROR_BODY_BYTES
     announced = response.headers.get("content-length", "")
     if announced.isdigit() and int(announced) > limit:
-        return f"<{announced} bytes, not read>".encode(), False
+        return f"<{int(announced):,} bytes, not read>".encode(), False
     body = await response.aread()
     return body[:limit], len(body) <= limit
 

@@ -107,10 +107,12 @@ def check_sms_type(value: object, phone: str) -> SmsType:
 
 
 def check_template(value: object) -> OtpTemplate:
-    if isinstance(value, bool):
+    # Only ints: the enum lookup would take 1.0 for 1, and a Decimal('sNaN') would
+    # raise decimal.InvalidOperation from inside it.
+    if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError("template", "must be an OtpTemplate or an int 1-4")
     try:
-        return OtpTemplate(value)  # type: ignore[arg-type]  # any value: ValueError below
+        return OtpTemplate(value)
     except ValueError:
         raise ValidationError("template", f"must be 1-4 (an OtpTemplate), got {value!r}") from None
 
