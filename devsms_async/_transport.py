@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import urllib.parse
-from typing import Any, Literal
+from typing import Literal
 
 import httpx
 from httpx import (
@@ -50,6 +50,7 @@ __all__ = [
     "exception_never_sent",
     "make_client",
     "map_transport_error",
+    "preferred_backend",
     "to_timeout",
 ]
 
@@ -127,7 +128,33 @@ def make_client(
     )
 
 
+def preferred_backend() -> HTTPBackend:
+    """``"aiohttp"`` when the ``devsms-async[aiohttp]`` extra is installed, else ``"httpx"``.
+
+    For bulk jobs: with many requests in flight, the aiohttp transport costs the event
+    loop several times less CPU per request (``docs/performance.md``). Nothing is
+    imported to find out.
+    """
+    import importlib.util
+
+    if all(importlib.util.find_spec(name) is not None for name in ("aiohttp", "httpx_aiohttp")):
+        return "aiohttp"
+    return "httpx"
+
+
 def _aiohttp_transport(limits: Limits) -> AsyncBaseTransport:
+    """httpx-aiohttp's transport on an aiohttp session shaped like our httpx pool.
+
+    httpx-aiohttp calls ``new_session`` on the first request, so the session and its
+    connector are created inside the running loop (as aiohttp requires), and closes
+    the session in ``aclose``: ``AsyncClient.aclose()`` (our ``__aexit__``) ends both.
+    """
+    import sniffio
+
+    if sniffio.current_async_library() != "asyncio":
+        raise ValidationError(
+            "http_backend", "'aiohttp' runs on asyncio only; on trio use 'httpx' (the default)"
+        )
     try:
         import aiohttp
         from httpx_aiohttp import AiohttpTransport
@@ -136,12 +163,22 @@ def _aiohttp_transport(limits: Limits) -> AsyncBaseTransport:
             "http_backend", "'aiohttp' needs the extra: pip install 'devsms-async[aiohttp]'"
         ) from exc
     size = limits.max_connections or DEFAULT_POOL_SIZE
+    keepalive = limits.keepalive_expiry
+    # The certificates httpx would trust: certifi, or SSL_CERT_FILE / SSL_CERT_DIR.
+    ssl_context = httpx.create_ssl_context(trust_env=True)
 
-    def session_factory(**kwargs: Any) -> aiohttp.ClientSession:
-        kwargs["connector"] = aiohttp.TCPConnector(limit=size, limit_per_host=size)
-        return aiohttp.ClientSession(**kwargs)
+    def new_session() -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=size,
+            limit_per_host=size,
+            keepalive_timeout=keepalive,
+            ssl=ssl_context,
+        )
+        # Cookies stay with httpx's jar, as on the default backend: a second jar here
+        # would add each stored cookie to the Cookie header httpx already wrote.
+        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
-    return AiohttpTransport(client=session_factory)
+    return AiohttpTransport(client=new_session)
 
 
 def exception_never_sent(exc: BaseException) -> bool:
