@@ -13,6 +13,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._client import AsyncDevSMS
+from ._paging import HistoryIterator
 from ._version import __version__
 from .callbacks import parse_callback
 from .errors import (
@@ -35,6 +36,8 @@ from .errors import (
 from .models import (
     Balance,
     BulkMessage,
+    BulkOutcome,
+    BulkResult,
     DeliveryReport,
     HistoryPage,
     OtpTemplate,
@@ -46,6 +49,7 @@ from .models import (
 )
 
 if TYPE_CHECKING:
+    from ._bulk import BulkStream
     from .pricing import (
         BulkEstimate,
         BulkItemError,
@@ -70,11 +74,15 @@ __all__ = [
     "BulkEstimate",
     "BulkItemError",
     "BulkMessage",
+    "BulkOutcome",
+    "BulkResult",
+    "BulkStream",
     "CostEstimate",
     "Country",
     "CountryTotal",
     "DeliveryReport",
     "DevSMSError",
+    "HistoryIterator",
     "HistoryPage",
     "MalformedResponseError",
     "NotFoundError",
@@ -103,6 +111,7 @@ __all__ = [
 ]
 
 _LAZY = {
+    "BulkStream": "_bulk",
     "BulkEstimate": "pricing",
     "BulkItemError": "pricing",
     "CountryTotal": "pricing",

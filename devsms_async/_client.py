@@ -6,9 +6,11 @@ import datetime as _dt
 import enum
 import functools
 import os
+from collections.abc import AsyncIterable, Callable, Iterable
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from . import _paging
 from ._converter import TASHKENT
 from ._endpoints import ALL_ENDPOINTS, GET_BALANCE, GET_HISTORY, GET_STATUS, SEND_SMS, Endpoint
 from ._polling import (
@@ -50,6 +52,7 @@ from ._version import __version__
 from .errors import UsageError, ValidationError
 from .models import (
     Balance,
+    BulkResult,
     HistoryPage,
     OtpTemplate,
     SendResult,
@@ -57,6 +60,10 @@ from .models import (
     SmsStatus,
     SmsType,
 )
+
+if TYPE_CHECKING:
+    from ._bulk import BulkItem, BulkStream
+    from ._paging import HistoryIterator
 
 T = TypeVar("T")
 
@@ -431,6 +438,137 @@ class AsyncDevSMS:
             timeout=timeout,
             poll_initial=poll_initial,
             poll_max=poll_max,
+        )
+
+    # -- history and bulk sending ------------------------------------------------------
+
+    def iter_history(
+        self,
+        *,
+        status: SmsStatus | str | None = None,
+        page_size: int = 200,
+        start_offset: int = 0,
+        max_items: int | None = None,
+        timeout: TimeoutTypes | None = None,
+    ) -> HistoryIterator[SmsRecord]:
+        """Every SMS of the history, newest first, one page (one request) at a time.
+
+        ``async for record in sms.iter_history(): ...`` walks ``get_history`` with
+        ``limit=page_size`` (1-200) from ``start_offset`` until a short or empty page,
+        or until ``max_items`` records. Memory holds one page. A record that shows up
+        again because new SMS pushed the rows down during the walk is skipped (by
+        ``id``, over the last 1000 records fetched). Each page is a read, retried as
+        usual. Breaking out early leaves nothing pending. See ``docs/history.md``.
+        """
+        return _paging.iter_history(
+            self,
+            status=status,
+            page_size=page_size,
+            start_offset=start_offset,
+            max_items=max_items,
+            timeout=timeout,
+        )
+
+    def iter_history_pages(
+        self,
+        *,
+        status: SmsStatus | str | None = None,
+        page_size: int = 200,
+        start_offset: int = 0,
+        max_items: int | None = None,
+        timeout: TimeoutTypes | None = None,
+    ) -> HistoryIterator[HistoryPage]:
+        """Like :meth:`iter_history`, one ``HistoryPage`` at a time.
+
+        A page's ``items`` have repeats removed (so a page may hold fewer than
+        ``page_size`` records); a page left empty by that is skipped.
+        """
+        return _paging.iter_history_pages(
+            self,
+            status=status,
+            page_size=page_size,
+            start_offset=start_offset,
+            max_items=max_items,
+            timeout=timeout,
+        )
+
+    async def send_bulk(
+        self,
+        messages: Iterable[BulkItem] | AsyncIterable[BulkItem],
+        *,
+        concurrency: int | None = None,
+        per_second: float | None = None,
+        normalize: bool = False,
+        check_balance: bool = False,
+        timeout: TimeoutTypes | None = None,
+        on_result: Callable[[BulkResult], object] | None = None,
+    ) -> list[BulkResult]:
+        """Send many SMS concurrently; one ``BulkResult`` per message, in input order.
+
+        Args:
+            messages: ``BulkMessage`` objects or ``(phone, message)`` tuples, from any
+                iterable or async iterable; read lazily, a few at a time.
+            concurrency: sends in flight at once; default 10 (one per connection of the
+                default pool, the measured sweet spot), or the pool size if smaller.
+                More than ``pool_size`` is refused with ``ValidationError``: the extra
+                requests would only queue inside the pool.
+            per_second: optional cap on sends *started* per second, evenly spaced.
+            normalize: replace Uzbek apostrophe look-alikes, as in ``send_sms``.
+            check_balance: first call ``get_balance()`` and refuse (``ValidationError``)
+                a job whose estimated cost exceeds the balance. Needs a list or tuple.
+            timeout: per-request timeout of each send.
+            on_result: called with each final ``BulkResult`` as soon as it is known,
+                including, when the job is cancelled, the ``UNKNOWN`` (abandoned in
+                flight) and ``NOT_STARTED`` ones. Synchronous; keep it quick.
+
+        A message that fails (invalid, refused, outcome unknown) is that message's
+        result and never stops the others; no message is ever sent twice. If the job
+        is cancelled, ``on_result`` has been called exactly once for every message read
+        from ``messages``; messages it never saw were never read. See ``docs/bulk.md``.
+        """
+        from ._bulk import send_bulk
+
+        return await send_bulk(
+            self,
+            messages,
+            concurrency=concurrency,
+            per_second=per_second,
+            normalize=normalize,
+            check_balance=check_balance,
+            timeout=timeout,
+            on_result=on_result,
+        )
+
+    def stream_bulk(
+        self,
+        messages: Iterable[BulkItem] | AsyncIterable[BulkItem],
+        *,
+        concurrency: int | None = None,
+        per_second: float | None = None,
+        normalize: bool = False,
+        check_balance: bool = False,
+        timeout: TimeoutTypes | None = None,
+    ) -> BulkStream:
+        """Like :meth:`send_bulk`, yielding each ``BulkResult`` as it completes::
+
+            async with sms.stream_bulk(messages) as results:
+                async for r in results:
+                    ...
+
+        Memory stays bounded however long the input. Leaving the block early starts no
+        new send; afterwards ``results.leftover`` holds the final result of every
+        message read but not yielded, and ``results.taken`` how many were read.
+        """
+        from ._bulk import BulkStream
+
+        return BulkStream(
+            self,
+            messages,
+            concurrency=concurrency,
+            per_second=per_second,
+            normalize=normalize,
+            check_balance=check_balance,
+            timeout=timeout,
         )
 
 

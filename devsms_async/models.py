@@ -14,10 +14,13 @@ import enum
 import attrs
 
 from ._redact import mask_phone
+from .errors import DevSMSError, SendOutcomeUnknownError
 
 __all__ = [
     "Balance",
     "BulkMessage",
+    "BulkOutcome",
+    "BulkResult",
     "DeliveryReport",
     "HistoryPage",
     "OtpTemplate",
@@ -184,3 +187,51 @@ class BulkMessage:
     sender: str | None = None
     callback_url: str | None = None
     type: SmsType | str = SmsType.ESKIZ
+
+
+class BulkOutcome(str, enum.Enum):
+    """Where one message of a bulk job ended up (``BulkResult.outcome``)."""
+
+    SENT = "sent"
+    """The provider accepted it: ``result`` holds the ``SendResult``."""
+    FAILED = "failed"
+    """Definitely not sent: invalid input, or the server refused it. ``error`` says why."""
+    UNKNOWN = "unknown"
+    """It may or may not have been sent (``error`` is a ``SendOutcomeUnknownError``):
+    look it up in the history before sending it again."""
+    NOT_STARTED = "not_started"
+    """The job stopped (cancelled, or stopped early) before this message was sent."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@attrs.frozen(kw_only=True)
+class BulkResult:
+    """The final state of one message of ``send_bulk`` / ``stream_bulk``.
+
+    ``index`` is the message's position in the input. ``message`` is the input item
+    as a ``BulkMessage`` (``None`` only when the item was not a message at all). Exactly
+    one of ``result`` and ``error`` is set, except for ``NOT_STARTED`` where neither is.
+    """
+
+    index: int
+    message: BulkMessage | None
+    result: SendResult | None = None
+    error: DevSMSError | None = None
+
+    @property
+    def outcome(self) -> BulkOutcome:
+        """``SENT``, ``FAILED``, ``UNKNOWN`` or ``NOT_STARTED``: see :class:`BulkOutcome`."""
+        if self.result is not None:
+            return BulkOutcome.SENT
+        if isinstance(self.error, SendOutcomeUnknownError):
+            return BulkOutcome.UNKNOWN
+        if self.error is not None:
+            return BulkOutcome.FAILED
+        return BulkOutcome.NOT_STARTED
+
+    @property
+    def ok(self) -> bool:
+        """``True`` only when the message was sent."""
+        return self.result is not None
