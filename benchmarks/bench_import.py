@@ -1,7 +1,9 @@
 """Scenario 5: import time of ``devsms_async`` against ``httpx`` alone.
 
-Each figure is the median, over ``--runs`` fresh interpreters, of the cumulative time
-``python -X importtime`` reports for the top-level module. Bytecode is cached (in a
+Each figure is the best, over ``--runs`` fresh interpreters, of the cumulative time
+``python -X importtime`` reports for the top-level module: import time is a fixed
+amount of work that other load on the machine can only lengthen (the medians are in
+the JSON line too). Bytecode is cached (in a
 temporary ``PYTHONPYCACHEPREFIX``, warmed first) so the source is not recompiled: a
 user's installed package has its ``.pyc`` files.
 
@@ -56,6 +58,10 @@ def measure(runs: int) -> dict[str, Any]:
             for _ in range(runs):  # interleaved, so drift hits both alike
                 for module in ("httpx", "devsms_async"):
                     samples[label, module].append(importtime(f"{setup}import {module}", env))
+            best = {
+                module: min(s[module][1] for s in samples[label, module]) / 1000
+                for module in ("httpx", "devsms_async")
+            }
             medians = {
                 module: statistics.median(s[module][1] for s in samples[label, module]) / 1000
                 for module in ("httpx", "devsms_async")
@@ -63,9 +69,11 @@ def measure(runs: int) -> dict[str, Any]:
             rows.append(
                 {
                     "environment": label,
-                    "httpx_ms": medians["httpx"],
-                    "devsms_async_ms": medians["devsms_async"],
-                    "ratio": medians["devsms_async"] / medians["httpx"],
+                    "httpx_ms": best["httpx"],
+                    "devsms_async_ms": best["devsms_async"],
+                    "ratio": best["devsms_async"] / best["httpx"],
+                    "httpx_median_ms": medians["httpx"],
+                    "devsms_async_median_ms": medians["devsms_async"],
                 }
             )
         # Where the difference goes: modules httpx does not load, by median self time.

@@ -61,10 +61,17 @@ class Options(argparse.Namespace):
     update_docs: bool
 
 
-def check(label: str, value: float, limit: float, *, at_least: bool = False) -> str:
+def check(
+    label: str, value: float, limit: float, *, at_least: bool = False, unit: str = "x"
+) -> str:
+    """One target line: ``- met: <label>: 1.04x (target <= 1.1x)``."""
     ok = value >= limit if at_least else value <= limit
     sign = ">=" if at_least else "<="
-    return f"- {'met' if ok else '**not met**'}: {label}: {value:.2f}x (target {sign} {limit}x)"
+    space = "" if unit == "x" else " "
+    return (
+        f"- {'met' if ok else '**not met**'}: {label}: {value:.2f}{space}{unit} "
+        f"(target {sign} {limit:g}{space}{unit})"
+    )
 
 
 # -- scenario 1 ---------------------------------------------------------------------------
@@ -139,6 +146,154 @@ def scenario_send(opts: Options, run_id: str) -> str:
     )
 
 
+# -- scenario 2 ---------------------------------------------------------------------------
+
+BULK_IMPLS = (
+    ("httpx-workers", "by hand: raw httpx, 10 workers"),
+    ("httpx-gather", "by hand: raw httpx, gather + Semaphore(10)"),
+    ("sdk", "**SDK** `send_bulk`, default transport"),
+    ("sdk-aiohttp", '**SDK** `send_bulk`, `http_backend="aiohttp"`'),
+)
+
+
+def scenario_bulk(opts: Options, run_id: str) -> str:
+    n = 3_000 if opts.quick else 10_000
+    samples: dict[str, list[dict[str, Any]]] = {}
+    with bench_server(pin=opts.pin) as port:
+        for _ in range(opts.runs):
+            for impl, _label in BULK_IMPLS:
+                args = ["--impl", impl, "--port", str(port), "--messages", str(n)]
+                samples.setdefault(impl, []).append(run_worker("bench_bulk.py", args, pin=opts.pin))
+    cpu = {impl: median([s["cpu_ms_per_msg"] for s in runs]) for impl, runs in samples.items()}
+    rate = {impl: median([s["msgs_per_s"] for s in runs]) for impl, runs in samples.items()}
+    base = cpu["httpx-workers"]
+    rows = [
+        [label, fmt(cpu[impl], 3), ratio(cpu[impl], base), f"{rate[impl]:,.0f}"]
+        for impl, label in BULK_IMPLS
+    ]
+    sizes = [20_000] if opts.quick else [100_000]
+    if opts.full:
+        sizes.append(1_000_000)
+    memory = [
+        run_worker("bench_bulk.py", ["--mode", "memory", "--messages", str(size)], pin=opts.pin)
+        for size in sizes
+    ]
+    memory_rows = [
+        [
+            f"{m['messages']:,}",
+            " → ".join(f"{s['rss_mb']:.1f}" for s in m["samples"]),
+            fmt(m["growth_mb"], 2),
+            fmt(m["cpu_s"] / m["messages"] * 1e6, 0),
+        ]
+        for m in memory
+    ]
+    append_result(
+        "bulk",
+        run_id,
+        [{"impl": i, "cpu_ms_per_msg": cpu[i], "msgs_per_s": rate[i]} for i in cpu],
+        messages=n,
+        runs=opts.runs,
+        memory=memory,
+    )
+    biggest = memory[-1]
+    return "\n".join(
+        [
+            f"### 2. Bulk: {n:,} messages from a generator (client CPU, median of {opts.runs})",
+            "",
+            table(["client", "CPU ms/msg", "vs by-hand httpx", "msgs/s"], rows),
+            "",
+            "Memory of `stream_bulk` over a generator (answers from an in-process "
+            "`httpx.MockTransport`; resident MB at 1%, 10%, 50%, 100% of the job):",
+            "",
+            table(["messages", "RSS MB", "growth MB", "µs CPU/msg"], memory_rows),
+            "",
+            check(
+                f"resident memory growth over {biggest['messages']:,} messages",
+                biggest["growth_mb"],
+                5.0,
+                unit="MB",
+            ),
+        ]
+    )
+
+
+# -- scenario 3 ---------------------------------------------------------------------------
+
+HISTORY_IMPLS = (
+    ("httpx", "by hand: raw httpx + json.loads (dicts)"),
+    ("sdk", "**SDK** `iter_history`, default transport"),
+    ("sdk-aiohttp", '**SDK** `iter_history`, `http_backend="aiohttp"`'),
+)
+
+
+def scenario_history(opts: Options, run_id: str) -> str:
+    n = 20_000 if opts.quick else 100_000
+    samples: dict[str, list[dict[str, Any]]] = {}
+    with bench_server(pin=opts.pin) as port:
+        for _ in range(opts.runs):
+            for impl, _label in HISTORY_IMPLS:
+                args = ["--impl", impl, "--port", str(port), "--records", str(n)]
+                samples.setdefault(impl, []).append(
+                    run_worker("bench_history.py", args, pin=opts.pin)
+                )
+        traced = run_worker(
+            "bench_history.py",
+            ["--impl", "sdk", "--port", str(port), "--records", str(n), "--trace"],
+            pin=opts.pin,
+        )
+        walks = [samples["sdk"][-1]]
+        if opts.full:
+            args = ["--impl", "sdk", "--port", str(port), "--records", "1000000"]
+            walks.append(run_worker("bench_history.py", args, pin=opts.pin))
+    cost = {impl: median([s["us_per_record"] for s in runs]) for impl, runs in samples.items()}
+    speed = {
+        impl: median([s["records"] / s["wall_s"] for s in runs]) for impl, runs in samples.items()
+    }
+    base = cost["httpx"]
+    rows = [
+        [label, fmt(cost[impl], 2), ratio(cost[impl], base), f"{speed[impl]:,.0f}"]
+        for impl, label in HISTORY_IMPLS
+    ]
+    memory_rows = [
+        [
+            f"{w['records']:,}",
+            " → ".join(f"{s['rss_mb']:.1f}" for s in w["rss_samples"]),
+            fmt(w["rss_growth_mb"], 2),
+        ]
+        for w in walks
+    ]
+    append_result(
+        "history",
+        run_id,
+        [{"impl": i, "us_per_record": cost[i], "records_per_s": speed[i]} for i in cost],
+        records=n,
+        runs=opts.runs,
+        traced=traced,
+        walks=walks,
+    )
+    return "\n".join(
+        [
+            f"### 3. `iter_history` over {n:,} records, 200 per page (client CPU, median of "
+            f"{opts.runs})",
+            "",
+            table(["client", "CPU µs/record", "vs by-hand httpx", "records/s"], rows),
+            "",
+            f"Peak traced memory of the SDK walk (tracemalloc, after a warm-up walk): "
+            f"{traced['peak_traced_mb']:.2f} MB for {n:,} records. Resident MB at 1%, 10%, "
+            "50%, 100% of a walk:",
+            "",
+            table(["records", "RSS MB", "growth MB"], memory_rows),
+            "",
+            check(
+                f"resident memory growth over {walks[-1]['records']:,} records",
+                walks[-1]["rss_growth_mb"],
+                5.0,
+                unit="MB",
+            ),
+        ]
+    )
+
+
 # -- scenario 4 ---------------------------------------------------------------------------
 
 
@@ -193,7 +348,7 @@ def scenario_import(opts: Options, run_id: str) -> str:
     ]
     return "\n".join(
         [
-            f"### 5. Import time (`python -X importtime`, cumulative ms, median of {runs})",
+            f"### 5. Import time (`python -X importtime`, cumulative ms, best of {runs})",
             "",
             table(["environment", "import httpx", "import devsms_async", "ratio"], rows),
             "",
@@ -209,6 +364,8 @@ def scenario_import(opts: Options, run_id: str) -> str:
 
 SCENARIOS: dict[str, Callable[[Options, str], str]] = {
     "send": scenario_send,
+    "bulk": scenario_bulk,
+    "history": scenario_history,
     "parse": scenario_parse,
     "import": scenario_import,
 }

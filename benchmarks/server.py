@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
-import sys
 from urllib.parse import parse_qsl
 
 SEND_BODY = json.dumps(
@@ -207,8 +205,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--history-total", type=int, default=100_000)
     args = parser.parse_args(argv)
-    if hasattr(os, "sched_getaffinity"):
-        print(f"server on CPUs {sorted(os.sched_getaffinity(0))}", file=sys.stderr)
     asyncio.run(serve(args.host, args.port, args.history_total))
 
 
