@@ -2,19 +2,19 @@
 
 How a job runs
 --------------
-A *feeder* task reads the input (any iterable or async iterable, lazily) and hands
-one message at a time, through an unbuffered anyio memory stream, to a fixed set of
-``concurrency`` *worker* tasks. A worker validates the message with the same rules as
+A fixed set of ``concurrency`` *worker* tasks share the input (any iterable or async
+iterable, read lazily). A worker reads one message, checks it with the same rules as
 ``send_sms``, waits for the rate cap, sends it through the client's ordinary send path,
-and passes the ``BulkResult`` on through a stream buffered to ``concurrency``. So at
-most ``concurrency`` sends are in flight, and at most ``2 * concurrency + 1`` messages
-have been read from the input without their result having been taken by the reader:
-a generator of a million messages is never materialised.
+and passes the ``BulkResult`` on through an anyio memory stream buffered to
+``concurrency``; then it reads the next. So at most ``concurrency`` sends are in
+flight, and at most ``2 * concurrency`` messages have been read from the input without
+their result having been taken by the reader: a generator of a million messages is
+never materialised. The workers read the input themselves rather than through a feeder
+task: nothing is read before a worker is free, and no hand-off costs a task switch.
 
-Fixed workers rather than one task per message behind a semaphore: measured on
-httpcore 1.0.9, ``gather`` + semaphore makes the pool loop on ``ConnectionNotAvailable``
-(about 2.4 internal retries per request at 10 in flight) while workers, one per pooled
-connection, do not, and are faster.
+Fixed workers rather than one task per message behind a semaphore: the number of tasks
+and of objects alive stays fixed however long the input, and stopping is a matter of
+telling ``concurrency`` workers, not of cancelling a million pending tasks.
 
 No double sends
 ---------------
@@ -43,10 +43,11 @@ job never read have indices from ``taken`` on.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import enum
 import math
-from collections.abc import AsyncIterable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from operator import attrgetter
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
@@ -83,8 +84,8 @@ at a flat ~0.9 ms of client CPU per send, until the event loop saturates; past t
 point more connections make every request dearer (40: 1.7 ms, 50: 5.3 ms per send,
 throughput down to 184/s) because httpcore's pool polls each of its sockets per
 request, and ``Limits(100, 100)`` lost to ``Limits(10, 10)`` by 1.4x at 100 in flight.
-10 stays far from that cliff on any machine, gives 50-200 SMS/s at the provider's
-usual latency, and keeps a polite load on an API whose rate limits are not
+10 stays far from that cliff on any machine, gives 50-200 SMS/s if the provider
+answers in 50-200 ms, and keeps a polite load on an API whose rate limits are not
 documented. Raise the pool and ``concurrency`` together when you need more.
 """
 
@@ -291,10 +292,13 @@ class BulkStream:
         self._leftover: tuple[BulkResult, ...] = ()
         self._fatal: BaseException | None = None
         self._stopping = False
+        self._exhausted = False
         self._intakes: set[anyio.CancelScope] = set()
+        self._iter: Iterator[object] | None = None
+        self._aiter: AsyncIterator[object] | None = None
         # Bound to the event loop: created in __aenter__.
+        self._pull_lock: anyio.Lock | None = None
         self._tg: TaskGroup | None = None
-        self._feed_scope: anyio.CancelScope | None = None
         self._results: MemoryObjectReceiveStream[BulkResult] | None = None
 
     def __repr__(self) -> str:
@@ -335,18 +339,20 @@ class BulkStream:
         limiter = None
         if self._per_second is not None:
             limiter = RateLimiter(self._per_second, clock=self._clock)
-        items_tx, items_rx = anyio.create_memory_object_stream[_Entry](0)
+        if isinstance(self._messages, AsyncIterable):
+            self._aiter = aiter(self._messages)
+            self._pull_lock = anyio.Lock()
+        else:
+            self._iter = iter(self._messages)
         results_tx, results_rx = anyio.create_memory_object_stream[BulkResult](self._concurrency)
         self._results = results_rx
-        self._feed_scope = anyio.CancelScope()
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg
         self._lifecycle = _Lifecycle.RUNNING
-        tg.start_soon(self._feed, items_tx)
-        with items_rx, results_tx:
+        with results_tx:
             for _ in range(self._concurrency):
-                tg.start_soon(self._work, items_rx.clone(), results_tx.clone(), limiter)
+                tg.start_soon(self._work, results_tx.clone(), limiter)
         return self
 
     async def __aexit__(
@@ -404,12 +410,10 @@ class BulkStream:
     # -- the job -----------------------------------------------------------------------
 
     def _stop(self) -> None:
-        """Start no new send (idempotent)."""
+        """Start no new send (idempotent): wake the workers waiting before one."""
         if self._stopping:
             return
         self._stopping = True
-        if self._feed_scope is not None:
-            self._feed_scope.cancel()
         for scope in self._intakes:
             scope.cancel()
 
@@ -418,69 +422,78 @@ class BulkStream:
             self._fatal = exc
         self._stop()
 
-    async def _feed(self, items: MemoryObjectSendStream[_Entry]) -> None:
-        assert self._feed_scope is not None
-        with self._feed_scope, items:
-            try:
-                source = self._messages
-                if isinstance(source, AsyncIterable):
-                    async for item in source:
-                        await self._put(items, item)
-                else:
-                    for item in source:
-                        await self._put(items, item)
-            except anyio.BrokenResourceError:
-                pass  # every worker has stopped
-            except Exception as exc:
-                self._abort(exc)  # the input itself failed: finish in-flight, then raise
-
-    async def _put(self, items: MemoryObjectSendStream[_Entry], item: object) -> None:
-        entry = _Entry(self._taken, item)
-        self._pending[entry.index] = entry
-        self._taken += 1
-        await items.send(entry)
+    @contextlib.contextmanager
+    def _intake(self) -> Iterator[anyio.CancelScope]:
+        """A scope for waiting *before* a send, which ``_stop()`` cancels."""
+        scope = anyio.CancelScope()
+        if self._stopping:
+            scope.cancel()
+        self._intakes.add(scope)
+        try:
+            with scope:
+                yield scope
+        finally:
+            self._intakes.discard(scope)
 
     async def _work(
-        self,
-        items: MemoryObjectReceiveStream[_Entry],
-        results: MemoryObjectSendStream[BulkResult],
-        limiter: RateLimiter | None,
+        self, results: MemoryObjectSendStream[BulkResult], limiter: RateLimiter | None
     ) -> None:
-        with items, results:
-            while not self._stopping:
-                entry = await self._next_ready(items, limiter)
-                if entry is None:
+        with results:
+            while True:
+                entry = await self._take()
+                if entry is None or not self._prepare(entry):
                     return
-                result = entry.result if entry.result is not None else await self._send(entry)
+                if entry.result is None:
+                    if limiter is not None:
+                        with self._intake() as waiting:
+                            await limiter.wait()
+                        if waiting.cancelled_caught:
+                            return  # stopped while waiting for a slot: NOT_STARTED
+                    await self._send(entry)
+                assert entry.result is not None
                 try:
-                    await results.send(result)
+                    await results.send(entry.result)
                 except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                     return  # the reader has left; the result is in leftover
 
-    async def _next_ready(
-        self, items: MemoryObjectReceiveStream[_Entry], limiter: RateLimiter | None
-    ) -> _Entry | None:
-        """The next message, validated and cleared by the rate cap; ``None`` to stop.
+    def _no_more(self) -> bool:
+        return self._stopping or self._exhausted
 
-        Everything before the send happens in a scope that ``_stop()`` cancels, so a
-        stopping job starts nothing new.
+    async def _take(self) -> _Entry | None:
+        """The next message of the input, on the books; ``None`` at its end or on stop.
+
+        Workers read the input themselves, one message each at a time: nothing is read
+        before a worker is free to send it.
         """
-        intake = anyio.CancelScope()
-        self._intakes.add(intake)
+        if self._no_more():
+            return None
         try:
-            with intake:
-                try:
-                    entry = await items.receive()
-                except anyio.EndOfStream:
+            if self._iter is not None:
+                item = next(self._iter)
+            else:
+                # An async iterator must not be advanced by two tasks at once.
+                assert self._aiter is not None
+                assert self._pull_lock is not None
+                with self._intake() as reading:
+                    async with self._pull_lock:
+                        if self._no_more():  # stopped, or ended, while we waited
+                            return None
+                        item = await anext(self._aiter)
+                if reading.cancelled_caught:
                     return None
-                if not self._prepare(entry):
-                    return None  # a bug stopped the job; the entry is NOT_STARTED
-                if entry.result is None and limiter is not None:
-                    await limiter.wait()
-                return entry
-        finally:
-            self._intakes.discard(intake)
-        return None  # stopped while waiting; an entry taken stays QUEUED: NOT_STARTED
+        except (StopIteration, StopAsyncIteration):
+            self._exhausted = True
+            return None
+        except Exception as exc:
+            # The input itself failed: finish the sends in flight, then raise it.
+            self._exhausted = True
+            self._abort(exc)
+            return None
+        # No await between reading the item and putting it on the books.
+        entry = _Entry(self._taken, item)
+        self._pending[entry.index] = entry
+        self._taken += 1
+        return entry
 
     def _prepare(self, entry: _Entry) -> bool:
         """Validate with send_sms's own rules; an invalid message fails alone, unsent.
@@ -502,7 +515,7 @@ class BulkStream:
             return False
         return True
 
-    async def _send(self, entry: _Entry) -> BulkResult:
+    async def _send(self, entry: _Entry) -> None:
         params = entry.params
         assert params is not None
         entry.stage = _Stage.IN_FLIGHT
@@ -524,7 +537,7 @@ class BulkStream:
             result.error.__cause__ = exc
             self._finish(entry, result)
             self._abort(exc)
-            return result
+            return
         except BaseException:
             # Cancelled (or interrupted) in flight: the request may have been received.
             self._finish(entry, self._unknown(entry, "was cancelled while in flight"))
@@ -532,7 +545,6 @@ class BulkStream:
         else:
             result = BulkResult(index=entry.index, message=message, result=sent)
         self._finish(entry, result)
-        return result
 
     def _finish(self, entry: _Entry, result: BulkResult) -> None:
         entry.result = result
