@@ -535,6 +535,7 @@ def test_bulk_resumes_after_being_killed_without_sending_twice(
 
 
 JOURNAL_HEADER = '{"journal": "devsms-bulk", "version": 1}\n'
+AT = "2026-03-09T05:30:00.000+00:00"
 
 
 async def test_journal_appends_are_durable_on_return_and_grouped(
@@ -553,7 +554,7 @@ async def test_journal_appends_are_durable_on_return_and_grouped(
     header_syncs = len(synced)
 
     async def append(n: int) -> None:
-        await journal.append({"row": n, "hash": "h", "state": "attempting", "at": "t"})
+        await journal.append({"row": n, "hash": "h", "state": "attempting", "at": AT})
         # On return the record is in a file size that was fsync'd.
         assert f'"row":{n},'.encode() in path.read_bytes()[: synced[-1]]
 
@@ -570,14 +571,14 @@ async def test_journal_appends_are_durable_on_return_and_grouped(
 def test_journal_drops_a_record_cut_short_and_appends_cleanly(tmp_path: Path) -> None:
     path = tmp_path / "j.jsonl"
     header = json.dumps({"journal": "devsms-bulk", "version": 1})
-    done = json.dumps({"row": 1, "hash": "h1", "state": "done", "at": "t", "sms_id": 7})
+    done = json.dumps({"row": 1, "hash": "h1", "state": "done", "at": AT, "sms_id": 7})
     path.write_text(f'{header}\n{done}\n{{"row": 2, "hash": "h2", "st')
     journal = _journal.Journal.open(path, csv_name="x.csv")
     assert set(journal.entries) == {1}
     assert journal.entries[1].sms_id == 7
 
     async def add() -> None:
-        await journal.append({"row": 2, "hash": "h2", "state": "failed", "at": "t"})
+        await journal.append({"row": 2, "hash": "h2", "state": "failed", "at": AT})
 
     anyio.run(add)
     journal.close()
@@ -592,8 +593,15 @@ def test_journal_drops_a_record_cut_short_and_appends_cleanly(tmp_path: Path) ->
         ('{"journal": "something else"}\n', "not a devsms bulk journal"),
         ('{"journal": "devsms-bulk", "version": 99}\n', "version 99"),
         (JOURNAL_HEADER + 'not json\n{"row": 1}\n', "line 2"),
-        (JOURNAL_HEADER + '{"row": 1, "hash": "h", "state": "sent", "at": "t"}\n', "line 2"),
-        (JOURNAL_HEADER + '{"row": 0, "hash": "h", "state": "done", "at": "t"}\n', "line 2"),
+        (
+            JOURNAL_HEADER + json.dumps({"row": 1, "hash": "h", "state": "sent", "at": AT}) + "\n",
+            "line 2",
+        ),
+        (
+            JOURNAL_HEADER + json.dumps({"row": 0, "hash": "h", "state": "done", "at": AT}) + "\n",
+            "line 2",
+        ),
+        (JOURNAL_HEADER + '{"row": 1, "hash": "h", "state": "done", "at": "soon"}\n', "line 2"),
     ],
 )
 def test_a_damaged_journal_is_refused(tmp_path: Path, content: str, words: str) -> None:
@@ -625,7 +633,7 @@ async def test_a_failed_write_fails_every_waiter(
 
     async def append(n: int) -> None:
         try:
-            await journal.append({"row": n, "hash": "h", "state": "attempting", "at": "t"})
+            await journal.append({"row": n, "hash": "h", "state": "attempting", "at": AT})
         except _journal.JournalError as exc:
             errors.append(exc)
 

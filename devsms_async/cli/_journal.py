@@ -119,6 +119,7 @@ def _parse_entry(path: Path, number: int, raw: bytes) -> Entry:
             and isinstance(digest, str)
             and state in STATES
             and isinstance(at, str)
+            and _is_timestamp(at)
             and (sms_id is None or type(sms_id) is int)
             and (error is None or isinstance(error, str))
         )
@@ -127,6 +128,14 @@ def _parse_entry(path: Path, number: int, raw: bytes) -> Entry:
     if not ok:
         raise JournalError(f"{path} line {number} is not a valid journal record")
     return Entry(row, digest, state, at, sms_id, error)
+
+
+def _is_timestamp(text: str) -> bool:
+    try:
+        _dt.datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 class Journal:
