@@ -25,6 +25,7 @@ from ._retry import RetryPolicy, SendInfo, call_with_policy
 from ._transport import (
     DEFAULT_LIMITS,
     DEFAULT_TIMEOUT,
+    URL,
     AsyncBaseTransport,
     AsyncClient,
     Headers,
@@ -165,7 +166,8 @@ class AsyncDevSMS:
         self._callback_url = check_callback_url(callback_url)
         self._tz = timezone
         self._log_sensitive = log_sensitive
-        self._urls = {ep.name: f"{self._base_url}/{ep.path}" for ep in ALL_ENDPOINTS}
+        # Parsed once: httpx re-parses a str URL on every request (~13 µs of ~100).
+        self._urls = {ep.name: URL(f"{self._base_url}/{ep.path}") for ep in ALL_ENDPOINTS}
         # httpx.Headers masks Authorization in its repr, so vars(client) leaks nothing.
         self._headers = Headers(
             {

@@ -12,6 +12,7 @@ from typing import Literal
 
 import httpx
 from httpx import (
+    URL,
     AsyncBaseTransport,
     AsyncClient,
     ConnectError,
@@ -46,6 +47,7 @@ __all__ = [
     "TimeoutException",
     "TimeoutTypes",
     "TransportError",
+    "URL",
     "check_base_url",
     "exception_never_sent",
     "make_client",
