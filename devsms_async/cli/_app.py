@@ -12,7 +12,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional
 
 import typer
 
@@ -38,8 +38,9 @@ if TYPE_CHECKING:
     from .._client import AsyncDevSMS
     from ..models import SendResult, SmsRecord
 
-# The help texts name the Uzbek apostrophe look-alikes.
-# ruff: noqa: RUF001
+# typer evaluates these annotations at run time, and typer 0.12 (our minimum) knows
+# `Optional[X]` but not `X | None`. The help texts name the Uzbek apostrophe look-alikes.
+# ruff: noqa: UP045, RUF001
 
 app = typer.Typer(
     name="devsms",
@@ -100,7 +101,7 @@ def _version(value: bool) -> None:
 def _globals(
     ctx: typer.Context,
     token: Annotated[
-        str | None,
+        Optional[str],
         typer.Option(
             envvar="DEVSMS_TOKEN",
             show_envvar=True,
@@ -108,7 +109,7 @@ def _globals(
         ),
     ] = None,
     base_url: Annotated[
-        str | None,
+        Optional[str],
         typer.Option(
             envvar="DEVSMS_BASE_URL",
             show_envvar=True,
@@ -124,7 +125,7 @@ def _globals(
         ),
     ] = False,
     timeout: Annotated[
-        float | None, typer.Option(help="Per-request timeout in seconds.", min=0.001)
+        Optional[float], typer.Option(help="Per-request timeout in seconds.", min=0.001)
     ] = None,
     retries: Annotated[
         int,
@@ -192,10 +193,10 @@ def send(
     phone: Annotated[str, typer.Argument(help="International number, e.g. 998901234567.")],
     message: Annotated[str, typer.Argument(help="The text; '-' reads it from stdin.")],
     sender: Annotated[
-        str | None, typer.Option("--sender", "-s", help="Sender name (default 4546).")
+        Optional[str], typer.Option("--sender", "-s", help="Sender name (default 4546).")
     ] = None,
     callback_url: Annotated[
-        str | None, typer.Option(help="URL that receives the delivery reports.")
+        Optional[str], typer.Option(help="URL that receives the delivery reports.")
     ] = None,
     sms_type: Annotated[
         Route, typer.Option("--type", help="Route: eskiz, or simple (Uzbek numbers only).")
@@ -265,7 +266,7 @@ def otp(
         ),
     ] = Template.LOGIN,
     callback_url: Annotated[
-        str | None, typer.Option(help="URL that receives the delivery reports.")
+        Optional[str], typer.Option(help="URL that receives the delivery reports.")
     ] = None,
     wait: WaitOpt = False,
     wait_timeout: WaitTimeoutOpt = WAIT_TIMEOUT_DEFAULT,
@@ -311,8 +312,12 @@ def otp(
 @app.command()
 def status(
     ctx: typer.Context,
-    sms_id: Annotated[int | None, typer.Argument(help="The sms_id a send returned.", min=1)] = None,
-    request_id: Annotated[str | None, typer.Option(help="Look up by request_id instead.")] = None,
+    sms_id: Annotated[
+        Optional[int], typer.Argument(help="The sms_id a send returned.", min=1)
+    ] = None,
+    request_id: Annotated[
+        Optional[str], typer.Option(help="Look up by request_id instead.")
+    ] = None,
     wait: WaitOpt = False,
     wait_timeout: WaitTimeoutOpt = WAIT_TIMEOUT_DEFAULT,
     mask: Annotated[
@@ -430,12 +435,12 @@ def balance(ctx: typer.Context, fmt: FormatOpt = OutFormat.TABLE) -> int:
 def history(
     ctx: typer.Context,
     limit: Annotated[
-        int | None,
+        Optional[int],
         typer.Option("--limit", "-n", help="How many (1-200; default 20).", min=1, max=200),
     ] = None,
     offset: Annotated[int, typer.Option(help="Skip this many (newest first).", min=0)] = 0,
     status_filter: Annotated[
-        StatusFilter | None, typer.Option("--status", help="Only SMS with this status.")
+        Optional[StatusFilter], typer.Option("--status", help="Only SMS with this status.")
     ] = None,
     walk_all: Annotated[
         bool, typer.Option("--all", help="Walk every page (from --offset) to the end.")
@@ -524,7 +529,7 @@ async def _one_page(
 def estimate(
     message: Annotated[str, typer.Argument(help="The text; '-' reads it from stdin.")],
     phone: Annotated[
-        str | None,
+        Optional[str],
         typer.Option("--phone", "-p", help="Recipient, for the country's price (default: UZ)."),
     ] = None,
     account: Annotated[Account, typer.Option(help="Your account's price list.")] = Account.LOCAL,
@@ -596,11 +601,11 @@ def bulk(
         bool, typer.Option("--dry-run", help="Check the file and show the estimate only.")
     ] = False,
     sender: Annotated[
-        str | None,
+        Optional[str],
         typer.Option("--sender", "-s", help="Sender for rows that name none."),
     ] = None,
     callback_url: Annotated[
-        str | None, typer.Option(help="URL that receives the delivery reports.")
+        Optional[str], typer.Option(help="URL that receives the delivery reports.")
     ] = None,
     normalize: Annotated[
         bool, typer.Option("--normalize", help="Replace Uzbek apostrophe look-alikes first.")
@@ -609,10 +614,10 @@ def bulk(
         int, typer.Option("--concurrency", "-c", help="Sends in flight at once.", min=1, max=10)
     ] = 4,
     per_second: Annotated[
-        float | None, typer.Option(help="At most this many sends per second.", min=0.001)
+        Optional[float], typer.Option(help="At most this many sends per second.", min=0.001)
     ] = None,
     journal_path: Annotated[
-        Path | None,
+        Optional[Path],
         typer.Option(
             "--journal",
             help="Journal file (default: FILE.csv.devsms-journal.jsonl).",
