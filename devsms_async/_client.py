@@ -20,6 +20,10 @@ from ._polling import (
     Until,
 )
 from ._polling import wait_for_status as _wait_for_status
+from ._reconcile import DEFAULT_SKEW as DEFAULT_RECONCILE_SKEW
+from ._reconcile import DEFAULT_WINDOW as DEFAULT_RECONCILE_WINDOW
+from ._reconcile import ReconcileResult
+from ._reconcile import reconcile as _reconcile
 from ._response import parse_response
 from ._retry import RetryPolicy, SendInfo, call_with_policy
 from ._transport import (
@@ -50,7 +54,7 @@ from ._validation import (
     normalize_phone,
 )
 from ._version import __version__
-from .errors import UsageError, ValidationError
+from .errors import SendOutcomeUnknownError, UsageError, ValidationError
 from .models import (
     Balance,
     BulkResult,
@@ -572,6 +576,27 @@ class AsyncDevSMS:
             check_balance=check_balance,
             timeout=timeout,
         )
+
+    # -- unknown outcomes --------------------------------------------------------------
+
+    async def reconcile(
+        self,
+        error: SendOutcomeUnknownError,
+        *,
+        window: int = DEFAULT_RECONCILE_WINDOW,
+        skew: float | _dt.timedelta = DEFAULT_RECONCILE_SKEW,
+        timeout: TimeoutTypes | None = None,
+    ) -> ReconcileResult:
+        """Look a send whose outcome is unknown up in the history.
+
+        Reads the history newest first (at most ``window`` records) down to records
+        created before ``error.started_at - skew`` (seconds, default 300: room for
+        clock skew), and matches the number and the text. ``result.found`` means the
+        provider has the SMS: do not send it again (``result.record.status`` says how
+        it went). Not found is strong only when ``result.complete`` and after the
+        history had time to catch up; see ``docs/errors.md`` for the limits.
+        """
+        return await _reconcile(self, error, window=window, skew=skew, timeout=timeout)
 
 
 OTP_TEMPLATES: dict[int, str] = {

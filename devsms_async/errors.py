@@ -50,6 +50,19 @@ __all__ = [
 class DevSMSError(Exception):
     """Base class of every error raised by devsms-async."""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The subclasses take keyword-only arguments, which Exception's own pickling
+        # (``cls(*args)``) cannot pass: rebuild from args plus attributes instead, so
+        # an error (an unknown outcome to reconcile later) can cross a process.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: type[DevSMSError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class ValidationError(DevSMSError, ValueError):
     """An argument is invalid; raised before any request is sent.
