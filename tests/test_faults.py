@@ -480,11 +480,14 @@ def test_send_refused_then_accepted_is_sent_exactly_once(
 def test_slow_drip_within_the_read_timeout_succeeds(
     flavour: Flavour, fault_server: FaultServer, log: pytest.LogCaptureFixture
 ) -> None:
-    """httpx's read timeout bounds each read, not the whole answer."""
-    fault_server.script(Drip(interval=0.005, chunk=16))
+    """The read timeout bounds each read, not the whole answer: ~300 bytes in 32-byte
+    chunks 0.05 s apart take ~0.5 s, longer than the 0.3 s read timeout, yet every gap
+    is six times shorter than it."""
+    fault_server.script(Drip(interval=0.05, chunk=32))
 
     async def scenario() -> None:
-        async with client(flavour, fault_server.base_url, timeout=SHORT_READ) as sms:
+        timeout = httpx.Timeout(5.0, read=0.3)
+        async with client(flavour, fault_server.base_url, timeout=timeout) as sms:
             result = await send(sms)
         assert result.sms_id == 1
         assert result.balance == fault_server.api.balance
