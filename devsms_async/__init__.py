@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._client import AsyncDevSMS
 from ._paging import HistoryIterator
+from ._reconcile import ReconcileResult
 from ._version import __version__
 from .callbacks import parse_callback
 from .errors import (
@@ -32,6 +33,7 @@ from .errors import (
     ServiceNameRejectedError,
     UsageError,
     ValidationError,
+    WaitTimeoutError,
 )
 from .models import (
     Balance,
@@ -89,6 +91,7 @@ __all__ = [
     "OtpTemplate",
     "PermissionDeniedError",
     "RateLimitError",
+    "ReconcileResult",
     "SendOutcomeUnknownError",
     "SendResult",
     "ServerError",
@@ -100,6 +103,7 @@ __all__ = [
     "Statistics",
     "UsageError",
     "ValidationError",
+    "WaitTimeoutError",
     "__version__",
     "count_parts",
     "estimate_bulk",

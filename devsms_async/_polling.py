@@ -15,7 +15,7 @@ import math
 from collections.abc import Awaitable, Callable, Collection
 from typing import TypeAlias
 
-from .errors import DevSMSError, ValidationError
+from .errors import ValidationError, WaitTimeoutError
 from .models import SmsRecord, SmsStatus
 
 __all__ = ["FINAL_STATUSES", "Until", "WaitTimeoutError", "wait_for_status"]
@@ -29,31 +29,6 @@ Until: TypeAlias = "Collection[SmsStatus | str] | Callable[[SmsRecord], bool]"
 DEFAULT_WAIT_TIMEOUT = 60.0
 DEFAULT_POLL_INITIAL = 1.0
 DEFAULT_POLL_MAX = 10.0
-
-
-class WaitTimeoutError(DevSMSError, TimeoutError):
-    """``wait_for_status`` gave up: the awaited status was not reached in time.
-
-    ``last`` is the record of the last poll that answered (``None`` if none did),
-    ``polls`` how many polls answered, ``timeout`` the limit in seconds.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        sms_id: int | None,
-        request_id: str | None,
-        timeout: float,
-        last: SmsRecord | None,
-        polls: int,
-    ) -> None:
-        super().__init__(message)
-        self.sms_id = sms_id
-        self.request_id = request_id
-        self.timeout = timeout
-        self.last = last
-        self.polls = polls
 
 
 def compile_until(until: Until | None) -> tuple[Callable[[SmsRecord], bool], str]:

@@ -17,7 +17,8 @@ everything the SDK can raise::
     ├── APIConnectionError           no usable answer: connection refused, reset, ...
     │   └── APITimeoutError          connect, read, write or pool timeout
     ├── MalformedResponseError       the answer is not the JSON the spec promises
-    └── SendOutcomeUnknownError      a send may or may not have happened; reconcile it
+    ├── SendOutcomeUnknownError      a send may or may not have happened; reconcile it
+    └── WaitTimeoutError             wait_for_status gave up (also a TimeoutError)
 
 Error texts never contain the token, phone numbers or OTP codes: phone numbers are
 masked (``99890***4567``) and response bodies are cut to a short, redacted snippet.
@@ -26,7 +27,10 @@ masked (``99890***4567``) and response bodies are cut to a short, redacted snipp
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .models import SmsRecord
 
 __all__ = [
     "APIConnectionError",
@@ -44,6 +48,7 @@ __all__ = [
     "ServiceNameRejectedError",
     "UsageError",
     "ValidationError",
+    "WaitTimeoutError",
 ]
 
 
@@ -198,3 +203,28 @@ class SendOutcomeUnknownError(DevSMSError):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"
+
+
+class WaitTimeoutError(DevSMSError, TimeoutError):
+    """``wait_for_status`` gave up: the awaited status was not reached in time.
+
+    ``last`` is the record of the last poll that answered (``None`` if none did),
+    ``polls`` how many polls answered, ``timeout`` the limit in seconds.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        sms_id: int | None,
+        request_id: str | None,
+        timeout: float,
+        last: SmsRecord | None,
+        polls: int,
+    ) -> None:
+        super().__init__(message)
+        self.sms_id = sms_id
+        self.request_id = request_id
+        self.timeout = timeout
+        self.last = last
+        self.polls = polls
