@@ -1,6 +1,6 @@
 """Run the benchmark scenarios; print markdown tables; append JSON lines to results.
 
-    python benchmarks/run.py --quick              # what `nox -s bench` runs (~3 minutes)
+    python benchmarks/run.py --quick              # what `nox -s bench` runs (1-2 minutes)
     python benchmarks/run.py                      # more requests per measurement
     python benchmarks/run.py --full               # + the 1,000,000-record/message walks
     python benchmarks/run.py --only send,parse    # some scenarios
