@@ -53,10 +53,12 @@ __all__ = [
     "make_client",
     "map_transport_error",
     "preferred_backend",
+    "resolve_backend",
     "to_timeout",
 ]
 
-HTTPBackend = Literal["httpx", "aiohttp"]
+HTTPBackend = Literal["httpx", "aiohttp", "auto"]
+"""``auto``: aiohttp when the extra is installed and the loop is asyncio, else httpx."""
 TimeoutTypes = float | Timeout
 
 DEFAULT_TIMEOUT = Timeout(connect=5.0, read=30.0, write=10.0, pool=10.0)
@@ -109,13 +111,24 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def resolve_backend(http_backend: HTTPBackend) -> Literal["httpx", "aiohttp"]:
+    """The backend ``http_backend`` means here and now (inside the running loop)."""
+    if http_backend != "auto":
+        return http_backend
+    import sniffio
+
+    if sniffio.current_async_library() != "asyncio":
+        return "httpx"
+    return "aiohttp" if preferred_backend() == "aiohttp" else "httpx"
+
+
 def make_client(
     *,
     transport: AsyncBaseTransport | None,
     timeout: Timeout,
     limits: Limits,
     headers: Headers,
-    http_backend: HTTPBackend,
+    http_backend: Literal["httpx", "aiohttp"],
 ) -> AsyncClient:
     """The pooled client owned by ``AsyncDevSMS`` (created inside ``__aenter__``)."""
     if transport is None and http_backend == "aiohttp":
@@ -130,7 +143,7 @@ def make_client(
     )
 
 
-def preferred_backend() -> HTTPBackend:
+def preferred_backend() -> Literal["httpx", "aiohttp"]:
     """``"aiohttp"`` when the ``devsms-async[aiohttp]`` extra is installed, else ``"httpx"``.
 
     For bulk jobs: with many requests in flight, the aiohttp transport costs the event

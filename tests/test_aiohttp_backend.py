@@ -210,3 +210,23 @@ def test_preferred_backend_follows_the_installed_extra(monkeypatch: pytest.Monke
     assert preferred_backend() == "aiohttp"  # the test environment has the extra
     monkeypatch.setitem(sys.modules, "httpx_aiohttp", None)
     assert preferred_backend() == "httpx"
+
+
+def test_auto_backend_picks_what_the_loop_can_use(run: Any, backend: str) -> None:
+    """``auto`` means aiohttp on asyncio (the extra is installed here), httpx on trio."""
+
+    async def scenario() -> str | None:
+        sms = AsyncDevSMS("token", http_backend="auto")
+        assert sms.http_backend is None
+        async with sms:
+            return sms.http_backend
+
+    expected = "aiohttp" if backend == "asyncio" else "httpx"
+    assert run(scenario) == expected
+
+
+async def test_transport_or_client_of_yours_is_reported_as_custom() -> None:
+    async with AsyncDevSMS("token", transport=httpx.MockTransport(print)) as sms:
+        assert sms.http_backend == "custom"
+    async with httpx.AsyncClient() as http, AsyncDevSMS("token", http_client=http) as sms:
+        assert sms.http_backend == "custom"

@@ -41,7 +41,7 @@ def test_import_is_light() -> None:
         "heavy = [m for m in sys.modules if m.startswith(("
         "'devsms_async.pricing', 'devsms_async.sms_parts', 'devsms_async.testing', "
         "'devsms_async.cli', 'devsms_async.contrib', 'typer', 'fastapi', "
-        "'aiohttp', 'gsm0338', 'stamina', 'tenacity'))]; "
+        "'aiohttp', 'gsm0338', 'stamina', 'tenacity', 'cattrs'))]; "
         "print(','.join(heavy))"
     )
     out = subprocess.run(

@@ -30,9 +30,11 @@ from devsms_async import (
     ServiceNameRejectedError,
     UsageError,
     ValidationError,
+    WaitTimeoutError,
     parse_callback,
 )
 from devsms_async._redact import SNIPPET_CHARS, body_snippet
+from devsms_async.testing import Sandbox
 from faultserver import FaultServer, Reply, Reset, Stall, fault_server, refused_url
 
 __all__ = ["fault_server"]  # the fixture, imported for pytest
@@ -229,6 +231,12 @@ async def test_every_error_type_keeps_secrets_out(fault_server: FaultServer) -> 
     async with AsyncDevSMS(TOKEN, base_url=refused_url(), max_retries=0) as sms:
         with pytest.raises(APIConnectionError) as info:
             await sms.send_sms(PHONE, TEXT)
+        keep(info)
+    sandbox = Sandbox(token=TOKEN)
+    async with sandbox.client() as sms:
+        sent = await sms.send_sms(PHONE, TEXT)  # stays "sent": nothing advances it
+        with pytest.raises(WaitTimeoutError) as info:
+            await sms.wait_for_status(sent.sms_id, timeout=0.05, poll_initial=0.01)
         keep(info)
 
     leaf_types = {

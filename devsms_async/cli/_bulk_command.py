@@ -142,7 +142,8 @@ async def _send(
     import anyio
     import typer
 
-    async with opts.client() as sms:
+    # Bulk is where the transport's CPU cost adds up: aiohttp when installed.
+    async with opts.client(http_backend="auto") as sms:
         if reconcile and plan.unknown:
             found, missing = await _bulk.reconcile_unknown(
                 sms, plan, journal, total_rows=len(plan.rows)
@@ -170,6 +171,13 @@ async def _send(
             if not confirmed:
                 raise CLIError("not confirmed: nothing was sent", EXIT_ERROR)
 
+        if sms.http_backend in ("httpx", "aiohttp"):
+            hint = (
+                ""
+                if sms.http_backend == "aiohttp"
+                else " (pip install 'devsms-async[aiohttp]' is faster)"
+            )
+            err.print(f"transport: {sms.http_backend}{hint}")
         progress = _progress(err)
         task = progress.add_task("sending", total=len(plan.to_send), sent=0, bad=0)
 
