@@ -60,7 +60,13 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from ._endpoints import SEND_SMS
 from ._retry import SendInfo, fingerprint
 from ._transport import TimeoutTypes, to_timeout
-from .errors import DevSMSError, SendOutcomeUnknownError, UsageError, ValidationError
+from .errors import (
+    DevSMSError,
+    InsufficientBalanceError,
+    SendOutcomeUnknownError,
+    UsageError,
+    ValidationError,
+)
 from .models import BulkMessage, BulkResult, SendResult, SmsType
 
 if TYPE_CHECKING:
@@ -586,11 +592,12 @@ class BulkStream:
         assert isinstance(messages, Sequence)
         estimate = estimate_bulk(messages, uz_price=balance.sms_price, normalize=self._normalize)
         if estimate.total > balance.balance:
-            raise ValidationError(
-                "messages",
+            raise InsufficientBalanceError(
                 f"the job would cost about {estimate.total} so'm ({estimate.messages} "
                 f"messages, {estimate.parts} parts) but the balance is {balance.balance} "
                 "so'm; nothing was sent",
+                needed=estimate.total,
+                balance=balance.balance,
             )
 
 

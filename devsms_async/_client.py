@@ -124,6 +124,8 @@ class AsyncDevSMS:
             same behaviour; asyncio only) or ``"auto"`` (aiohttp when the extra is
             installed and the loop is asyncio, else httpx; good for bulk jobs).
         limits: connection-pool limits (default 10 connections; see bulk sending).
+            With ``http_client=`` the SDK cannot see that client's pool: pass the
+            same ``limits`` here so ``send_bulk`` stays within it.
         sender: default ``from`` for every send (the provider's default is ``4546``).
         callback_url: default ``callback_url`` for every send.
         timezone: zone of the API's naive timestamps; default Asia/Tashkent (UTC+5).
@@ -244,7 +246,8 @@ class AsyncDevSMS:
 
     @property
     def pool_size(self) -> int:
-        """How many connections may be open at once; bulk sends stay within it."""
+        """How many connections may be open at once (from ``limits``; an unlimited
+        pool counts as 10); bulk sends stay within it."""
         return self._limits.max_connections or DEFAULT_LIMITS.max_connections or 10
 
     def _client(self) -> AsyncClient:

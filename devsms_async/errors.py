@@ -5,6 +5,7 @@ everything the SDK can raise::
 
     DevSMSError
     ├── ValidationError              bad input, raised before any request (also a ValueError)
+    │   └── InsufficientBalanceError send_bulk(check_balance=True): the job costs too much
     ├── UsageError                   the client is used wrongly (not entered, closed, entered twice)
     ├── APIError                     the server answered and said no
     │   ├── BadRequestError          400
@@ -39,6 +40,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "DevSMSError",
+    "InsufficientBalanceError",
     "MalformedResponseError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -79,6 +81,19 @@ class ValidationError(DevSMSError, ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.reason = message
+
+
+class InsufficientBalanceError(ValidationError):
+    """``send_bulk(..., check_balance=True)`` refused a job the balance cannot cover.
+
+    Raised before anything is sent. ``needed`` is the estimated cost and ``balance``
+    the account's balance, both in so'm.
+    """
+
+    def __init__(self, message: str, *, needed: int, balance: int) -> None:
+        super().__init__("messages", message)
+        self.needed = needed
+        self.balance = balance
 
 
 class UsageError(DevSMSError, RuntimeError):

@@ -35,6 +35,7 @@ from devsms_async import (
     BulkOutcome,
     BulkResult,
     BulkStream,
+    InsufficientBalanceError,
     SendOutcomeUnknownError,
     SendResult,
     UsageError,
@@ -643,9 +644,11 @@ async def test_check_balance_sends_when_the_balance_covers_the_job() -> None:
 async def test_check_balance_refuses_a_job_the_balance_cannot_cover() -> None:
     server = SendServer()
     async with client_for(server) as sms:
-        with pytest.raises(ValidationError, match=r"1050 so'm.*balance is 1000") as info:
+        with pytest.raises(InsufficientBalanceError, match=r"1050 so'm.*balance is 1000") as info:
             await sms.send_bulk(messages(21), check_balance=True)
         assert info.value.field == "messages"
+        assert (info.value.needed, info.value.balance) == (1050, 1000)
+        assert isinstance(info.value, ValidationError)
         with pytest.raises(ValidationError):
             async with sms.stream_bulk(messages(21), check_balance=True):
                 pytest.fail("must not start")

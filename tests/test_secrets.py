@@ -20,6 +20,7 @@ from devsms_async import (
     BadRequestError,
     BulkMessage,
     DevSMSError,
+    InsufficientBalanceError,
     MalformedResponseError,
     NotFoundError,
     OtpTemplate,
@@ -237,6 +238,10 @@ async def test_every_error_type_keeps_secrets_out(fault_server: FaultServer) -> 
         sent = await sms.send_sms(PHONE, TEXT)  # stays "sent": nothing advances it
         with pytest.raises(WaitTimeoutError) as info:
             await sms.wait_for_status(sent.sms_id, timeout=0.05, poll_initial=0.01)
+        keep(info)
+        sandbox.balance = 10
+        with pytest.raises(InsufficientBalanceError) as info:
+            await sms.send_bulk([(PHONE, TEXT)], check_balance=True)
         keep(info)
 
     leaf_types = {
