@@ -50,6 +50,7 @@ __all__ = [
     "URL",
     "check_base_url",
     "exception_never_sent",
+    "is_loopback",
     "make_client",
     "map_transport_error",
     "preferred_backend",
@@ -93,7 +94,7 @@ def check_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
     parts = urllib.parse.urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError("base_url", "must be an absolute http:// or https:// URL")
-    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not allow_insecure_http and not is_loopback(parts.hostname):
         raise ValidationError(
             "base_url",
             "plain http:// would send the token in clear text; use https:// or pass "
@@ -102,7 +103,8 @@ def check_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
     return base_url.rstrip("/")
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback IP address (127.0.0.0/8, ::1)."""
     if host == "localhost":
         return True
     try:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import ipaddress
 import sys
 
+from .._transport import is_loopback
 from ._runtime import EXIT_ERROR, EXIT_OK, CLIError
 
 
@@ -22,7 +22,7 @@ def serve_forever(
     from ..testing import DEFAULT_TOKEN, Sandbox, SandboxServer, serve
 
     sandbox = Sandbox(token or DEFAULT_TOKEN, balance=balance, sms_price=sms_price)
-    if not _is_loopback(host):
+    if not is_loopback(host):
         print(
             f"warning: serving on {host}: the sandbox is a test server, and the token "
             "travels in clear text over plain HTTP",
@@ -55,12 +55,3 @@ def serve_forever(
             f"cannot serve on {host}:{port}: {exc.strerror or exc}", EXIT_ERROR
         ) from None
     return EXIT_OK
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
