@@ -56,3 +56,20 @@ def test_py_typed_is_shipped() -> None:
 
 def test_version_is_a_string() -> None:
     assert devsms_async.__version__.count(".") >= 2
+
+
+def test_docs_error_tree_is_the_one_in_errors_py() -> None:
+    import re
+
+    from devsms_async import errors
+
+    assert errors.__doc__ is not None
+    doc_tree = errors.__doc__.split("::\n\n", 1)[1].split("\n\n", 1)[0]
+    page = (Path(__file__).parents[1] / "docs" / "errors.md").read_text(encoding="utf-8")
+    page_tree = re.search(r"```text\n(DevSMSError\n.*?)```", page, re.DOTALL)
+    assert page_tree is not None
+    assert [line.strip() for line in doc_tree.splitlines()] == [
+        line.strip() for line in page_tree.group(1).splitlines()
+    ]
+    named = {re.sub(r"^[│├└─ ]+", "", line).split()[0] for line in doc_tree.splitlines()}
+    assert named == set(errors.__all__)
