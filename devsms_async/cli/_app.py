@@ -736,10 +736,7 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
         message = exc.format_message()  # type: ignore[attr-defined]  # both kinds have it
         _error_line(f"{message} (see '{where} --help')")
         return int(getattr(exc, "exit_code", EXIT_USAGE))
-    except typer.Abort:
-        _error_line("interrupted")
-        return EXIT_INTERRUPTED
-    except KeyboardInterrupt:
+    except (typer.Abort, KeyboardInterrupt):  # Ctrl-D at a prompt; Ctrl-C (older typer)
         _error_line("interrupted")
         return EXIT_INTERRUPTED
     except Exception as exc:

@@ -449,16 +449,14 @@ def estimate(
     )
 
 
-def plan_summary(plan: Plan, est: BulkEstimate | None, balance: int | None) -> dict[str, Any]:
+def plan_summary(plan: Plan, est: BulkEstimate, balance: int | None) -> dict[str, Any]:
     data: dict[str, Any] = {
         "rows": len(plan.rows),
         "already_sent": len(plan.done),
         "unknown": len(plan.unknown),
         "retrying_failed": len(plan.retry),
         "to_send": len(plan.to_send),
-    }
-    if est is not None:
-        data["estimate"] = {
+        "estimate": {
             "messages": est.messages,
             "parts": est.parts,
             "cost": est.total,
@@ -466,28 +464,29 @@ def plan_summary(plan: Plan, est: BulkEstimate | None, balance: int | None) -> d
                 iso: {"messages": t.messages, "parts": t.parts, "cost": t.cost}
                 for iso, t in est.by_country.items()
             },
-        }
+        },
+    }
     if balance is not None:
         data["balance"] = balance
     return data
 
 
-def unknown_rows(plan: Plan, run: Run | None) -> list[dict[str, Any]]:
+def unknown_rows(plan: Plan, run: Run) -> list[dict[str, Any]]:
+    """Rows left unknown by an earlier run (``since``) or by this one (``error``)."""
     items = [
         {"row": row.number, "line": row.line, "phone": mask_phone(row.phone), "since": entry.at}
         for row, entry in plan.unknown
     ]
-    if run is not None:
-        items += [
-            {
-                "row": o.row.number,
-                "line": o.row.line,
-                "phone": mask_phone(o.row.phone),
-                "error": o.error,
-            }
-            for o in run.outcomes
-            if o.state == "unknown"
-        ]
+    items += [
+        {
+            "row": o.row.number,
+            "line": o.row.line,
+            "phone": mask_phone(o.row.phone),
+            "error": o.error,
+        }
+        for o in run.outcomes
+        if o.state == "unknown"
+    ]
     return sorted(items, key=lambda item: item["row"])
 
 
@@ -544,8 +543,8 @@ def print_plan(out: Console, data: dict[str, Any], path: Path) -> None:
     if data["retrying_failed"]:
         rows.append(("failed before", f"{data['retrying_failed']} (sent again)"))
     rows.append(("to send", f"[bold]{data['to_send']}[/]"))
-    est = data.get("estimate")
-    if est is not None and data["to_send"]:
+    est = data["estimate"]
+    if data["to_send"]:
         countries = ", ".join(
             f"{iso} {c['messages']}" for iso, c in list(est["by_country"].items())[:6]
         )
@@ -553,7 +552,7 @@ def print_plan(out: Console, data: dict[str, Any], path: Path) -> None:
         rows.append(("estimated cost", f"[bold]{_render.money(est['cost'])}[/]"))
     if "balance" in data:
         note = ""
-        if est is not None and est["cost"] > data["balance"]:
+        if est["cost"] > data["balance"]:
             note = "  [red]not enough for all of them[/]"
         rows.append(("balance", _render.money(data["balance"]) + note))
     out.print(_render.key_values("Bulk send", rows))

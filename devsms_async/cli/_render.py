@@ -7,7 +7,6 @@ go to stderr so that stdout stays the result.
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
 import enum
 import json
@@ -91,27 +90,6 @@ def record_dict(record: SmsRecord, *, mask: bool) -> dict[str, Any]:
 def write_json(data: Any, out: TextIO | None = None) -> None:
     stream = out if out is not None else sys.stdout
     stream.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
-
-
-def write_json_array(items: Iterable[Any], out: TextIO | None = None) -> None:
-    """A JSON array written item by item (a long history needs no list in memory)."""
-    stream = out if out is not None else sys.stdout
-    first = True
-    stream.write("[")
-    for item in items:
-        stream.write("\n  " if first else ",\n  ")
-        stream.write(json.dumps(item, ensure_ascii=False))
-        first = False
-    stream.write("\n]\n" if not first else "]\n")
-
-
-def csv_writer(out: TextIO | None = None) -> Any:
-    return csv.writer(out if out is not None else sys.stdout, lineterminator="\n")
-
-
-def csv_cell(value: Any) -> str:
-    value = jsonable(value)
-    return "" if value is None else str(value)
 
 
 def money(amount: int) -> str:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import attrs
@@ -62,9 +61,7 @@ class Globals:
     _sandbox: Sandbox | None = attrs.field(default=None, init=False, repr=False)
 
     def get_sandbox(self) -> Sandbox:
-        """The in-process sandbox of this process (``--sandbox`` only)."""
-        if not self.sandbox:
-            raise CLIError("this needs --sandbox")
+        """The in-process sandbox of this run; callers check ``self.sandbox`` first."""
         if self._sandbox is None:
             from ..testing import Sandbox
 
@@ -88,14 +85,10 @@ class Globals:
 def check_globals(opts: Globals) -> None:
     if opts.sandbox and opts.base_url is not None:
         raise CLIError("--sandbox and --base-url exclude each other")
+    # Recent typer refuses NaN for `min=0.001`; click's FloatRange (older typer) lets
+    # it through.
     if opts.timeout is not None and not opts.timeout > 0:
         raise CLIError(f"--timeout must be > 0 seconds, got {opts.timeout}")
-
-
-@contextlib.asynccontextmanager
-async def open_client(opts: Globals, **options: Any) -> AsyncIterator[AsyncDevSMS]:
-    async with opts.client(**options) as sms:
-        yield sms
 
 
 def run(opts: Globals, fn: Callable[[], Awaitable[T]]) -> T:
