@@ -1,0 +1,187 @@
+"""The sandbox's HTTP server: ``python -m devsms_async.testing``, and its edges.
+
+The process tests start the real command on port 0, read the URL it prints, talk to
+it with the SDK, and stop it with Ctrl-C (SIGINT) as a person would.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import select
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import anyio
+import attrs
+import pytest
+
+from devsms_async import AsyncDevSMS, AuthenticationError, ServerError
+from devsms_async.testing import DEFAULT_TOKEN, Sandbox, SandboxServer, serve_sandbox
+
+PHONE = "998901234567"
+
+
+@attrs.define
+class Server:
+    proc: subprocess.Popen[str]
+    base_url: str
+    out: str = ""
+    err: str = ""
+
+
+@contextmanager
+def sandbox_process(*args: str) -> Iterator[Server]:
+    """Run ``python -m devsms_async.testing --port 0 ARGS`` until the block ends, then
+    Ctrl-C it; ``out``/``err`` hold the rest of its output afterwards."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devsms_async.testing", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None
+    server = Server(proc, "")
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 30)
+        line = proc.stdout.readline() if ready else ""
+        assert line.startswith("DevSMS sandbox serving at http://127.0.0.1:"), line
+        server.base_url = line.rsplit(" ", 1)[1].strip()
+        yield server
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        try:
+            out, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+    server.out, server.err = out, err
+
+
+# -- python -m devsms_async.testing ----------------------------------------------------------
+
+on_posix = pytest.mark.skipif(sys.platform == "win32", reason="stopped with SIGINT")
+
+
+@on_posix
+def test_serves_the_given_account_and_logs_each_request() -> None:
+    args = ["--token", "T0k", "--balance", "777", "--sms-price", "60", "--advance-every", "0.05"]
+    with sandbox_process(*args) as server:
+
+        async def use() -> str:
+            async with AsyncDevSMS("T0k", base_url=server.base_url) as sms:
+                balance = await sms.get_balance()
+                assert (balance.balance, balance.sms_price) == (777, 60)
+                sent = await sms.send_sms(PHONE, "Salom")
+                assert sent.balance == 717
+                # --advance-every moves the status on by itself.
+                final = await sms.wait_for_status(
+                    sent.sms_id, timeout=10, poll_initial=0.02, poll_max=0.05
+                )
+                return final.status.value
+
+        assert anyio.run(use) == "delivered"
+
+    assert server.proc.returncode == 0  # Ctrl-C is the normal way to stop it
+    assert "Traceback" not in server.err
+    log = server.err.splitlines()
+    assert "GET /api/get_balance.php 200" in log
+    assert "POST /api/send_sms.php 200" in log
+    assert PHONE not in server.err
+
+
+@on_posix
+def test_quiet_serves_the_default_token_without_a_log() -> None:
+    with sandbox_process("--quiet") as server:
+
+        async def use(token: str) -> int:
+            async with AsyncDevSMS(token, base_url=server.base_url, max_retries=0) as sms:
+                return (await sms.get_balance()).balance
+
+        assert anyio.run(use, DEFAULT_TOKEN) == 100_000
+        with pytest.raises(AuthenticationError):
+            anyio.run(use, "another-token")
+
+    assert server.proc.returncode == 0
+    assert server.err == ""
+    assert server.out == ""
+
+
+# -- the server's edges ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [
+        ("127.0.0.1", "http://127.0.0.1:8080/api"),
+        ("0.0.0.0", "http://127.0.0.1:8080/api"),  # a wildcard is not an address to connect to
+        ("", "http://127.0.0.1:8080/api"),
+        ("::", "http://[::1]:8080/api"),
+        ("::1", "http://[::1]:8080/api"),
+        ("localhost", "http://localhost:8080/api"),
+    ],
+)
+def test_base_url_is_one_a_client_can_connect_to(host: str, url: str) -> None:
+    server = SandboxServer(Sandbox(), host, 8080)
+    assert server.base_url == url
+    assert repr(server) == f"<SandboxServer {url}>"
+
+
+async def raw_exchange(port: int, request: bytes) -> bytes:
+    """Send one raw request; everything the server says until it closes."""
+    async with await anyio.connect_tcp("127.0.0.1", port) as stream:
+        await stream.send(request)
+        answer = b""
+        with anyio.fail_after(5):
+            while True:
+                try:
+                    answer += await stream.receive()
+                except anyio.EndOfStream:
+                    return answer
+
+
+BALANCE_REQUEST = (
+    b"GET /api/get_balance.php HTTP/1.1\r\nHost: x\r\n"
+    b"Authorization: Bearer T\r\nConnection: close\r\n\r\n"
+)
+
+
+async def test_any_status_a_test_asks_for_is_served() -> None:
+    box = Sandbox("T")
+    box.fail_next(599, error="Nimadir buzildi", times=2)
+    async with serve_sandbox(box) as server:
+        answer = await raw_exchange(server.port, BALANCE_REQUEST)
+        async with server.client(max_retries=0) as sms:
+            with pytest.raises(ServerError) as caught:
+                await sms.get_balance()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 599 \r\n")  # no reason phrase for an unregistered code
+    assert json.loads(body) == {"success": False, "error": "Nimadir buzildi"}
+    assert caught.value.status_code == 599
+
+
+async def test_a_bug_in_the_sandbox_is_a_500_answer_and_a_log_line(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    box = Sandbox("T")
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(box, "_handle", broken)
+    with caplog.at_level(logging.ERROR, logger="devsms_async.testing"):
+        async with serve_sandbox(box) as server:
+            answer = await raw_exchange(server.port, BALANCE_REQUEST)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    assert json.loads(body)["success"] is False
+    [record] = caplog.records
+    assert record.getMessage() == "the sandbox failed on a request"
+    assert record.exc_info is not None
+    assert "a bug" in str(record.exc_info[1])
