@@ -230,19 +230,24 @@ def send(
             return result, final
 
     result, final = run(opts, go)
-    out, err = _render.consoles()
+    _print_sent(result, final, fmt, title="Sent")
+    if not normalize:
+        _hint_normalize(_render.consoles()[1], text)
+    return _final_code(final)
+
+
+def _print_sent(result: SendResult, final: SmsRecord | None, fmt: OutFormat, *, title: str) -> None:
+    """The answer of ``send``/``otp`` (and the final record after ``--wait``)."""
+    out, _ = _render.consoles()
     if fmt is OutFormat.JSON:
         data = _render.jsonable(result)
         if final is not None:
             data["final"] = _render.record_dict(final, mask=False)
         _render.write_json(data)
-    else:
-        out.print(_render.send_result_table(result))
-        if final is not None:
-            out.print(f"final status: {_render.styled_status(final.status_raw)}")
-    if not normalize:
-        _hint_normalize(err, text)
-    return _final_code(final)
+        return
+    out.print(_render.send_result_table(result, title=title))
+    if final is not None:
+        out.print(f"final status: {_render.styled_status(final.status_raw)}")
 
 
 @app.command()
@@ -296,16 +301,7 @@ def otp(
             return result, final
 
     result, final = run(opts, go)
-    out, _ = _render.consoles()
-    if fmt is OutFormat.JSON:
-        data = _render.jsonable(result)
-        if final is not None:
-            data["final"] = _render.record_dict(final, mask=False)
-        _render.write_json(data)
-    else:
-        out.print(_render.send_result_table(result, title="OTP sent"))
-        if final is not None:
-            out.print(f"final status: {_render.styled_status(final.status_raw)}")
+    _print_sent(result, final, fmt, title="OTP sent")
     return _final_code(final)
 
 
