@@ -18,10 +18,7 @@ from typing import TypeAlias
 from .errors import ValidationError, WaitTimeoutError
 from .models import SmsRecord, SmsStatus
 
-__all__ = ["FINAL_STATUSES", "Until", "WaitTimeoutError", "wait_for_status"]
-
-FINAL_STATUSES: frozenset[SmsStatus] = frozenset(s for s in SmsStatus if s.is_final)
-"""``delivered`` and ``failed``: no status change comes after them."""
+__all__ = ["Until", "WaitTimeoutError", "wait_for_status"]
 
 Until: TypeAlias = "Collection[SmsStatus | str] | Callable[[SmsRecord], bool]"
 """What ``wait_for_status`` waits for: statuses, or a predicate on the record."""

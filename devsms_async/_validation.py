@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import Mapping
 from typing import Any
 
 from .errors import ValidationError
@@ -171,7 +170,3 @@ def check_status_query(sms_id: object, request_id: object) -> dict[str, Any]:
     if not isinstance(request_id, str) or not request_id.strip():
         raise ValidationError("request_id", "must be a non-empty string")
     return {"request_id": request_id}
-
-
-def drop_none(mapping: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in mapping.items() if v is not None}
