@@ -57,8 +57,7 @@ from anyio.abc import TaskGroup
 from anyio.lowlevel import checkpoint
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._endpoints import SEND_SMS
-from ._retry import SendInfo, fingerprint
+from ._retry import fingerprint
 from ._transport import TimeoutTypes, to_timeout
 from .errors import (
     DevSMSError,
@@ -528,12 +527,7 @@ class BulkStream:
         entry.started_at = _dt.datetime.now(_dt.timezone.utc)
         message = _as_message(entry.item)
         try:
-            sent: SendResult = await self._client._call(
-                SEND_SMS,
-                params,
-                timeout=self._timeout,
-                send_info=SendInfo(params["phone"], params["message"]),
-            )
+            sent: SendResult = await self._client._send(params, self._timeout)
         except DevSMSError as exc:
             result = BulkResult(index=entry.index, message=message, error=exc)
         except Exception as exc:
@@ -565,7 +559,7 @@ class BulkStream:
             "it again.",
             phone=phone,
             # Keyed like the client's own unknown-outcome errors, so reconcile() matches.
-            fingerprint=fingerprint(text, self._client._token.value.encode()),
+            fingerprint=fingerprint(text, self._client._token.key),
             started_at=entry.started_at or _dt.datetime.now(_dt.timezone.utc),
             text=text,
         )

@@ -84,12 +84,17 @@ class _State(enum.Enum):
 
 
 class _Secret:
-    """Holds the token; prints as ``'***'`` wherever it ends up."""
+    """Holds the token; prints as ``'***'`` wherever it ends up.
 
-    __slots__ = ("value",)
+    ``key`` is the token as bytes: the key of the fingerprint of unknown-outcome sends
+    (client, bulk and reconcile alike), encoded once rather than on every request.
+    """
+
+    __slots__ = ("key", "value")
 
     def __init__(self, value: str) -> None:
         self.value = value
+        self.key = value.encode()
 
     def __repr__(self) -> str:
         return "'***'"
@@ -280,7 +285,7 @@ class AsyncDevSMS:
             functools.partial(parse_response, endpoint, tz=self._tz, secrets=secrets),
             send_info=send_info,
             log_sensitive=self._log_sensitive,
-            fingerprint_key=self._token.value.encode(),
+            fingerprint_key=self._token.key,
             secrets=secrets,
         )
 
@@ -327,6 +332,10 @@ class AsyncDevSMS:
         answer proves it; it is never retried blindly.
         """
         params = self._send_params(phone, message, sender, callback_url, type, normalize)
+        return await self._send(params, timeout)
+
+    async def _send(self, params: dict[str, Any], timeout: TimeoutTypes | None) -> SendResult:
+        """Send a body built by ``_send_params`` (shared with bulk sending)."""
         return await self._call(
             SEND_SMS,
             params,

@@ -90,7 +90,7 @@ async def reconcile(
     if started.tzinfo is None:  # ours are aware; a hand-made one is taken as UTC
         started = started.replace(tzinfo=_dt.timezone.utc)
     cutoff = started - _seconds(skew)
-    matches = _Matcher(error, client._token.value.encode())
+    matches = _Matcher(error, client._token.key)
 
     searched = 0
     complete = False
