@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sized
 
 SNIPPET_CHARS = 200
 _LONG_DIGITS = re.compile(r"\d{7,15}")
@@ -14,6 +15,16 @@ def mask_phone(phone: str) -> str:
     if len(phone) <= 8:
         return "***"
     return f"{phone[:5]}***{phone[-4:]}"
+
+
+def phone_repr(phone: str) -> str:
+    """For ``attrs.field(repr=...)``: the masked number, quoted like a ``repr``."""
+    return repr(mask_phone(phone))
+
+
+def text_repr(text: Sized) -> str:
+    """For ``attrs.field(repr=...)``: only the length of a message text."""
+    return f"<{len(text)} chars>"
 
 
 def body_snippet(body: bytes, *, secrets: tuple[str, ...] = ()) -> str:

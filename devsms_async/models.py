@@ -13,7 +13,7 @@ import enum
 
 import attrs
 
-from ._redact import mask_phone
+from ._redact import phone_repr, text_repr
 from .errors import DevSMSError, SendOutcomeUnknownError
 
 __all__ = [
@@ -30,14 +30,6 @@ __all__ = [
     "SmsType",
     "Statistics",
 ]
-
-
-def _mask_phone_repr(phone: str) -> str:
-    return repr(mask_phone(phone))
-
-
-def _hide_text_repr(text: str) -> str:
-    return f"<{len(text)} chars>"
 
 
 class SmsStatus(str, enum.Enum):
@@ -108,8 +100,8 @@ class SmsRecord:
     """One SMS as ``get_history`` and ``get_status`` describe it."""
 
     id: int
-    phone_number: str = attrs.field(repr=_mask_phone_repr)
-    message: str = attrs.field(repr=_hide_text_repr)
+    phone_number: str = attrs.field(repr=phone_repr)
+    message: str = attrs.field(repr=text_repr)
     status: SmsStatus
     status_raw: str
     parts_count: int
@@ -166,7 +158,7 @@ class DeliveryReport:
 
     sms_id: int
     request_id: str
-    phone: str = attrs.field(repr=_mask_phone_repr)
+    phone: str = attrs.field(repr=phone_repr)
     status: SmsStatus
     status_raw: str
     sent_at: _dt.datetime | None = None
@@ -182,8 +174,8 @@ class BulkMessage:
     ``sender``/``callback_url`` left as ``None`` fall back to the client's defaults.
     """
 
-    phone: str = attrs.field(repr=_mask_phone_repr)
-    message: str = attrs.field(repr=_hide_text_repr)
+    phone: str = attrs.field(repr=phone_repr)
+    message: str = attrs.field(repr=text_repr)
     sender: str | None = None
     callback_url: str | None = None
     type: SmsType | str = SmsType.ESKIZ

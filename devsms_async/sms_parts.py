@@ -29,6 +29,7 @@ from typing import Literal
 
 import attrs
 
+from ._redact import text_repr
 from .errors import ValidationError
 
 __all__ = [
@@ -75,10 +76,6 @@ _GSM_WIDE = frozenset(_GSM_EXTENSION)
 _UZBEK_APOSTROPHES = str.maketrans(dict.fromkeys("\u02bb\u2018\u2019\u02bc`", "'"))
 
 
-def _hidden_chars(chars: tuple[str, ...]) -> str:
-    return f"<{len(chars)} chars>"
-
-
 def _hidden_segments(segments: tuple[str, ...]) -> str:
     return f"<{len(segments)} segments>"
 
@@ -100,7 +97,7 @@ class SmsParts:
     units: int
     per_part: int
     remaining: int
-    ucs2_characters: tuple[str, ...] = attrs.field(repr=_hidden_chars)
+    ucs2_characters: tuple[str, ...] = attrs.field(repr=text_repr)
     segments: tuple[str, ...] = attrs.field(repr=_hidden_segments)
 
 

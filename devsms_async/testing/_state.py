@@ -15,7 +15,7 @@ from typing import Any, Literal
 import attrs
 
 from .._converter import TASHKENT
-from .._redact import mask_phone
+from .._redact import phone_repr, text_repr
 from ..models import SmsStatus, SmsType
 
 __all__ = [
@@ -94,14 +94,6 @@ def format_time(when: _dt.datetime | None) -> str | None:
     return None if when is None else when.astimezone(TASHKENT).strftime(TIME_FORMAT)
 
 
-def _masked(phone: str) -> str:
-    return repr(mask_phone(phone))
-
-
-def _hidden(text: str) -> str:
-    return f"<{len(text)} chars>"
-
-
 def _time_repr(when: _dt.datetime | None) -> str:
     return repr(format_time(when))
 
@@ -118,8 +110,8 @@ class SandboxMessage:
 
     sms_id: int
     request_id: str
-    phone: str = attrs.field(repr=_masked)
-    text: str = attrs.field(repr=_hidden)
+    phone: str = attrs.field(repr=phone_repr)
+    text: str = attrs.field(repr=text_repr)
     sender: str
     type: SmsType
     status: SmsStatus
