@@ -387,12 +387,15 @@ class AsyncDevSMS:
         balance is still charged**: ``ServiceNameRejectedError`` says so.
         """
         number = normalize_phone(phone)
+        template_type = int(check_template(template))
+        name = check_service_name(service_name)
+        code = check_otp_code(otp_code)
         params: dict[str, Any] = {
             "phone": number,
             "type": SmsType.UNIVERSAL_OTP.value,
-            "template_type": int(check_template(template)),
-            "service_name": check_service_name(service_name),
-            "otp_code": check_otp_code(otp_code),
+            "template_type": template_type,
+            "service_name": name,
+            "otp_code": code,
         }
         chosen_callback = check_callback_url(callback_url) or self._callback_url
         if chosen_callback is not None:
@@ -401,7 +404,7 @@ class AsyncDevSMS:
             SEND_SMS,
             params,
             timeout=timeout,
-            send_info=SendInfo(number, render_otp(params), secrets=(params["otp_code"],)),
+            send_info=SendInfo(number, render_otp(template_type, name, code), secrets=(code,)),
         )
 
     async def get_history(
@@ -635,8 +638,6 @@ OTP_TEMPLATES: dict[int, str] = {
 """The provider's four universal OTP templates, as the spec prints them."""
 
 
-def render_otp(params: dict[str, Any]) -> str:
+def render_otp(template: int, service_name: str, otp_code: str) -> str:
     """The text the provider stores for a universal OTP send."""
-    return OTP_TEMPLATES[params["template_type"]].format(
-        service_name=params["service_name"], otp_code=params["otp_code"]
-    )
+    return OTP_TEMPLATES[template].format(service_name=service_name, otp_code=otp_code)

@@ -221,7 +221,7 @@ def _send_sms(state: ServiceState, query: Mapping[str, str], body: bytes) -> Rep
 
 def _render_otp(state: ServiceState, data: Mapping[str, Any]) -> tuple[str, bool]:
     """The template text, and whether moderation blocks the service name."""
-    from .._client import OTP_TEMPLATES
+    from .._client import OTP_TEMPLATES, render_otp
 
     template = _integer(data.get("template_type"))
     if template not in OTP_TEMPLATES:
@@ -232,8 +232,7 @@ def _render_otp(state: ServiceState, data: Mapping[str, Any]) -> tuple[str, bool
     code = _text(data.get("otp_code"), ERR_OTP_CODE)
     if not _OTP_CODE.fullmatch(code):
         raise RefusedError(400, ERR_OTP_CODE)
-    text = OTP_TEMPLATES[template].format(service_name=name, otp_code=code)
-    return text, is_blocked(name, state.blocked_service_names)
+    return render_otp(template, name, code), is_blocked(name, state.blocked_service_names)
 
 
 def is_blocked(service_name: str, blocked: set[str]) -> bool:
