@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 from .._transport import is_loopback
@@ -48,7 +49,9 @@ def serve_forever(
             ),
             backend="asyncio",
         )
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        # Ctrl-C: KeyboardInterrupt on Python 3.11+; on 3.10 anyio's runner cancels the
+        # main task instead, and the CancelledError surfaces here, after the loop closed.
         print("sandbox stopped", file=sys.stderr)
     except OSError as exc:
         raise CLIError(

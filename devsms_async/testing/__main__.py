@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import logging
 import sys
@@ -39,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     def ready(server: SandboxServer) -> None:
         print(f"DevSMS sandbox serving at {server.base_url}", flush=True)
 
-    with contextlib.suppress(KeyboardInterrupt):
+    # Ctrl-C: KeyboardInterrupt on 3.11+; on 3.10 anyio's runner cancels the main task.
+    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
         anyio.run(
             lambda: serve(
                 sandbox,
