@@ -28,6 +28,7 @@ from ._response import parse_response
 from ._retry import RetryPolicy, SendInfo, call_with_policy
 from ._transport import (
     DEFAULT_LIMITS,
+    DEFAULT_POOL_SIZE,
     DEFAULT_TIMEOUT,
     URL,
     AsyncBaseTransport,
@@ -252,8 +253,8 @@ class AsyncDevSMS:
     @property
     def pool_size(self) -> int:
         """How many connections may be open at once (from ``limits``; an unlimited
-        pool counts as 10); bulk sends stay within it."""
-        return self._limits.max_connections or DEFAULT_LIMITS.max_connections or 10
+        pool counts as the default, 10); bulk sends stay within it."""
+        return self._limits.max_connections or DEFAULT_POOL_SIZE
 
     def _client(self) -> AsyncClient:
         if self._http is None:
