@@ -57,7 +57,7 @@ from anyio.abc import TaskGroup
 from anyio.lowlevel import checkpoint
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._retry import fingerprint
+from ._classify import fingerprint
 from ._transport import TimeoutTypes, to_timeout
 from .errors import (
     DevSMSError,

@@ -1,18 +1,20 @@
-"""``AsyncDevSMS``: lifecycle, options and the public methods."""
+"""``AsyncDevSMS``: the asynchronous face. Options, validation and the lifecycle rules
+live in ``_base.BaseClient`` (shared with the sync ``DevSMS``); the wire work in the
+sans-IO core, driven by ``_engine.AsyncEngine`` over an httpx or aiohttp backend."""
 
 from __future__ import annotations
 
 import datetime as _dt
-import enum
-import functools
-import os
 from collections.abc import AsyncIterable, Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _paging
-from ._converter import TASHKENT
-from ._endpoints import ALL_ENDPOINTS, GET_BALANCE, GET_HISTORY, GET_STATUS, SEND_SMS, Endpoint
+from ._base import DEFAULT_BASE_URL, TOKEN_ENV, BaseClient, Params, State
+from ._classify import Call
+from ._endpoints import GET_BALANCE, GET_HISTORY, GET_STATUS, SEND_SMS, Endpoint
+from ._engine import AsyncBackend, AsyncEngine
+from ._otp import OTP_TEMPLATES, render_otp
 from ._polling import (
     DEFAULT_POLL_INITIAL,
     DEFAULT_POLL_MAX,
@@ -24,39 +26,15 @@ from ._reconcile import DEFAULT_SKEW as DEFAULT_RECONCILE_SKEW
 from ._reconcile import DEFAULT_WINDOW as DEFAULT_RECONCILE_WINDOW
 from ._reconcile import ReconcileResult
 from ._reconcile import reconcile as _reconcile
-from ._response import parse_response
-from ._retry import RetryPolicy, SendInfo, call_with_policy
 from ._transport import (
-    DEFAULT_LIMITS,
-    DEFAULT_POOL_SIZE,
-    DEFAULT_TIMEOUT,
-    URL,
     AsyncBaseTransport,
     AsyncClient,
-    Headers,
-    HTTPBackend,
-    Limits,
-    Request,
+    HttpxAsyncBackend,
     TimeoutTypes,
-    check_base_url,
     make_client,
     resolve_backend,
-    to_timeout,
 )
-from ._validation import (
-    check_callback_url,
-    check_history_query,
-    check_message,
-    check_otp_code,
-    check_sender,
-    check_service_name,
-    check_sms_type,
-    check_status_query,
-    check_template,
-    normalize_phone,
-)
-from ._version import __version__
-from .errors import SendOutcomeUnknownError, UsageError, ValidationError
+from .errors import SendOutcomeUnknownError
 from .models import (
     Balance,
     BulkResult,
@@ -72,38 +50,12 @@ if TYPE_CHECKING:
     from ._bulk import BulkItem, BulkStream
     from ._paging import HistoryIterator
 
+__all__ = ["DEFAULT_BASE_URL", "OTP_TEMPLATES", "TOKEN_ENV", "AsyncDevSMS", "render_otp"]
+
 T = TypeVar("T")
 
-DEFAULT_BASE_URL = "https://devsms.uz/api"
-TOKEN_ENV = "DEVSMS_TOKEN"  # noqa: S105 - a variable name, not a secret
 
-
-class _State(enum.Enum):
-    NEW = "new"
-    OPEN = "open"
-    CLOSED = "closed"
-
-
-class _Secret:
-    """Holds the token; prints as ``'***'`` wherever it ends up.
-
-    ``key`` is the token as bytes: the key of the fingerprint of unknown-outcome sends
-    (client, bulk and reconcile alike), encoded once rather than on every request.
-    """
-
-    __slots__ = ("key", "value")
-
-    def __init__(self, value: str) -> None:
-        self.value = value
-        self.key = value.encode()
-
-    def __repr__(self) -> str:
-        return "'***'"
-
-    __str__ = __repr__
-
-
-class AsyncDevSMS:
+class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
     """Asynchronous client for the DevSMS.uz API.
 
     Use it as an async context manager; it owns one pooled ``httpx.AsyncClient`` that
@@ -139,87 +91,41 @@ class AsyncDevSMS:
         log_sensitive: put full phone numbers in DEBUG logs (off: they are masked).
     """
 
-    def __init__(
-        self,
-        token: str | None = None,
-        *,
-        base_url: str = DEFAULT_BASE_URL,
-        timeout: TimeoutTypes = DEFAULT_TIMEOUT,
-        max_retries: int = 2,
-        retry_deadline: float = 60.0,
-        http_client: AsyncClient | None = None,
-        transport: AsyncBaseTransport | None = None,
-        http_backend: HTTPBackend = "httpx",
-        limits: Limits = DEFAULT_LIMITS,
-        sender: str | None = None,
-        callback_url: str | None = None,
-        timezone: _dt.tzinfo | None = TASHKENT,
-        allow_insecure_http: bool = False,
-        log_sensitive: bool = False,
-    ) -> None:
-        if token is None:
-            token = os.environ.get(TOKEN_ENV)
-        if not isinstance(token, str) or not token.strip():
-            raise ValidationError(
-                "token", f"no API token: pass token=... or set the {TOKEN_ENV} environment variable"
-            )
-        if http_client is not None and transport is not None:
-            raise ValidationError("transport", "give http_client or transport, not both")
-        if http_backend not in ("httpx", "aiohttp", "auto"):
-            raise ValidationError("http_backend", "must be 'httpx', 'aiohttp' or 'auto'")
-        self._token = _Secret(token.strip())
-        self._base_url = check_base_url(base_url, allow_insecure_http=allow_insecure_http)
-        timeout_obj = to_timeout(timeout)
-        assert timeout_obj is not None
-        self._timeout = timeout_obj
-        self._policy = RetryPolicy(max_retries=max_retries, deadline=retry_deadline)
-        self._user_client = http_client
-        self._transport = transport
-        self._http_backend: HTTPBackend = http_backend
-        self._backend_in_use: str | None = None
-        self._limits = limits
-        self._sender = check_sender(sender)
-        self._callback_url = check_callback_url(callback_url)
-        self._tz = timezone
-        self._log_sensitive = log_sensitive
-        # Parsed once: httpx re-parses a str URL on every request (~13 µs of ~100).
-        self._urls = {ep.name: URL(f"{self._base_url}/{ep.path}") for ep in ALL_ENDPOINTS}
-        # httpx.Headers masks Authorization in its repr, so vars(client) leaks nothing.
-        self._headers = Headers(
-            {
-                "Authorization": f"Bearer {self._token.value}",
-                "Accept": "application/json",
-                "User-Agent": f"devsms-async/{__version__}",
-            }
-        )
-        self._state = _State.NEW
-        self._http: AsyncClient | None = None
+    _face = "AsyncDevSMS"
+    _enter = "async with"
 
-    def __repr__(self) -> str:
-        return f"<AsyncDevSMS base_url={self._base_url!r} state={self._state.value}>"
+    _engine: AsyncEngine | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
     async def __aenter__(self) -> AsyncDevSMS:
-        if self._state is not _State.NEW:
-            raise UsageError(
-                f"this AsyncDevSMS is {self._state.value}; a client can be entered once. "
-                "Create a new AsyncDevSMS for a new `async with` block."
-            )
+        self._check_can_enter()
+        backend: AsyncBackend
+        headers = self._headers()
         if self._user_client is not None:
-            self._http = self._user_client
-            self._backend_in_use = "custom"
+            backend = HttpxAsyncBackend(self._user_client, headers, owned=False, name="custom")
         else:
-            backend = resolve_backend(self._http_backend)
-            self._http = make_client(
-                transport=self._transport,
-                timeout=self._timeout,
-                limits=self._limits,
-                headers=self._headers,
-                http_backend=backend,
-            )
-            self._backend_in_use = "custom" if self._transport is not None else backend
-        self._state = _State.OPEN
+            kind = resolve_backend(self._http_backend)
+            if self._transport is None and kind == "aiohttp":
+                from ._aiohttp import AiohttpBackend
+
+                aio = AiohttpBackend(headers, self._limits)
+                aio.open()
+                backend = aio
+            else:
+                client = make_client(
+                    transport=self._transport,
+                    timeout=self._timeout,
+                    limits=self._limits,
+                    headers=headers,
+                )
+                name = "custom" if self._transport is not None else "httpx"
+                backend = HttpxAsyncBackend(client, headers, owned=True, name=name)
+        self._engine = AsyncEngine(
+            backend, base_url=self._base_url, policy=self._policy, log_sensitive=self._log_sensitive
+        )
+        self._backend_in_use = backend.name
+        self._state = State.OPEN
         return self
 
     async def __aexit__(
@@ -232,82 +138,36 @@ class AsyncDevSMS:
 
     async def aclose(self) -> None:
         """Close the owned HTTP client (a user-supplied one is left open). Idempotent."""
-        if self._state is _State.CLOSED:
+        if self._state is State.CLOSED:
             return
-        http, self._http = self._http, None
-        self._state = _State.CLOSED
-        if http is not None and http is not self._user_client:
-            await http.aclose()
+        engine, self._engine = self._engine, None
+        self._state = State.CLOSED
+        if engine is not None:
+            await engine.backend.aclose()
 
     @property
-    def is_closed(self) -> bool:
-        """``True`` once ``aclose()`` ran (or the ``async with`` block ended)."""
-        return self._state is _State.CLOSED
-
-    @property
-    def http_backend(self) -> str | None:
-        """The transport in use once entered: ``"httpx"``, ``"aiohttp"`` or ``"custom"``
-        (a ``transport=`` or ``http_client=`` of yours); ``None`` before entering."""
-        return self._backend_in_use
-
-    @property
-    def pool_size(self) -> int:
-        """How many connections may be open at once (from ``limits``; an unlimited
-        pool counts as the default, 10); bulk sends stay within it."""
-        return self._limits.max_connections or DEFAULT_POOL_SIZE
+    def _http(self) -> Any:
+        """The HTTP client in use (an ``httpx.AsyncClient`` or an aiohttp session)."""
+        if self._engine is None:
+            return None
+        backend: Any = self._engine.backend
+        return backend.client if hasattr(backend, "client") else backend.session
 
     def _client(self) -> AsyncClient:
-        if self._http is None:
-            if self._state is _State.NEW:
-                raise UsageError(
-                    "the client is not open: use `async with AsyncDevSMS(...) as sms:`"
-                )
-            raise UsageError("the client is closed; create a new AsyncDevSMS")
-        return self._http
+        """The open engine's HTTP client; ``UsageError`` outside the ``async with``."""
+        self._check_open()
+        return self._http  # type: ignore[no-any-return]
 
     # -- the one generic call --------------------------------------------------------
 
     async def _call(
-        self,
-        endpoint: Endpoint[T],
-        params: dict[str, Any],
-        *,
-        timeout: TimeoutTypes | None,
-        send_info: SendInfo | None = None,
+        self, endpoint: Endpoint[T], params: Params, call: Call, timeout: TimeoutTypes | None
     ) -> T:
-        http = self._client()
-        request = self._build_request(http, endpoint, params, timeout)
-        secrets = (self._token.value, *(send_info.secrets if send_info else ()))
-        return await call_with_policy(
-            http,
-            request,
-            endpoint,
-            self._policy,
-            functools.partial(parse_response, endpoint, tz=self._tz, secrets=secrets),
-            send_info=send_info,
-            log_sensitive=self._log_sensitive,
-            fingerprint_key=self._token.key,
-            secrets=secrets,
-        )
-
-    def _build_request(
-        self,
-        http: AsyncClient,
-        endpoint: Endpoint[Any],
-        params: dict[str, Any],
-        timeout: TimeoutTypes | None,
-    ) -> Request:
-        kwargs: dict[str, Any] = {}
-        if endpoint.params_in == "json":
-            kwargs["json"] = params
-        else:
-            kwargs["params"] = params
-        if timeout is not None:
-            kwargs["timeout"] = to_timeout(timeout)
-        if http is self._user_client:
-            # A user's client has its own default headers; ours go on each request.
-            kwargs["headers"] = self._headers
-        return http.build_request(endpoint.method, self._urls[endpoint.name], **kwargs)
+        engine = self._engine
+        if engine is None:
+            self._check_open()
+        assert engine is not None
+        return await engine.call(endpoint, params, call, self._request_timeout(timeout))
 
     # -- endpoints -------------------------------------------------------------------
 
@@ -333,43 +193,11 @@ class AsyncDevSMS:
         answer proves it; it is never retried blindly.
         """
         params = self._send_params(phone, message, sender, callback_url, type, normalize)
-        return await self._send(params, timeout)
+        return await self._call(SEND_SMS, params, self._send_call(params), timeout)
 
-    async def _send(self, params: dict[str, Any], timeout: TimeoutTypes | None) -> SendResult:
-        """Send a body built by ``_send_params`` (shared with bulk sending)."""
-        return await self._call(
-            SEND_SMS,
-            params,
-            timeout=timeout,
-            send_info=SendInfo(params["phone"], params["message"]),
-        )
-
-    def _send_params(
-        self,
-        phone: object,
-        message: object,
-        sender: object,
-        callback_url: object,
-        sms_type: object,
-        normalize: bool,
-    ) -> dict[str, Any]:
-        """Validate one send and build its JSON body (shared with bulk sending)."""
-        number = normalize_phone(phone)
-        text = check_message(message)
-        if normalize:
-            from .sms_parts import normalize_uzbek
-
-            text = normalize_uzbek(text)
-        kind = check_sms_type(sms_type, number)
-        params: dict[str, Any] = {"phone": number, "message": text}
-        chosen_sender = check_sender(sender) or self._sender
-        if chosen_sender is not None:
-            params["from"] = chosen_sender
-        chosen_callback = check_callback_url(callback_url) or self._callback_url
-        if chosen_callback is not None:
-            params["callback_url"] = chosen_callback
-        params["type"] = kind.value
-        return params
+    async def _send(self, params: Params, timeout: TimeoutTypes | None) -> SendResult:
+        """Send parameters built by ``_send_params`` (bulk sending's way in)."""
+        return await self._call(SEND_SMS, params, self._send_call(params), timeout)
 
     async def send_otp(
         self,
@@ -387,26 +215,8 @@ class AsyncDevSMS:
         provider's AI moderation. If it is rejected the SMS is not sent **but the
         balance is still charged**: ``ServiceNameRejectedError`` says so.
         """
-        number = normalize_phone(phone)
-        template_type = int(check_template(template))
-        name = check_service_name(service_name)
-        code = check_otp_code(otp_code)
-        params: dict[str, Any] = {
-            "phone": number,
-            "type": SmsType.UNIVERSAL_OTP.value,
-            "template_type": template_type,
-            "service_name": name,
-            "otp_code": code,
-        }
-        chosen_callback = check_callback_url(callback_url) or self._callback_url
-        if chosen_callback is not None:
-            params["callback_url"] = chosen_callback
-        return await self._call(
-            SEND_SMS,
-            params,
-            timeout=timeout,
-            send_info=SendInfo(number, render_otp(template_type, name, code), secrets=(code,)),
-        )
+        params, call = self._otp(phone, template, service_name, otp_code, callback_url)
+        return await self._call(SEND_SMS, params, call, timeout)
 
     async def get_history(
         self,
@@ -421,12 +231,12 @@ class AsyncDevSMS:
         ``limit`` 1-200; ``status`` one of ``sent``, ``delivered``, ``failed``. To walk
         everything use ``iter_history``.
         """
-        query = check_history_query(limit, offset, status)
-        return await self._call(GET_HISTORY, query, timeout=timeout)
+        query = self._history(limit, offset, status)
+        return await self._call(GET_HISTORY, query, self._read(GET_HISTORY), timeout)
 
     async def get_balance(self, *, timeout: TimeoutTypes | None = None) -> Balance:
         """Balance, the price of one Uzbek SMS part, and usage statistics."""
-        return await self._call(GET_BALANCE, {}, timeout=timeout)
+        return await self._call(GET_BALANCE, {}, self._read(GET_BALANCE), timeout)
 
     async def get_status(
         self,
@@ -436,8 +246,8 @@ class AsyncDevSMS:
         timeout: TimeoutTypes | None = None,
     ) -> SmsRecord:
         """The record of one SMS, by ``sms_id`` **or** ``request_id`` (exactly one)."""
-        query = check_status_query(sms_id, request_id)
-        return await self._call(GET_STATUS, query, timeout=timeout)
+        query = self._status(sms_id, request_id)
+        return await self._call(GET_STATUS, query, self._read(GET_STATUS), timeout)
 
     async def wait_for_status(
         self,
@@ -460,10 +270,11 @@ class AsyncDevSMS:
         seconds (``None``: no limit) ``WaitTimeoutError`` is raised, with the last
         record seen. Each poll is a read, retried as usual.
         """
-        query = check_status_query(sms_id, request_id)
+        query = self._status(sms_id, request_id)
+        call = self._read(GET_STATUS)
 
         async def poll() -> SmsRecord:
-            return await self._call(GET_STATUS, query, timeout=None)
+            return await self._call(GET_STATUS, query, call, None)
 
         return await _wait_for_status(
             poll,
@@ -626,19 +437,3 @@ class AsyncDevSMS:
         history had time to catch up; see ``docs/errors.md`` for the limits.
         """
         return await _reconcile(self, error, window=window, skew=skew, timeout=timeout)
-
-
-OTP_TEMPLATES: dict[int, str] = {
-    1: "MyService tizimi: {service_name} xizmatida amaliyotni tasdiqlash kodi: {otp_code}",
-    2: "MyService tizimi: {service_name} xizmatida parolni tiklash uchun tasdiqlash kodi: "
-    "{otp_code}",
-    3: "MyService tizimi: {service_name} xizmatiga ro'yxatdan o'tish uchun tasdiqlash kodi: "
-    "{otp_code}",
-    4: "MyService tizimi: {service_name} xizmatiga kirish uchun tasdiqlash kodi: {otp_code}",
-}
-"""The provider's four universal OTP templates, as the spec prints them."""
-
-
-def render_otp(template: int, service_name: str, otp_code: str) -> str:
-    """The text the provider stores for a universal OTP send."""
-    return OTP_TEMPLATES[template].format(service_name=service_name, otp_code=otp_code)

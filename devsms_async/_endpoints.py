@@ -1,18 +1,37 @@
-"""Every DevSMS endpoint, declared once as data.
+"""Every DevSMS endpoint, declared once as data (part of the sans-IO core).
 
-Adding an endpoint means one ``Endpoint`` constant here plus one thin typed method on
-``AsyncDevSMS``; building, sending, retrying, checking and structuring are generic.
+An endpoint says how to call it (method, path, where the parameters go and under which
+wire names) and what comes back (the model of its ``data`` object); ``kind`` says
+whether calling it twice is harmless (``"read"``) or sends a second, paid SMS
+(``"send"``). That one flag is the only place "is this a send?" is encoded: the
+classifier (``_classify``) and the response parser read it from here.
+
+Adding an endpoint: one constant here (and in ``ALL_ENDPOINTS``), its model in
+``models.py``, one method on each face (``AsyncDevSMS``, ``DevSMS``) and one route in the
+sandbox (``testing/_app.py``); ``tests/test_layering.py`` checks that none is missing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Generic, Literal, TypeVar
 
 import attrs
 
 from .models import Balance, HistoryPage, SendResult, SmsRecord
 
+__all__ = [
+    "ALL_ENDPOINTS",
+    "GET_BALANCE",
+    "GET_HISTORY",
+    "GET_STATUS",
+    "SEND_SMS",
+    "Endpoint",
+    "Kind",
+]
+
 ModelT = TypeVar("ModelT")
+Kind = Literal["send", "read"]
 
 
 @attrs.frozen
@@ -20,21 +39,41 @@ class Endpoint(Generic[ModelT]):
     """How to call one endpoint and what comes back."""
 
     name: str
+    """The method of both clients that calls it (``send_otp`` also uses ``send_sms``)."""
     method: Literal["GET", "POST"]
     path: str
-    """Relative to the base URL, e.g. ``send_sms.php``."""
+    """Relative to the base URL, e.g. ``send_sms.php``; the sandbox routes the same path."""
     params_in: Literal["json", "query"]
     model: type[ModelT]
     """The attrs class the ``data`` object is structured into."""
-    retry_safe: bool
-    """Reads may be repeated freely; a send may not (there is no idempotency key)."""
+    kind: Kind
+    """``"read"``: may be repeated freely. ``"send"``: a repeat is a second SMS and a
+    second charge (the API has no idempotency key), so it is retried only when the
+    request provably never left."""
+    renames: Mapping[str, str] = attrs.field(factory=dict)
+    """Python parameter name -> wire field name (``sender`` travels as ``from``)."""
+
+    @property
+    def is_send(self) -> bool:
+        return self.kind == "send"
+
+    @property
+    def retry_safe(self) -> bool:
+        """Deprecated spelling of ``kind == "read"`` (kept for code that read it)."""
+        return self.kind == "read"
 
 
-SEND_SMS = Endpoint("send_sms", "POST", "send_sms.php", "json", SendResult, retry_safe=False)
-GET_HISTORY = Endpoint(
-    "get_history", "GET", "get_history.php", "query", HistoryPage, retry_safe=True
+SEND_SMS: Endpoint[SendResult] = Endpoint(
+    "send_sms", "POST", "send_sms.php", "json", SendResult, "send", {"sender": "from"}
 )
-GET_BALANCE = Endpoint("get_balance", "GET", "get_balance.php", "query", Balance, retry_safe=True)
-GET_STATUS = Endpoint("get_status", "GET", "get_status.php", "query", SmsRecord, retry_safe=True)
+GET_HISTORY: Endpoint[HistoryPage] = Endpoint(
+    "get_history", "GET", "get_history.php", "query", HistoryPage, "read"
+)
+GET_BALANCE: Endpoint[Balance] = Endpoint(
+    "get_balance", "GET", "get_balance.php", "query", Balance, "read"
+)
+GET_STATUS: Endpoint[SmsRecord] = Endpoint(
+    "get_status", "GET", "get_status.php", "query", SmsRecord, "read"
+)
 
 ALL_ENDPOINTS: tuple[Endpoint[Any], ...] = (SEND_SMS, GET_HISTORY, GET_BALANCE, GET_STATUS)

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from ._classify import fingerprint
 from ._converter import TASHKENT
-from ._retry import fingerprint
 from ._transport import TimeoutTypes
 from .errors import SendOutcomeUnknownError, ValidationError
 from .models import SmsRecord

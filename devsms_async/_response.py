@@ -1,4 +1,7 @@
-"""Turn an HTTP answer into a model or a typed error.
+"""Turn an HTTP answer into a model or a typed error (part of the sans-IO core).
+
+The answer is plain data: status, headers (a mapping with case-insensitive lookups by
+lower-case name) and the body bytes, whichever backend read them.
 
 The DevSMS service is PHP behind a proxy: besides its documented
 ``{"success": false, "error": "..."}`` it may answer an HTML error page, print a PHP
@@ -13,6 +16,7 @@ import datetime as _dt
 import email.utils
 import json
 import time
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from ._converter import structure
@@ -57,7 +61,7 @@ def parse_response(
     endpoint: Endpoint[T],
     status_code: int,
     body: bytes,
-    headers: Any,
+    headers: Mapping[str, str],
     *,
     tz: _dt.tzinfo | None,
     secrets: tuple[str, ...] = (),
@@ -131,7 +135,7 @@ def _error_for_status(
     status_code: int,
     payload: Any,
     body: bytes,
-    headers: Any,
+    headers: Mapping[str, str],
     secrets: tuple[str, ...],
 ) -> APIError:
     if status_code >= 500:
@@ -160,7 +164,7 @@ def _api_error(
             server_text = body_snippet(raw.encode("utf-8", "replace"), secrets=secrets)
     snippet = body_snippet(body, secrets=secrets)
     if (
-        endpoint.retry_safe is False
+        endpoint.kind == "send"
         and server_text is not None
         and any(marker in server_text.lower() for marker in _REJECTED_MARKERS)
     ):

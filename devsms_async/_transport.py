@@ -1,13 +1,18 @@
-"""The only module that imports httpx.
+"""The only module that imports httpx: its configuration types and the two httpx
+backends (async and sync) that drive the sans-IO core.
 
 httpx has had no release since 0.28.1 and a fork exists; keeping every ``import httpx``
 here means switching is one file. Other modules import the names they need from here.
+A backend turns a plain ``WireRequest`` into an ``httpx.Request`` on the client's pool,
+reads the answer with the body capped while it streams, and hands back a plain
+``WireResponse`` or ``TransportFailure``; it decides nothing.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import urllib.parse
+from collections.abc import Mapping
 from typing import Literal
 
 import httpx
@@ -15,6 +20,8 @@ from httpx import (
     URL,
     AsyncBaseTransport,
     AsyncClient,
+    BaseTransport,
+    Client,
     ConnectError,
     Headers,
     Limits,
@@ -27,6 +34,8 @@ from httpx import (
     TransportError,
 )
 
+from ._classify import body_limit
+from ._wire import JSON_HEADERS, TransportFailure, WireRequest, WireResponse
 from .errors import APIConnectionError, APITimeoutError, ValidationError
 
 __all__ = [
@@ -35,7 +44,11 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "AsyncBaseTransport",
     "AsyncClient",
+    "BaseTransport",
+    "Client",
     "ConnectError",
+    "HttpxAsyncBackend",
+    "HttpxSyncBackend",
     "Headers",
     "HTTPBackend",
     "Limits",
@@ -52,10 +65,12 @@ __all__ = [
     "exception_never_sent",
     "is_loopback",
     "make_client",
+    "make_sync_client",
     "map_transport_error",
     "preferred_backend",
     "resolve_backend",
     "to_timeout",
+    "transport_failure",
 ]
 
 HTTPBackend = Literal["httpx", "aiohttp", "auto"]
@@ -129,13 +144,28 @@ def make_client(
     transport: AsyncBaseTransport | None,
     timeout: Timeout,
     limits: Limits,
-    headers: Headers,
-    http_backend: Literal["httpx", "aiohttp"],
+    headers: Mapping[str, str],
 ) -> AsyncClient:
     """The pooled client owned by ``AsyncDevSMS`` (created inside ``__aenter__``)."""
-    if transport is None and http_backend == "aiohttp":
-        transport = _aiohttp_transport(limits)
     return AsyncClient(
+        transport=transport,
+        timeout=timeout,
+        limits=limits,
+        headers=headers,
+        follow_redirects=False,
+        trust_env=True,
+    )
+
+
+def make_sync_client(
+    *,
+    transport: BaseTransport | None,
+    timeout: Timeout,
+    limits: Limits,
+    headers: Mapping[str, str],
+) -> Client:
+    """The pooled client owned by ``DevSMS`` (created inside ``__enter__``)."""
+    return Client(
         transport=transport,
         timeout=timeout,
         limits=limits,
@@ -154,48 +184,9 @@ def preferred_backend() -> Literal["httpx", "aiohttp"]:
     """
     import importlib.util
 
-    if all(importlib.util.find_spec(name) is not None for name in ("aiohttp", "httpx_aiohttp")):
+    if importlib.util.find_spec("aiohttp") is not None:
         return "aiohttp"
     return "httpx"
-
-
-def _aiohttp_transport(limits: Limits) -> AsyncBaseTransport:
-    """httpx-aiohttp's transport on an aiohttp session shaped like our httpx pool.
-
-    httpx-aiohttp calls ``new_session`` on the first request, so the session and its
-    connector are created inside the running loop (as aiohttp requires), and closes
-    the session in ``aclose``: ``AsyncClient.aclose()`` (our ``__aexit__``) ends both.
-    """
-    import sniffio
-
-    if sniffio.current_async_library() != "asyncio":
-        raise ValidationError(
-            "http_backend", "'aiohttp' runs on asyncio only; on trio use 'httpx' (the default)"
-        )
-    try:
-        import aiohttp
-        from httpx_aiohttp import AiohttpTransport
-    except ImportError as exc:
-        raise ValidationError(
-            "http_backend", "'aiohttp' needs the extra: pip install 'devsms-async[aiohttp]'"
-        ) from exc
-    size = limits.max_connections or DEFAULT_POOL_SIZE
-    keepalive = limits.keepalive_expiry
-    # The certificates httpx would trust: certifi, or SSL_CERT_FILE / SSL_CERT_DIR.
-    ssl_context = httpx.create_ssl_context(trust_env=True)
-
-    def new_session() -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(
-            limit=size,
-            limit_per_host=size,
-            keepalive_timeout=keepalive,
-            ssl=ssl_context,
-        )
-        # Cookies stay with httpx's jar, as on the default backend: a second jar here
-        # would add each stored cookie to the Cookie header httpx already wrote.
-        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
-
-    return AiohttpTransport(client=new_session)
 
 
 def exception_never_sent(exc: BaseException) -> bool:
@@ -266,3 +257,158 @@ def _map_aiohttp_error(origin: BaseException) -> APIConnectionError | None:
     if isinstance(origin, aiohttp.ClientError):
         return APIConnectionError(f"connection failed ({kind})")
     return None
+
+
+def transport_failure(exc: BaseException) -> TransportFailure | None:
+    """``exc`` as a plain failure (the SDK's error chained to it), or ``None`` when it is
+    no transport failure (a bug, a cancellation): then it propagates unchanged."""
+    error = map_transport_error(exc)
+    if error is None:
+        return None
+    error.__cause__ = exc
+    return TransportFailure(error, exception_never_sent(exc))
+
+
+def _not_read(announced: int) -> bytes:
+    return f"<{announced:,} bytes, not read>".encode()
+
+
+class _HttpxRequests:
+    """``WireRequest`` -> ``httpx.Request``, with the parsed URLs and headers cached."""
+
+    def __init__(self, headers: Mapping[str, str], *, user_client: bool) -> None:
+        self._user_client = user_client
+        self._plain = Headers(headers)
+        self._json = Headers({**headers, **dict(JSON_HEADERS)})
+        # httpx re-parses a str URL on every request (~13 µs of ~100): parse each
+        # query-less URL once.
+        self._urls: dict[str, URL] = {}
+
+    def build(
+        self, client: AsyncClient | Client, request: WireRequest, timeout: Timeout
+    ) -> Request:
+        url = self._urls.get(request.url)
+        if url is None:
+            url = URL(request.url)
+            if "?" not in request.url and len(self._urls) < 64:
+                self._urls[request.url] = url
+        if request.headers is JSON_HEADERS:
+            headers = self._json
+        elif request.headers:
+            headers = Headers([*self._plain.multi_items(), *request.headers])
+        else:
+            headers = self._plain
+        if self._user_client:
+            # A user's client keeps its own default headers, cookies and event hooks.
+            return client.build_request(
+                request.method, url, headers=headers, content=request.body, timeout=timeout
+            )
+        # Our own client has our headers already; a Request built directly skips the
+        # merging that build_request does on every call.
+        return Request(
+            request.method,
+            url,
+            headers=headers,
+            content=request.body,
+            extensions={"timeout": timeout.as_dict()},
+        )
+
+
+class HttpxAsyncBackend:
+    """Drives the core over an ``httpx.AsyncClient`` (ours, or the user's)."""
+
+    def __init__(
+        self, client: AsyncClient, headers: Mapping[str, str], *, owned: bool, name: str
+    ) -> None:
+        self.client = client
+        self.name = name
+        self._owned = owned
+        self._requests = _HttpxRequests(headers, user_client=not owned)
+
+    async def send(self, request: WireRequest, timeout: Timeout) -> WireResponse | TransportFailure:
+        built = self._requests.build(self.client, request, timeout)
+        try:
+            response = await self.client.send(built, stream=True)
+            try:
+                body, complete = await _aread_capped(response)
+            finally:
+                await response.aclose()
+        except Exception as exc:
+            failure = transport_failure(exc)
+            if failure is None:
+                raise  # not a transport failure: a bug, let it through unchanged
+            return failure
+        return WireResponse(response.status_code, response.headers, body, complete)
+
+    async def aclose(self) -> None:
+        if self._owned:
+            await self.client.aclose()
+
+
+async def _aread_capped(response: Response) -> tuple[bytes, bool]:
+    """The body, cut at the limit for its status while it streams; ``False`` if cut.
+
+    A ``Content-Length`` over the limit is refused without reading a byte.
+    """
+    limit = body_limit(response.status_code)
+    announced = response.headers.get("content-length", "")
+    if announced.isdigit():
+        if int(announced) > limit:
+            return _not_read(int(announced)), False
+        return await response.aread(), True
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks)[:limit], False
+    return b"".join(chunks), True
+
+
+class HttpxSyncBackend:
+    """Drives the core over an ``httpx.Client`` (ours, or the user's)."""
+
+    def __init__(
+        self, client: Client, headers: Mapping[str, str], *, owned: bool, name: str
+    ) -> None:
+        self.client = client
+        self.name = name
+        self._owned = owned
+        self._requests = _HttpxRequests(headers, user_client=not owned)
+
+    def send(self, request: WireRequest, timeout: Timeout) -> WireResponse | TransportFailure:
+        built = self._requests.build(self.client, request, timeout)
+        try:
+            response = self.client.send(built, stream=True)
+            try:
+                body, complete = _read_capped(response)
+            finally:
+                response.close()
+        except Exception as exc:
+            failure = transport_failure(exc)
+            if failure is None:
+                raise
+            return failure
+        return WireResponse(response.status_code, response.headers, body, complete)
+
+    def close(self) -> None:
+        if self._owned:
+            self.client.close()
+
+
+def _read_capped(response: Response) -> tuple[bytes, bool]:
+    limit = body_limit(response.status_code)
+    announced = response.headers.get("content-length", "")
+    if announced.isdigit():
+        if int(announced) > limit:
+            return _not_read(int(announced)), False
+        return response.read(), True
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks)[:limit], False
+    return b"".join(chunks), True

@@ -1,10 +1,11 @@
 """``AsyncDevSMS(http_backend="aiohttp")`` against a real server on 127.0.0.1.
 
-respx cannot mock the httpx-aiohttp transport (the request leaves through aiohttp), so
-every test here crosses a socket (``faultserver.FaultServer``). The full fault matrix
+The backend drives the core on an aiohttp session directly (no httpx objects on that
+path); respx cannot mock it, so every test here crosses a socket
+(``faultserver.FaultServer``). The full fault matrix
 (every fault x send/read) runs on this backend too, in ``test_faults.py``; this file
 covers what is particular to it: the wire format, pooling and keep-alive, the aiohttp
-session's life cycle, the failures whose aiohttp exceptions httpx-aiohttp mislabels,
+session's life cycle, the aiohttp failures that must not read as "never sent",
 and the clear errors for a missing extra or a trio loop.
 """
 
@@ -54,13 +55,12 @@ def aio_client(base_url: str, **options: Any) -> AsyncDevSMS:
 
 
 def aiohttp_session(sms: AsyncDevSMS) -> Any:
-    """The aiohttp session behind the client (``None`` before the first request)."""
+    """The aiohttp session behind the client."""
     import aiohttp
 
-    http = sms._http
-    assert http is not None
-    session = http._transport.client  # type: ignore[attr-defined]
-    return session if isinstance(session, aiohttp.ClientSession) else None
+    session = sms._http
+    assert isinstance(session, aiohttp.ClientSession)
+    return session
 
 
 async def test_send_and_reads_on_the_wire(fault_server: FaultServer) -> None:
@@ -113,10 +113,9 @@ async def test_session_lives_inside_the_block_and_is_closed_after_it(
     asyncio.get_running_loop().set_exception_handler(lambda _, ctx: loop_errors.append(ctx))
     sms = aio_client(fault_server.base_url)
     async with sms:
-        assert aiohttp_session(sms) is None  # created by the first request, in this loop
-        await sms.get_balance()
-        session = aiohttp_session(sms)
+        session = aiohttp_session(sms)  # created on entry, in this loop
         assert session._loop is asyncio.get_running_loop()
+        await sms.get_balance()
         assert not session.closed
 
     assert session.closed
@@ -151,8 +150,7 @@ async def test_per_call_timeout_maps_to_api_timeout_error(fault_server: FaultSer
 
 async def test_refused_connection_is_a_connection_error_and_a_send_may_retry() -> None:
     # Refused means never sent: even a send is retried, then fails as a plain
-    # connection error, never as "outcome unknown" (and never as a timeout, which is
-    # what httpx-aiohttp calls every aiohttp connection error).
+    # connection error, never as "outcome unknown" (and never as a timeout).
     async with aio_client(refused_url(), max_retries=2) as sms:
         with pytest.raises(APIConnectionError) as info:
             await sms.send_sms(PHONE, TEXT)
@@ -174,8 +172,8 @@ async def test_connect_timeout_is_a_timeout_and_never_an_unknown_send() -> None:
 async def test_send_reset_after_it_was_received_is_unknown_and_not_replayed(
     fault_server: FaultServer, fault: Reset | ResetMidBody
 ) -> None:
-    # httpx-aiohttp turns aiohttp's "server disconnected" into httpx.ConnectTimeout,
-    # which would read as "never sent" and replay the send: a duplicate SMS.
+    # aiohttp's "server disconnected" after the request was written is no proof that
+    # nothing was sent: replaying it would risk a duplicate SMS.
     fault_server.script(fault, fault, fault)
     async with aio_client(fault_server.base_url, max_retries=2) as sms:
         with pytest.raises(SendOutcomeUnknownError) as info:
@@ -188,7 +186,7 @@ async def test_send_reset_after_it_was_received_is_unknown_and_not_replayed(
 async def test_missing_extra_is_a_clear_error(
     fault_server: FaultServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "httpx_aiohttp", None)
+    monkeypatch.setitem(sys.modules, "aiohttp", None)
     sms = aio_client(fault_server.base_url)
     with pytest.raises(ValidationError, match=r"devsms-async\[aiohttp\]") as info:
         await sms.__aenter__()
@@ -208,7 +206,7 @@ def test_trio_is_refused_with_a_clear_error(fault_server: FaultServer) -> None:
 
 def test_preferred_backend_follows_the_installed_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     assert preferred_backend() == "aiohttp"  # the test environment has the extra
-    monkeypatch.setitem(sys.modules, "httpx_aiohttp", None)
+    monkeypatch.setitem(sys.modules, "aiohttp", None)
     assert preferred_backend() == "httpx"
 
 

@@ -479,10 +479,10 @@ async def test_an_unexpected_exception_stops_the_job_and_is_raised() -> None:
     async with client_for(server) as sms:
         real_call = sms._call
 
-        async def buggy(endpoint: Any, params: dict[str, Any], **kw: Any) -> Any:
+        async def buggy(endpoint: Any, params: dict[str, Any], *args: Any) -> Any:
             if params["phone"] == phone(4):
                 raise RuntimeError("a bug")
-            return await real_call(endpoint, params, **kw)
+            return await real_call(endpoint, params, *args)
 
         sms._call = buggy  # type: ignore[method-assign]
         with pytest.raises(RuntimeError, match="a bug"):

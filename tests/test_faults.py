@@ -5,7 +5,8 @@ line per attempt; the server counts what reached it), and that the server receiv
 exactly as many send requests as the client issued: a send is never replayed once it
 may have arrived. Each test runs on httpx+asyncio, httpx+trio and aiohttp+asyncio.
 The ``fault_server`` fixture fails a test that leaves a connection open. Backoff is off
-(stamina's testing mode, see conftest), so nothing here sleeps through a retry.
+(stamina's testing mode, which the SDK's retry loop honours; see conftest), so nothing
+here sleeps through a retry.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import anyio
 import attrs
 import httpx
 import pytest
-import stamina.instrumentation
 
 from conftest import TOKEN
 from devsms_async import (
@@ -458,17 +458,25 @@ def test_send_refused_then_accepted_is_sent_exactly_once(
 ) -> None:
     # The kernel refuses the first connection; the listener is back before the retry.
     fault_server.pause()
-    stamina.instrumentation.set_on_retry_hooks([lambda details: fault_server.resume()])
+
+    class ResumeOnRetry(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if hasattr(record, "devsms_wait"):  # the SDK's one line per retry
+                fault_server.resume()
+
+    hook = ResumeOnRetry(logging.INFO)
+    ours = logging.getLogger("devsms_async")
 
     async def scenario() -> None:
         async with client(flavour, fault_server.base_url) as sms:
             result = await send(sms)
         assert result.sms_id == fault_server.api.records[0]["id"]
 
+    ours.addHandler(hook)
     try:
         flavour.run(scenario)
     finally:
-        stamina.instrumentation.set_on_retry_hooks(None)
+        ours.removeHandler(hook)
     assert attempts(log, "send_sms.php") == 2
     assert fault_server.count("send_sms.php") == 1
     assert len(fault_server.api.records) == 1

@@ -1,5 +1,5 @@
 """The retry policy: backoff math as pure functions, the send/read rules per exception,
-and what stamina really does with our waits (trio's MockClock: virtual time, no sleep).
+and what the retry loop really waits (trio's MockClock: virtual time, no sleep).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import anyio
 import httpx
 import pytest
 import stamina
-import stamina.instrumentation
 import trio
 import trio.testing
 
@@ -63,13 +62,28 @@ def make(handler: Handler, **options: Any) -> AsyncDevSMS:
     return AsyncDevSMS(TOKEN, transport=httpx.MockTransport(handler), **options)
 
 
+class _Waits(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.seen: list[float] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        wait = getattr(record, "devsms_wait", None)
+        if wait is not None:
+            self.seen.append(wait)
+
+
 @pytest.fixture
 def waits() -> Iterator[list[float]]:
-    """The wait stamina scheduled before each retry (``RetryDetails.wait_for``)."""
-    seen: list[float] = []
-    stamina.instrumentation.set_on_retry_hooks([lambda details: seen.append(details.wait_for)])
-    yield seen
-    stamina.instrumentation.set_on_retry_hooks(None)
+    """The wait decided before each retry, from the SDK's one log line per retry."""
+    handler = _Waits()
+    ours = logging.getLogger("devsms_async")
+    level = ours.level
+    ours.setLevel(logging.INFO)
+    ours.addHandler(handler)
+    yield handler.seen
+    ours.removeHandler(handler)
+    ours.setLevel(level)
 
 
 def too_many(retry_after: str) -> httpx.Response:
@@ -330,17 +344,30 @@ def test_non_transport_errors_are_not_mapped() -> None:
     assert not exception_never_sent(KeyError("x"))
 
 
-# -- stamina: testing mode, real waits on a virtual clock, the deadline ----------------
+# -- the loop: testing mode, real waits on a virtual clock, the deadline ---------------
 
 
-async def test_testing_mode_keeps_the_decisions_and_drops_the_waits(
-    waits: list[float],
-) -> None:
+def test_testing_mode_keeps_the_decisions_and_drops_the_waits(waits: list[float]) -> None:
+    # stamina.set_testing(True) (the conftest's) is honoured: every wait is decided and
+    # logged as in production, and none is slept (no virtual time passes either).
     handler, seen = scripted(too_many("5"), httpx.Response(503, json={}))
-    async with make(handler) as sms:
-        await sms.get_balance()
+    elapsed: list[float] = []
+
+    async def scenario() -> None:
+        start = trio.current_time()
+        async with make(handler) as sms:
+            await sms.get_balance()
+        elapsed.append(trio.current_time() - start)
+
+    anyio.run(
+        scenario,
+        backend="trio",
+        backend_options={"clock": trio.testing.MockClock(autojump_threshold=0)},
+    )
     assert len(seen) == 3
-    assert waits == [0.0, 0.0]
+    assert waits[0] == 5.0
+    assert 0.0 <= waits[1] <= 1.0
+    assert elapsed == [0.0]
 
 
 def test_production_waits_are_ours_retry_after_then_jitter(waits: list[float]) -> None:

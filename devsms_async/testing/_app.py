@@ -221,7 +221,7 @@ def _send_sms(state: ServiceState, query: Mapping[str, str], body: bytes) -> Rep
 
 def _render_otp(state: ServiceState, data: Mapping[str, Any]) -> tuple[str, bool]:
     """The template text, and whether moderation blocks the service name."""
-    from .._client import OTP_TEMPLATES, render_otp
+    from .._otp import OTP_TEMPLATES, render_otp
 
     template = _integer(data.get("template_type"))
     if template not in OTP_TEMPLATES:

@@ -1,0 +1,269 @@
+"""What both faces share (httpx's ``BaseClient`` pattern): the options, declared and
+checked once; the strict lifecycle; and turning method arguments into validated
+parameters plus the ``Call`` the core judges the answer with.
+
+``AsyncDevSMS`` and ``DevSMS`` add only the I/O: an engine over a backend, and methods
+that are one line each.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+import os
+from typing import Any, Generic, TypeVar
+
+from ._classify import Call, RetryPolicy
+from ._converter import TASHKENT
+from ._endpoints import GET_BALANCE, GET_HISTORY, GET_STATUS, SEND_SMS, Endpoint
+from ._otp import render_otp
+from ._transport import (
+    DEFAULT_LIMITS,
+    DEFAULT_POOL_SIZE,
+    DEFAULT_TIMEOUT,
+    HTTPBackend,
+    Limits,
+    Timeout,
+    TimeoutTypes,
+    check_base_url,
+    to_timeout,
+)
+from ._validation import (
+    check_callback_url,
+    check_history_query,
+    check_message,
+    check_otp_code,
+    check_sender,
+    check_service_name,
+    check_sms_type,
+    check_status_query,
+    check_template,
+    normalize_phone,
+)
+from ._wire import default_headers
+from .errors import UsageError, ValidationError
+from .models import OtpTemplate, SmsStatus, SmsType
+
+DEFAULT_BASE_URL = "https://devsms.uz/api"
+TOKEN_ENV = "DEVSMS_TOKEN"  # noqa: S105 - a variable name, not a secret
+
+Params = dict[str, Any]
+TransportT = TypeVar("TransportT")
+HTTPClientT = TypeVar("HTTPClientT")
+
+
+class State(enum.Enum):
+    NEW = "new"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Secret:
+    """Holds the token; prints as ``'***'`` wherever it ends up.
+
+    ``key`` is the token as bytes: the key of the fingerprint of unknown-outcome sends
+    (client, bulk and reconcile alike), encoded once rather than on every request.
+    """
+
+    __slots__ = ("key", "value")
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+        self.key = value.encode()
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+    __str__ = __repr__
+
+
+class BaseClient(Generic[TransportT, HTTPClientT]):
+    """The options and rules both clients share; see ``AsyncDevSMS`` for each option.
+
+    Generic in the httpx types that differ between the faces: ``transport=`` is an
+    ``httpx.AsyncBaseTransport`` or ``httpx.BaseTransport``, ``http_client=`` an
+    ``httpx.AsyncClient`` or ``httpx.Client``.
+    """
+
+    _face = "AsyncDevSMS"
+    _enter = "async with"
+
+    def __init__(
+        self,
+        token: str | None = None,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: TimeoutTypes = DEFAULT_TIMEOUT,
+        max_retries: int = 2,
+        retry_deadline: float = 60.0,
+        http_client: HTTPClientT | None = None,
+        transport: TransportT | None = None,
+        http_backend: HTTPBackend = "httpx",
+        limits: Limits = DEFAULT_LIMITS,
+        sender: str | None = None,
+        callback_url: str | None = None,
+        timezone: _dt.tzinfo | None = TASHKENT,
+        allow_insecure_http: bool = False,
+        log_sensitive: bool = False,
+    ) -> None:
+        if token is None:
+            token = os.environ.get(TOKEN_ENV)
+        if not isinstance(token, str) or not token.strip():
+            raise ValidationError(
+                "token", f"no API token: pass token=... or set the {TOKEN_ENV} environment variable"
+            )
+        if http_client is not None and transport is not None:
+            raise ValidationError("transport", "give http_client or transport, not both")
+        if http_backend not in ("httpx", "aiohttp", "auto"):
+            raise ValidationError("http_backend", "must be 'httpx', 'aiohttp' or 'auto'")
+        self._token = Secret(token.strip())
+        self._base_url = check_base_url(base_url, allow_insecure_http=allow_insecure_http)
+        timeout_obj = to_timeout(timeout)
+        assert timeout_obj is not None
+        self._timeout: Timeout = timeout_obj
+        self._policy = RetryPolicy(max_retries=max_retries, deadline=retry_deadline)
+        self._user_client = http_client
+        self._transport = transport
+        self._http_backend: HTTPBackend = http_backend
+        self._backend_in_use: str | None = None
+        self._limits = limits
+        self._sender = check_sender(sender)
+        self._callback_url = check_callback_url(callback_url)
+        self._tz = timezone
+        self._log_sensitive = log_sensitive
+        self._state = State.NEW
+
+    def __repr__(self) -> str:
+        return f"<{self._face} base_url={self._base_url!r} state={self._state.value}>"
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def _check_can_enter(self) -> None:
+        if self._state is not State.NEW:
+            raise UsageError(
+                f"this {self._face} is {self._state.value}; a client can be entered once. "
+                f"Create a new {self._face} for a new `{self._enter}` block."
+            )
+
+    def _check_open(self) -> None:
+        if self._state is State.NEW:
+            raise UsageError(
+                f"the client is not open: use `{self._enter} {self._face}(...) as sms:`"
+            )
+        if self._state is State.CLOSED:
+            raise UsageError(f"the client is closed; create a new {self._face}")
+
+    def _headers(self) -> dict[str, str]:
+        # Built when the client opens, never stored on the instance: vars() stays clean.
+        return default_headers(self._token.value)
+
+    @property
+    def is_closed(self) -> bool:
+        """``True`` once the client was closed (or its ``with`` block ended)."""
+        return self._state is State.CLOSED
+
+    @property
+    def http_backend(self) -> str | None:
+        """The transport in use once entered: ``"httpx"``, ``"aiohttp"`` or ``"custom"``
+        (a ``transport=`` or ``http_client=`` of yours); ``None`` before entering."""
+        return self._backend_in_use
+
+    @property
+    def pool_size(self) -> int:
+        """How many connections may be open at once (from ``limits``; an unlimited
+        pool counts as the default, 10); bulk sends stay within it."""
+        return self._limits.max_connections or DEFAULT_POOL_SIZE
+
+    def _request_timeout(self, timeout: TimeoutTypes | None) -> Timeout:
+        return self._timeout if timeout is None else to_timeout(timeout)  # type: ignore[return-value]
+
+    # -- arguments -> parameters + call ----------------------------------------------
+
+    def _read(self, endpoint: Endpoint[Any]) -> Call:
+        return Call(endpoint, tz=self._tz, secrets=(self._token.value,))
+
+    def _send_params(
+        self,
+        phone: object,
+        message: object,
+        sender: object,
+        callback_url: object,
+        sms_type: object,
+        normalize: bool,
+    ) -> Params:
+        """Validate one send and build its parameters (shared with bulk sending)."""
+        number = normalize_phone(phone)
+        text = check_message(message)
+        if normalize:
+            from .sms_parts import normalize_uzbek
+
+            text = normalize_uzbek(text)
+        kind = check_sms_type(sms_type, number)
+        params: Params = {"phone": number, "message": text}
+        chosen_sender = check_sender(sender) or self._sender
+        if chosen_sender is not None:
+            params["sender"] = chosen_sender
+        chosen_callback = check_callback_url(callback_url) or self._callback_url
+        if chosen_callback is not None:
+            params["callback_url"] = chosen_callback
+        params["type"] = kind.value
+        return params
+
+    def _send_call(self, params: Params) -> Call:
+        return Call(
+            SEND_SMS,
+            tz=self._tz,
+            secrets=(self._token.value,),
+            key=self._token.key,
+            phone=params["phone"],
+            text=params["message"],
+        )
+
+    def _otp(
+        self,
+        phone: object,
+        template: OtpTemplate | int,
+        service_name: object,
+        otp_code: object,
+        callback_url: object,
+    ) -> tuple[Params, Call]:
+        number = normalize_phone(phone)
+        template_type = int(check_template(template))
+        name = check_service_name(service_name)
+        code = check_otp_code(otp_code)
+        params: Params = {
+            "phone": number,
+            "type": SmsType.UNIVERSAL_OTP.value,
+            "template_type": template_type,
+            "service_name": name,
+            "otp_code": code,
+        }
+        chosen_callback = check_callback_url(callback_url) or self._callback_url
+        if chosen_callback is not None:
+            params["callback_url"] = chosen_callback
+        call = Call(
+            SEND_SMS,
+            tz=self._tz,
+            secrets=(self._token.value, code),
+            key=self._token.key,
+            phone=number,
+            text=render_otp(template_type, name, code),
+        )
+        return params, call
+
+    @staticmethod
+    def _history(limit: object, offset: object, status: SmsStatus | str | None) -> Params:
+        return check_history_query(limit, offset, status)
+
+    @staticmethod
+    def _status(sms_id: object, request_id: object) -> Params:
+        return check_status_query(sms_id, request_id)
+
+
+ENDPOINTS_BY_METHOD = {
+    "send_sms": SEND_SMS,
+    "send_otp": SEND_SMS,
+    "get_history": GET_HISTORY,
+    "get_balance": GET_BALANCE,
+    "get_status": GET_STATUS,
+}
