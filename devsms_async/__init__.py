@@ -3,6 +3,9 @@
     async with AsyncDevSMS("token") as sms:
         result = await sms.send_sms("998901234567", "Salom!")
 
+    with DevSMS("token") as sms:                   # the same, synchronously
+        result = sms.send_sms("998901234567", "Salom!")
+
 Part counting and pricing (``count_parts``, ``estimate_cost``, ...) are imported on
 first use, so ``import devsms_async`` stays light.
 """
@@ -13,8 +16,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._client import AsyncDevSMS
-from ._paging import HistoryIterator
+from ._paging import HistoryIterator, SyncHistoryIterator
 from ._reconcile import ReconcileResult
+from ._sync_client import DevSMS
 from ._version import __version__
 from .callbacks import parse_callback
 from .errors import (
@@ -84,6 +88,7 @@ __all__ = [
     "Country",
     "CountryTotal",
     "DeliveryReport",
+    "DevSMS",
     "DevSMSError",
     "HistoryIterator",
     "HistoryPage",
@@ -103,6 +108,7 @@ __all__ = [
     "SmsStatus",
     "SmsType",
     "Statistics",
+    "SyncHistoryIterator",
     "UsageError",
     "ValidationError",
     "WaitTimeoutError",

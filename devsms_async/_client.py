@@ -288,6 +288,16 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
 
     # -- history and bulk sending ------------------------------------------------------
 
+    def _fetch_page(self, timeout: TimeoutTypes | None) -> _paging.FetchPage:
+        """``get_history`` as the walk's "fetch a page" callable (timeout checked now)."""
+        limits = self._request_timeout(timeout)
+        call = self._read(GET_HISTORY)
+
+        async def fetch_page(query: Params) -> HistoryPage:
+            return await self._call(GET_HISTORY, query, call, limits)
+
+        return fetch_page
+
     def iter_history(
         self,
         *,
@@ -307,12 +317,11 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         usual. Breaking out early leaves nothing pending. See ``docs/history.md``.
         """
         return _paging.iter_history(
-            self,
+            self._fetch_page(timeout),
             status=status,
             page_size=page_size,
             start_offset=start_offset,
             max_items=max_items,
-            timeout=timeout,
         )
 
     def iter_history_pages(
@@ -330,12 +339,11 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         ``page_size`` records); a page left empty by that is skipped.
         """
         return _paging.iter_history_pages(
-            self,
+            self._fetch_page(timeout),
             status=status,
             page_size=page_size,
             start_offset=start_offset,
             max_items=max_items,
-            timeout=timeout,
         )
 
     async def send_bulk(
@@ -436,4 +444,8 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         it went). Not found is strong only when ``result.complete`` and after the
         history had time to catch up; see ``docs/errors.md`` for the limits.
         """
-        return await _reconcile(self, error, window=window, skew=skew, timeout=timeout)
+
+        def history(window: int) -> HistoryIterator[SmsRecord]:
+            return self.iter_history(page_size=min(window, 200), max_items=window, timeout=timeout)
+
+        return await _reconcile(history, error, key=self._token.key, window=window, skew=skew)

@@ -19,23 +19,32 @@ without ``contextlib.aclosing``.
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
 
-from ._transport import TimeoutTypes, to_timeout
 from ._validation import check_history_query
 from .errors import UsageError, ValidationError
 from .models import HistoryPage, SmsRecord, SmsStatus
 
-if TYPE_CHECKING:
-    from ._client import AsyncDevSMS
-
-__all__ = ["DEDUPE_WINDOW", "HistoryIterator", "iter_history", "iter_history_pages"]
+__all__ = [
+    "DEDUPE_WINDOW",
+    "HistoryIterator",
+    "HistoryWalk",
+    "SyncHistoryIterator",
+    "iter_history",
+    "iter_history_pages",
+    "page_items",
+    "whole_page",
+]
 
 T = TypeVar("T")
+Query = dict[str, Any]
+FetchPage = Callable[[Query], Awaitable[HistoryPage]]
+"""``get_history`` with these parameters (``limit``, ``offset``, maybe ``status``)."""
+SyncFetchPage = Callable[[Query], HistoryPage]
 
 DEDUPE_WINDOW = 1000
 """How many of the most recently fetched ids the walk remembers to drop repeats.
@@ -66,18 +75,21 @@ class _RecentIds:
         return True
 
 
-class _Walk:
-    """The state of one history walk: offset, ids seen lately, items still wanted."""
+class HistoryWalk:
+    """The state of one history walk, without I/O: which page to ask for next
+    (:meth:`next_query`) and what is new in the page that came back (:meth:`feed`).
+
+    Both faces drive it: :class:`HistoryIterator` with ``await``, and
+    :class:`SyncHistoryIterator` without.
+    """
 
     def __init__(
         self,
-        client: AsyncDevSMS,
         *,
         status: SmsStatus | str | None,
         page_size: int,
         start_offset: int,
         max_items: int | None,
-        timeout: TimeoutTypes | None,
     ) -> None:
         try:
             query = check_history_query(page_size, start_offset, status)
@@ -90,42 +102,62 @@ class _Walk:
             isinstance(given, bool) or not isinstance(given, int) or given < 0
         ):
             raise ValidationError("max_items", f"must be an int >= 0 or None, got {max_items!r}")
-        self._client = client
         self._status = query.get("status")
         self._page_size = page_size
         self._offset = start_offset
         self._remaining = max_items
-        self._timeout = to_timeout(timeout)
         self._recent = _RecentIds(max(DEDUPE_WINDOW, page_size))
-        self._done = False
+        self._limit = 0
+        self.done = False
 
     @property
     def offset(self) -> int:
         return self._offset
 
-    async def next_page(self) -> HistoryPage | None:
-        """The next page of records not yielded before, or ``None`` at the end."""
-        while not self._done:
-            limit = self._page_size
-            if self._remaining is not None:
-                limit = min(limit, self._remaining)
-            if limit == 0:
-                break
-            page = await self._client.get_history(
-                limit=limit, offset=self._offset, status=self._status, timeout=self._timeout
-            )
-            fetched = page.items
-            fresh = [record for record in fetched if self._recent.add(record.id)]
-            if self._remaining is not None:
-                del fresh[self._remaining :]
-                self._remaining -= len(fresh)
-            if len(fetched) < limit:
-                self._done = True
-            self._offset += len(fetched)
-            if fresh:
-                return attrs.evolve(page, items=fresh)
-        self._done = True
-        return None
+    def next_query(self) -> Query | None:
+        """The ``get_history`` parameters of the next page, or ``None`` at the end."""
+        if self.done:
+            return None
+        limit = self._page_size
+        if self._remaining is not None:
+            limit = min(limit, self._remaining)
+        if limit == 0:
+            self.done = True
+            return None
+        self._limit = limit
+        query: Query = {"limit": limit, "offset": self._offset}
+        if self._status is not None:
+            query["status"] = self._status
+        return query
+
+    def feed(self, page: HistoryPage) -> HistoryPage | None:
+        """Take the page asked for by the last :meth:`next_query`; returns it with the
+        records not seen before, or ``None`` when none is new."""
+        fetched = page.items
+        fresh = [record for record in fetched if self._recent.add(record.id)]
+        if self._remaining is not None:
+            del fresh[self._remaining :]
+            self._remaining -= len(fresh)
+        if len(fetched) < self._limit:
+            self.done = True
+        self._offset += len(fetched)
+        return attrs.evolve(page, items=fresh) if fresh else None
+
+
+async def _next_page(walk: HistoryWalk, fetch_page: FetchPage) -> HistoryPage | None:
+    while (query := walk.next_query()) is not None:
+        page = walk.feed(await fetch_page(query))
+        if page is not None:
+            return page
+    return None
+
+
+def _next_page_sync(walk: HistoryWalk, fetch_page: SyncFetchPage) -> HistoryPage | None:
+    while (query := walk.next_query()) is not None:
+        page = walk.feed(fetch_page(query))
+        if page is not None:
+            return page
+    return None
 
 
 class HistoryIterator(Generic[T]):
@@ -140,8 +172,14 @@ class HistoryIterator(Generic[T]):
     One task at a time may iterate it.
     """
 
-    def __init__(self, walk: _Walk, explode: Callable[[HistoryPage], Iterable[T]]) -> None:
+    def __init__(
+        self,
+        walk: HistoryWalk,
+        fetch_page: FetchPage,
+        explode: Callable[[HistoryPage], Iterable[T]],
+    ) -> None:
         self._walk = walk
+        self._fetch_page = fetch_page
         self._explode = explode
         self._buffer: collections.deque[T] = collections.deque()
         self._running = False
@@ -162,7 +200,7 @@ class HistoryIterator(Generic[T]):
             while not self._buffer:
                 if self._closed:
                     raise StopAsyncIteration
-                page = await self._walk.next_page()
+                page = await _next_page(self._walk, self._fetch_page)
                 if page is None:
                     self._closed = True
                     raise StopAsyncIteration
@@ -188,51 +226,94 @@ class HistoryIterator(Generic[T]):
         await self.aclose()
 
 
-def _whole_page(page: HistoryPage) -> tuple[HistoryPage]:
+class SyncHistoryIterator(Generic[T]):
+    """A plain iterator over the history (records or pages), one request per page.
+
+    Returned by :meth:`DevSMS.iter_history` and :meth:`DevSMS.iter_history_pages`; the
+    same walk as :class:`HistoryIterator`, without ``await``. ``close()`` (or a ``with``
+    block) makes any further iteration end at once.
+    """
+
+    def __init__(
+        self,
+        walk: HistoryWalk,
+        fetch_page: SyncFetchPage,
+        explode: Callable[[HistoryPage], Iterable[T]],
+    ) -> None:
+        self._walk = walk
+        self._fetch_page = fetch_page
+        self._explode = explode
+        self._buffer: collections.deque[T] = collections.deque()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"offset={self._walk.offset}"
+        return f"<SyncHistoryIterator {state}>"
+
+    def __iter__(self) -> Iterator[T]:
+        return self
+
+    def __next__(self) -> T:
+        while not self._buffer:
+            if self._closed:
+                raise StopIteration
+            page = _next_page_sync(self._walk, self._fetch_page)
+            if page is None:
+                self._closed = True
+                raise StopIteration
+            self._buffer.extend(self._explode(page))
+        return self._buffer.popleft()
+
+    def close(self) -> None:
+        """Stop the walk; later iteration ends at once. Idempotent."""
+        self._closed = True
+        self._buffer.clear()
+
+    def __enter__(self) -> SyncHistoryIterator[T]:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def whole_page(page: HistoryPage) -> tuple[HistoryPage]:
     return (page,)
 
 
-def _page_items(page: HistoryPage) -> list[SmsRecord]:
+def page_items(page: HistoryPage) -> list[SmsRecord]:
     return page.items
 
 
 def iter_history_pages(
-    client: AsyncDevSMS,
+    fetch_page: FetchPage,
     *,
     status: SmsStatus | str | None = None,
     page_size: int = 200,
     start_offset: int = 0,
     max_items: int | None = None,
-    timeout: TimeoutTypes | None = None,
 ) -> HistoryIterator[HistoryPage]:
     """See :meth:`AsyncDevSMS.iter_history_pages`. Arguments are checked here, at once."""
-    walk = _Walk(
-        client,
-        status=status,
-        page_size=page_size,
-        start_offset=start_offset,
-        max_items=max_items,
-        timeout=timeout,
+    walk = HistoryWalk(
+        status=status, page_size=page_size, start_offset=start_offset, max_items=max_items
     )
-    return HistoryIterator(walk, _whole_page)
+    return HistoryIterator(walk, fetch_page, whole_page)
 
 
 def iter_history(
-    client: AsyncDevSMS,
+    fetch_page: FetchPage,
     *,
     status: SmsStatus | str | None = None,
     page_size: int = 200,
     start_offset: int = 0,
     max_items: int | None = None,
-    timeout: TimeoutTypes | None = None,
 ) -> HistoryIterator[SmsRecord]:
     """See :meth:`AsyncDevSMS.iter_history`. Arguments are checked here, at once."""
-    walk = _Walk(
-        client,
-        status=status,
-        page_size=page_size,
-        start_offset=start_offset,
-        max_items=max_items,
-        timeout=timeout,
+    walk = HistoryWalk(
+        status=status, page_size=page_size, start_offset=start_offset, max_items=max_items
     )
-    return HistoryIterator(walk, _page_items)
+    return HistoryIterator(walk, fetch_page, page_items)

@@ -18,7 +18,7 @@ from typing import TypeAlias
 from .errors import ValidationError, WaitTimeoutError
 from .models import SmsRecord, SmsStatus
 
-__all__ = ["Until", "WaitTimeoutError", "wait_for_status"]
+__all__ = ["Until", "WaitTimeoutError", "wait_for_status", "wait_for_status_sync"]
 
 Until: TypeAlias = "Collection[SmsStatus | str] | Callable[[SmsRecord], bool]"
 """What ``wait_for_status`` waits for: statuses, or a predicate on the record."""
@@ -118,6 +118,57 @@ async def wait_for_status(
     assert scope.cancelled_caught
     what = f"sms_id={sms_id}" if sms_id is not None else f"request_id={request_id!r}"
     seen = f"last status: {last.status_raw}" if last is not None else "no poll answered"
+    raise WaitTimeoutError(
+        f"SMS {what} did not reach {description} within {limit:g} s ({seen}, {polls} polls)",
+        sms_id=sms_id,
+        request_id=request_id,
+        timeout=limit,
+        last=last,
+        polls=polls,
+    )
+
+
+def wait_for_status_sync(
+    get_status: Callable[[], SmsRecord],
+    *,
+    sms_id: int | None,
+    request_id: str | None,
+    until: Until | None = None,
+    timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+    poll_initial: float = DEFAULT_POLL_INITIAL,
+    poll_max: float = DEFAULT_POLL_MAX,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], object] | None = None,
+) -> SmsRecord:
+    """The sync twin of :func:`wait_for_status` (``DevSMS.wait_for_status``).
+
+    There is no cancel scope to bound a poll in flight, so the limit is checked between
+    polls and each sleep is cut to end at it. ``clock``/``sleep`` default to
+    ``time.monotonic``/``time.sleep`` (tests pass a fake pair).
+    """
+    import time
+
+    now = clock or time.monotonic
+    nap = sleep or time.sleep
+    reached, description = compile_until(until)
+    limit, delay, poll_max = check_poll_options(timeout, poll_initial, poll_max)
+    deadline = now() + limit
+    last: SmsRecord | None = None
+    polls = 0
+    while True:
+        last = get_status()
+        polls += 1
+        if reached(last) or last.status.is_final:
+            return last
+        left = deadline - now()
+        if left <= delay:
+            if left > 0:
+                nap(left)
+            break
+        nap(delay)
+        delay = min(delay * 2, poll_max)
+    what = f"sms_id={sms_id}" if sms_id is not None else f"request_id={request_id!r}"
+    seen = f"last status: {last.status_raw}"
     raise WaitTimeoutError(
         f"SMS {what} did not reach {description} within {limit:g} s ({seen}, {polls} polls)",
         sms_id=sms_id,

@@ -24,20 +24,23 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterable, Callable, Iterable
 
 import attrs
 
 from ._classify import fingerprint
 from ._converter import TASHKENT
-from ._transport import TimeoutTypes
 from .errors import SendOutcomeUnknownError, ValidationError
 from .models import SmsRecord
 
-if TYPE_CHECKING:
-    from ._client import AsyncDevSMS
-
-__all__ = ["DEFAULT_SKEW", "DEFAULT_WINDOW", "ReconcileResult", "reconcile"]
+__all__ = [
+    "DEFAULT_SKEW",
+    "DEFAULT_WINDOW",
+    "ReconcileResult",
+    "Search",
+    "reconcile",
+    "reconcile_sync",
+]
 
 DEFAULT_WINDOW = 200
 """Records read at most: one full page of ``get_history``."""
@@ -70,48 +73,89 @@ class ReconcileResult:
         return self.record is not None
 
 
+class Search:
+    """One reconcile search without I/O: feed it history records newest first until
+    :meth:`feed` says stop, then read :meth:`result`. ``window`` is the most records
+    to read (ask the history for that many)."""
+
+    def __init__(
+        self,
+        error: SendOutcomeUnknownError,
+        *,
+        key: bytes,
+        window: int = DEFAULT_WINDOW,
+        skew: float | _dt.timedelta = DEFAULT_SKEW,
+    ) -> None:
+        if not isinstance(error, SendOutcomeUnknownError):
+            raise ValidationError(
+                "error", f"must be a SendOutcomeUnknownError, not {type(error).__name__}"
+            )
+        checked: object = window
+        if isinstance(checked, bool) or not isinstance(checked, int) or window < 1:
+            raise ValidationError("window", f"must be an int >= 1, got {window!r}")
+        started = error.started_at
+        if started.tzinfo is None:  # ours are aware; a hand-made one is taken as UTC
+            started = started.replace(tzinfo=_dt.timezone.utc)
+        self.window = window
+        self._started = started
+        self._cutoff = started - _seconds(skew)
+        self._matches = _Matcher(error, key)
+        self._searched = 0
+        self._complete = False
+
+    def feed(self, record: SmsRecord) -> bool:
+        """Look at the next record; ``False``: the search is over (stop reading)."""
+        created = _aware(record.created_at) if record.created_at is not None else None
+        if created is not None and created < self._cutoff:
+            self._complete = True
+            return False
+        self._searched += 1
+        self._matches.check(record)
+        return True
+
+    def result(self) -> ReconcileResult:
+        """What was found; call it when the history ended or :meth:`feed` said stop."""
+        complete = self._complete or self._searched < self.window
+        found = tuple(self._matches.found)
+        return ReconcileResult(
+            record=_closest(found, self._started),
+            matches=found,
+            searched=self._searched + (1 if self._complete else 0),
+            complete=complete,
+        )
+
+
 async def reconcile(
-    client: AsyncDevSMS,
+    history: Callable[[int], AsyncIterable[SmsRecord]],
     error: SendOutcomeUnknownError,
     *,
+    key: bytes,
     window: int = DEFAULT_WINDOW,
     skew: float | _dt.timedelta = DEFAULT_SKEW,
-    timeout: TimeoutTypes | None = None,
 ) -> ReconcileResult:
-    """See :meth:`AsyncDevSMS.reconcile`."""
-    if not isinstance(error, SendOutcomeUnknownError):
-        raise ValidationError(
-            "error", f"must be a SendOutcomeUnknownError, not {type(error).__name__}"
-        )
-    checked: object = window
-    if isinstance(checked, bool) or not isinstance(checked, int) or window < 1:
-        raise ValidationError("window", f"must be an int >= 1, got {window!r}")
-    started = error.started_at
-    if started.tzinfo is None:  # ours are aware; a hand-made one is taken as UTC
-        started = started.replace(tzinfo=_dt.timezone.utc)
-    cutoff = started - _seconds(skew)
-    matches = _Matcher(error, client._token.key)
-
-    searched = 0
-    complete = False
-    records = client.iter_history(page_size=min(window, 200), max_items=window, timeout=timeout)
-    async for record in records:
-        searched += 1
-        created = _aware(record.created_at) if record.created_at is not None else None
-        if created is not None and created < cutoff:
-            complete = True
+    """See :meth:`AsyncDevSMS.reconcile`; ``history(n)`` gives up to ``n`` records,
+    newest first, and ``key`` is the fingerprint key."""
+    search = Search(error, key=key, window=window, skew=skew)
+    async for record in history(search.window):
+        if not search.feed(record):
             break
-        matches.check(record)
-    else:
-        complete = searched < window  # the history ended inside the window
+    return search.result()
 
-    found = tuple(matches.found)
-    return ReconcileResult(
-        record=_closest(found, started),
-        matches=found,
-        searched=searched,
-        complete=complete,
-    )
+
+def reconcile_sync(
+    history: Callable[[int], Iterable[SmsRecord]],
+    error: SendOutcomeUnknownError,
+    *,
+    key: bytes,
+    window: int = DEFAULT_WINDOW,
+    skew: float | _dt.timedelta = DEFAULT_SKEW,
+) -> ReconcileResult:
+    """The same search as :func:`reconcile`, for the sync client."""
+    search = Search(error, key=key, window=window, skew=skew)
+    for record in history(search.window):
+        if not search.feed(record):
+            break
+    return search.result()
 
 
 class _Matcher:

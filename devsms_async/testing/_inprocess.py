@@ -1,10 +1,21 @@
-"""``SandboxTransport``: the sandbox as an ``httpx`` transport, no sockets involved."""
+"""``SandboxTransport``: the sandbox as an ``httpx`` transport, no sockets involved.
+
+It is both an async and a sync httpx transport, so ``AsyncDevSMS`` and ``DevSMS`` take
+the same object.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._transport import AsyncBaseTransport, ConnectError, RemoteProtocolError, Request, Response
+from .._transport import (
+    AsyncBaseTransport,
+    BaseTransport,
+    ConnectError,
+    RemoteProtocolError,
+    Request,
+    Response,
+)
 
 if TYPE_CHECKING:
     from ._sandbox import Sandbox
@@ -12,12 +23,14 @@ if TYPE_CHECKING:
 __all__ = ["SandboxTransport"]
 
 
-class SandboxTransport(AsyncBaseTransport):
+class SandboxTransport(AsyncBaseTransport, BaseTransport):
     """Answers ``httpx`` requests from a :class:`Sandbox`, in-process.
 
     The host of the URL is ignored, so the SDK's default base URL works as is::
 
         async with AsyncDevSMS(sandbox.token, transport=SandboxTransport(sandbox)) as sms:
+            ...
+        with DevSMS(sandbox.token, transport=SandboxTransport(sandbox)) as sms:
             ...
 
     Callbacks are not POSTed behind your back: they wait until you call
@@ -31,7 +44,12 @@ class SandboxTransport(AsyncBaseTransport):
         return f"<SandboxTransport {self.sandbox!r}>"
 
     async def handle_async_request(self, request: Request) -> Response:
-        body = await request.aread()
+        return self._answer(request, await request.aread())
+
+    def handle_request(self, request: Request) -> Response:
+        return self._answer(request, request.read())
+
+    def _answer(self, request: Request, body: bytes) -> Response:
         reply = self.sandbox._handle(
             request.method,
             request.url.raw_path.decode("ascii"),
@@ -51,3 +69,9 @@ class SandboxTransport(AsyncBaseTransport):
             content=reply.body,
             request=request,
         )
+
+    def close(self) -> None:
+        """Nothing to close (the sync transport protocol asks for it)."""
+
+    async def aclose(self) -> None:
+        """Nothing to close."""

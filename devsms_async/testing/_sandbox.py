@@ -17,6 +17,7 @@ from ._state import Clock, SandboxMessage, ServiceState, wall_clock
 
 if TYPE_CHECKING:
     from .._client import AsyncDevSMS
+    from .._sync_client import DevSMS
     from .._transport import AsyncBaseTransport
     from ._inprocess import SandboxTransport
 
@@ -315,6 +316,12 @@ class Sandbox:
         from .._client import AsyncDevSMS
 
         return AsyncDevSMS(self.token, transport=self.transport(), **options)
+
+    def sync_client(self, **options: Any) -> DevSMS:
+        """A not-yet-entered sync ``DevSMS`` wired to this sandbox in-process."""
+        from .._sync_client import DevSMS
+
+        return DevSMS(self.token, transport=self.transport(), **options)
 
     def _handle(
         self, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes
