@@ -8,6 +8,7 @@ when this backend is chosen; it runs on asyncio only.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -28,9 +29,11 @@ class AiohttpBackend:
 
     name = "aiohttp"
 
-    def __init__(self, headers: Mapping[str, str], limits: Limits) -> None:
+    def __init__(self, headers: Mapping[str, str], limits: Limits, base_url: str) -> None:
         self._headers = dict(headers)
         self._limits = limits
+        self._base_url = base_url
+        self._proxy: Any = None
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
         self._urls: dict[str, Any] = {}
@@ -61,11 +64,16 @@ class AiohttpBackend:
             keepalive_timeout=self._limits.keepalive_expiry or 30.0,
             ssl=httpx.create_ssl_context(trust_env=True),
         )
+        # The proxy from the environment (HTTPS_PROXY, NO_PROXY...), looked up once:
+        # aiohttp's trust_env=True would look it up (and ~/.netrc) in a worker thread
+        # on every request, two thread hops that cost more than the rest of a send,
+        # and a netrc entry would clash with our Authorization header.
+        with contextlib.suppress(LookupError):
+            self._proxy, _ = aiohttp.helpers.get_env_proxy_for_url(self._url(self._base_url))
         self._session = aiohttp.ClientSession(
             connector=connector,
             headers=self._headers,
             cookie_jar=aiohttp.DummyCookieJar(),
-            trust_env=True,
             auto_decompress=True,
         )
 
@@ -108,6 +116,7 @@ class AiohttpBackend:
                 headers=request.headers or None,
                 timeout=self._timeout(timeout),
                 allow_redirects=False,
+                proxy=self._proxy,
             ) as response:
                 body, complete = await _read_capped(response)
                 return WireResponse(response.status, response.headers, body, complete)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
 import anyio  # the loop's clock and sleep: trio's MockClock included
@@ -56,10 +56,25 @@ def _no_waits() -> bool:
     return stamina is not None and bool(stamina.is_testing())
 
 
+def _loop_clock() -> Callable[[], float]:
+    """The running loop's clock (trio's MockClock included), resolved once: asking
+    anyio on every call costs a sniffio look-up each time."""
+    import sniffio
+
+    if sniffio.current_async_library() == "asyncio":
+        import asyncio
+
+        return asyncio.get_running_loop().time
+    return anyio.current_time
+
+
 class AsyncEngine:
+    """Create it inside the running event loop (``__aenter__``)."""
+
     def __init__(
         self, backend: AsyncBackend, *, base_url: str, policy: RetryPolicy, log_sensitive: bool
     ) -> None:
+        self._clock = _loop_clock()
         self.backend = backend
         self._base_url = base_url
         self._policy = policy
@@ -69,7 +84,7 @@ class AsyncEngine:
         self, endpoint: Endpoint[T], params: Mapping[str, Any], call: Call, limits: Any
     ) -> T:
         request = build_request(endpoint, params, self._base_url)
-        started = anyio.current_time()
+        started = self._clock()
         attempt = 0
         while True:
             attempt += 1
@@ -90,7 +105,7 @@ class AsyncEngine:
         decision: Decision | None = None
         try:
             outcome = await self.backend.send(request, limits)
-            elapsed = anyio.current_time() - started
+            elapsed = self._clock() - started
             decision = classify(
                 call, outcome, attempt=attempt, elapsed=elapsed, policy=self._policy
             )

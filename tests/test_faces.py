@@ -303,9 +303,11 @@ def test_strict_lifecycle(world: World) -> None:
         return
     with pytest.raises(UsageError, match="async with"):
         world.run(sms.get_balance)
-    with world.portal.wrap_async_context_manager(sms):
-        with pytest.raises(UsageError, match="entered once"):
-            world.run(sms.__aenter__)
+    with (
+        world.portal.wrap_async_context_manager(sms),
+        pytest.raises(UsageError, match="entered once"),
+    ):
+        world.run(sms.__aenter__)
     with pytest.raises(UsageError, match="closed"):
         world.run(sms.get_balance)
     assert sms.is_closed
