@@ -10,6 +10,7 @@ reads the answer with the body capped while it streams, and hands back a plain
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import urllib.parse
 from collections.abc import Mapping
@@ -269,6 +270,12 @@ def transport_failure(exc: BaseException) -> TransportFailure | None:
     return TransportFailure(error, exception_never_sent(exc))
 
 
+_DRAIN_CHUNKS = 1024
+"""After a cut, at most this many chunks already buffered are read (and dropped) while
+the stream ends; a stream that does not end by then (a custom transport that ignores
+``aclose``) is left to the garbage collector."""
+
+
 def _not_read(announced: int) -> bytes:
     return f"<{announced:,} bytes, not read>".encode()
 
@@ -348,7 +355,11 @@ class HttpxAsyncBackend:
 async def _aread_capped(response: Response) -> tuple[bytes, bool]:
     """The body, cut at the limit for its status while it streams; ``False`` if cut.
 
-    A ``Content-Length`` over the limit is refused without reading a byte.
+    A ``Content-Length`` over the limit is refused without reading a byte. A body cut
+    short closes its connection first, and then the stream is read to its failure:
+    httpx and httpcore read through a chain of async generators, and one abandoned
+    half-way is a ``ResourceWarning`` on trio; once the socket is closed the chain
+    ends at the next read, holding nothing more than what was already buffered.
     """
     limit = body_limit(response.status_code)
     announced = response.headers.get("content-length", "")
@@ -358,12 +369,19 @@ async def _aread_capped(response: Response) -> tuple[bytes, bool]:
         return await response.aread(), True
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_bytes():
+    stream = response.aiter_bytes()
+    async for chunk in stream:
         chunks.append(chunk)
         size += len(chunk)
         if size > limit:
-            return b"".join(chunks)[:limit], False
-    return b"".join(chunks), True
+            break
+    else:
+        return b"".join(chunks), True
+    await response.aclose()
+    with contextlib.suppress(Exception):
+        for _ in range(_DRAIN_CHUNKS):
+            await stream.__anext__()
+    return b"".join(chunks)[:limit], False
 
 
 class HttpxSyncBackend:
