@@ -13,7 +13,6 @@ notice before the JSON, or cut the body short. Each case becomes a typed
 from __future__ import annotations
 
 import datetime as _dt
-import email.utils
 import json
 import time
 from collections.abc import Mapping
@@ -194,6 +193,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     try:
         seconds = float(value)
     except ValueError:
+        import email.utils  # only for an HTTP date; it loads `socket`
+
         try:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError, OverflowError):

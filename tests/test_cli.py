@@ -271,7 +271,7 @@ def test_estimate_names_the_culprits_and_the_fix() -> None:
 
 
 def test_retries_stay_out_of_the_output(served: Served) -> None:
-    # A 503, then the answer: stamina logs a warning per retry, which the CLI hides.
+    # A 503, then the answer: the retry is logged at INFO, shown only with -v.
     served.sandbox.fail_next(503, path="get_balance.php")
     quiet = devsms(*served.args("balance", "-f", "json"))
     assert quiet.returncode == 0, quiet.stderr

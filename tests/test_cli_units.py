@@ -22,7 +22,6 @@ import anyio
 import anyio.from_thread
 import attrs
 import pytest
-import stamina.instrumentation
 
 from devsms_async import AsyncDevSMS
 from devsms_async.cli import _app, _runtime
@@ -75,10 +74,9 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(_app, "SANDBOX_TICK", 0.002)
     monkeypatch.setattr(_app, "POLL_INITIAL", 0.001)
     monkeypatch.setattr(_app, "POLL_MAX", 0.005)
-    # run_cli sets up logging and stamina's retry hooks for its process: put them back.
+    # run_cli sets up logging for its process: put it back.
     root, ours = logging.getLogger(), logging.getLogger("devsms_async")
     handlers, level, our_level = root.handlers[:], root.level, ours.level
-    hooks = stamina.instrumentation.get_on_retry_hooks()
 
     def invoke(*argv: str, stdin: str | io.StringIO = "") -> Result:
         monkeypatch.setattr(sys, "stdin", io.StringIO(stdin) if isinstance(stdin, str) else stdin)
@@ -90,7 +88,6 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
     root.handlers[:] = handlers
     root.setLevel(level)
     ours.setLevel(our_level)
-    stamina.instrumentation.set_on_retry_hooks(hooks)
 
 
 @pytest.fixture

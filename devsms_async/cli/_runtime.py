@@ -107,12 +107,9 @@ def run(opts: Globals, fn: Callable[[], Awaitable[T]]) -> T:
 def configure_logging(verbose: int) -> None:
     """Keep stdout/stderr clean: by default nothing but our own output.
 
-    stamina logs each scheduled retry as a WARNING (or through structlog when that is
-    installed); in this process that is switched off unless ``-v`` is given. ``-v``
-    shows one DEBUG line per request (phone numbers masked) and every retry.
+    ``-v`` shows one DEBUG line per request (phone numbers masked) and the SDK's INFO
+    line for every retry.
     """
-    import stamina.instrumentation
-
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
@@ -120,10 +117,8 @@ def configure_logging(verbose: int) -> None:
     if verbose:
         root.setLevel(logging.WARNING)
         logging.getLogger("devsms_async").setLevel(logging.DEBUG)
-        stamina.instrumentation.set_on_retry_hooks([stamina.instrumentation.LoggingOnRetryHook])
     else:
         root.setLevel(logging.ERROR)
-        stamina.instrumentation.set_on_retry_hooks([])
 
 
 # -- errors --------------------------------------------------------------------------------
