@@ -9,8 +9,9 @@ process-wide, and by default they print ``stamina.retry_scheduled`` on stderr fo
 retry of an application that has not configured ``logging``, which only a change of
 stamina's (or logging's) global settings would silence, and the SDK must not change
 those for its user. The loop is a dozen lines; the decisions are ``_classify``'s.
-stamina's testing switch is still honoured: ``stamina.set_testing(True)`` (read, never
-set) makes every wait 0 while keeping every decision, as tests want.
+stamina's switches are still honoured (read, never set): ``stamina.set_testing(True)``
+makes every wait 0 while keeping every decision, as tests want, and
+``stamina.set_active(False)`` turns retries off.
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ def _no_waits() -> bool:
     return stamina is not None and bool(stamina.is_testing())
 
 
+def _retries_off() -> bool:
+    stamina = sys.modules.get("stamina")
+    return stamina is not None and not stamina.is_active()
+
+
 def _loop_clock() -> Callable[[], float]:
     """The running loop's clock (trio's MockClock included), resolved once: asking
     anyio on every call costs a sniffio look-up each time."""
@@ -92,7 +98,7 @@ class AsyncEngine:
             if decision.action == "result":
                 return decision.value  # type: ignore[no-any-return]
             assert decision.error is not None
-            if decision.action != "retry":
+            if decision.action != "retry" or _retries_off():
                 raise decision.error
             log_retry(call, decision, attempt)
             await anyio.sleep(0 if _no_waits() else decision.wait)
@@ -141,7 +147,7 @@ class SyncEngine:
             if decision.action == "result":
                 return decision.value  # type: ignore[no-any-return]
             assert decision.error is not None
-            if decision.action != "retry":
+            if decision.action != "retry" or _retries_off():
                 raise decision.error
             log_retry(call, decision, attempt)
             time.sleep(0 if _no_waits() else decision.wait)

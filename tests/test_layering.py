@@ -82,7 +82,7 @@ def test_the_core_imports_no_io_library(module: str) -> None:
     assert not {name.split(".")[0] for name in found} & IO_LIBRARIES
     for name in found:
         if name.startswith("."):
-            assert name[1:].split(".")[0] in core_modules() + ["_version"], (module, name)
+            assert name[1:].split(".")[0] in [*core_modules(), "_version"], (module, name)
 
 
 def test_importing_the_core_loads_no_io_library() -> None:
