@@ -13,7 +13,9 @@ Clients (``--impl``):
 ``httpx-pool100`` the same with httpx's default ``Limits(100, 20)``
 ``httpx-aiohttp`` ``httpx.AsyncClient`` over ``httpx_aiohttp.AiohttpTransport``, 10 conns
 ``sdk``           ``AsyncDevSMS.send_sms`` on its default transport
-``sdk-aiohttp``   ``AsyncDevSMS(http_backend="aiohttp").send_sms``
+``sdk-aiohttp``   ``AsyncDevSMS(http_backend="aiohttp").send_sms`` (aiohttp driven natively)
+``httpx-sync``    ``httpx.Client.post`` + ``.json()`` from ``c`` threads, 10 connections
+``sdk-sync``      ``DevSMS.send_sms`` from ``c`` threads (one client)
 """
 
 from __future__ import annotations
@@ -40,7 +42,10 @@ IMPLS = (
     "httpx-aiohttp",
     "sdk",
     "sdk-aiohttp",
+    "httpx-sync",
+    "sdk-sync",
 )
+SYNC_IMPLS = ("httpx-sync", "sdk-sync")
 
 Send = Callable[[], Awaitable[Any]]
 
@@ -176,6 +181,57 @@ async def drive(send: Send, total: int, concurrency: int) -> None:
     await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
+def sync_client(impl: str, stack: Any, base: str) -> Callable[[], Any]:
+    import httpx
+
+    if impl == "httpx-sync":
+        limits = httpx.Limits(max_connections=POOL, max_keepalive_connections=POOL)
+        client = stack.enter_context(
+            httpx.Client(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, limits=limits)
+        )
+        return lambda: client.post("send_sms.php", json=PAYLOAD).json()["data"]
+    from devsms_async import DevSMS
+
+    sms = stack.enter_context(DevSMS(TOKEN, base_url=base))
+    return lambda: sms.send_sms(PHONE, MESSAGE)
+
+
+def drive_sync(send: Callable[[], Any], total: int, concurrency: int) -> None:
+    """``concurrency`` threads sending until ``total`` are done."""
+    import itertools
+    import threading
+
+    tickets = itertools.count()
+
+    def worker() -> None:
+        while next(tickets) < total:
+            send()
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def measure_sync(impl: str, base: str, concurrency: int, requests: int) -> dict[str, Any]:
+    import contextlib
+
+    with contextlib.ExitStack() as stack:
+        send = sync_client(impl, stack, base)
+        drive_sync(send, max(200, 3 * concurrency), concurrency)
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        drive_sync(send, requests, concurrency)
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    return {
+        "impl": impl,
+        "concurrency": concurrency,
+        "requests": requests,
+        "cpu_ms_per_req": cpu / requests * 1000,
+        "req_per_s": requests / wall,
+    }
+
+
 async def measure(impl: str, base: str, concurrency: int, requests: int) -> dict[str, Any]:
     async with AsyncExitStack() as stack:
         send = await make_client(impl, stack, base, concurrency)
@@ -200,7 +256,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=1000)
     args = parser.parse_args(argv)
     base = f"http://127.0.0.1:{args.port}/api"
-    result = asyncio.run(measure(args.impl, base, args.concurrency, args.requests))
+    if args.impl in SYNC_IMPLS:
+        result = measure_sync(args.impl, base, args.concurrency, args.requests)
+    else:
+        result = asyncio.run(measure(args.impl, base, args.concurrency, args.requests))
     sys.stdout.write(json.dumps(result) + "\n")
 
 

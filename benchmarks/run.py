@@ -48,6 +48,8 @@ SEND_IMPLS = (
     ("httpx-aiohttp", "raw httpx + httpx-aiohttp transport"),
     ("sdk", "**SDK**, default transport"),
     ("sdk-aiohttp", '**SDK**, `http_backend="aiohttp"`'),
+    ("httpx-sync", "raw sync httpx.Client, 10 connections (c threads)"),
+    ("sdk-sync", "**SDK** sync `DevSMS` (c threads)"),
 )
 CONCURRENCY = (1, 10, 100)
 
@@ -109,6 +111,14 @@ def scenario_send(opts: Options, run_id: str) -> str:
                 f"SDK on aiohttp / raw aiohttp at c={c}",
                 cpu["sdk-aiohttp", c] / cpu["aiohttp", c],
                 1.5,
+            )
+        )
+    for c in CONCURRENCY:
+        targets.append(
+            check(
+                f"SDK sync DevSMS / raw sync httpx at c={c}",
+                cpu["sdk-sync", c] / cpu["httpx-sync", c],
+                1.05,
             )
         )
     targets.append(
