@@ -29,7 +29,10 @@ class AiohttpBackend:
 
     name = "aiohttp"
 
-    def __init__(self, headers: Mapping[str, str], limits: Limits, base_url: str) -> None:
+    def __init__(
+        self, headers: Mapping[str, str], limits: Limits, base_url: str, timeout: Timeout
+    ) -> None:
+        self._default_timeout = timeout
         self._headers = dict(headers)
         self._limits = limits
         self._base_url = base_url
@@ -77,7 +80,9 @@ class AiohttpBackend:
             auto_decompress=True,
         )
 
-    def _timeout(self, timeout: Timeout) -> aiohttp.ClientTimeout:
+    def _timeout(self, timeout: Timeout | None) -> aiohttp.ClientTimeout:
+        if timeout is None:
+            timeout = self._default_timeout
         key = (timeout.connect, timeout.read, timeout.write, timeout.pool)
         found = self._timeouts.get(key)
         if found is None:
@@ -105,7 +110,9 @@ class AiohttpBackend:
                 self._urls[url] = found
         return found
 
-    async def send(self, request: WireRequest, timeout: Timeout) -> WireResponse | TransportFailure:
+    async def send(
+        self, request: WireRequest, timeout: Timeout | None
+    ) -> WireResponse | TransportFailure:
         session = self._session
         assert session is not None, "open() first"
         try:

@@ -174,8 +174,11 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
         pool counts as the default, 10); bulk sends stay within it."""
         return self._limits.max_connections or DEFAULT_POOL_SIZE
 
-    def _request_timeout(self, timeout: TimeoutTypes | None) -> Timeout:
-        return self._timeout if timeout is None else to_timeout(timeout)  # type: ignore[return-value]
+    @staticmethod
+    def _request_timeout(timeout: TimeoutTypes | None) -> Timeout | None:
+        """A per-call timeout, checked; ``None``: the HTTP client's own (ours, from
+        ``timeout=``, or that of an ``http_client=`` of yours)."""
+        return to_timeout(timeout)
 
     # -- arguments -> parameters + call ----------------------------------------------
 

@@ -109,7 +109,7 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
             if self._transport is None and kind == "aiohttp":
                 from ._aiohttp import AiohttpBackend
 
-                aio = AiohttpBackend(headers, self._limits, self._base_url)
+                aio = AiohttpBackend(headers, self._limits, self._base_url, self._timeout)
                 aio.open()
                 backend = aio
             else:

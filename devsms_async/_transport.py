@@ -292,7 +292,7 @@ class _HttpxRequests:
         self._urls: dict[str, URL] = {}
 
     def build(
-        self, client: AsyncClient | Client, request: WireRequest, timeout: Timeout
+        self, client: AsyncClient | Client, request: WireRequest, timeout: Timeout | None
     ) -> Request:
         url = self._urls.get(request.url)
         if url is None:
@@ -308,7 +308,11 @@ class _HttpxRequests:
         if self._user_client:
             # A user's client keeps its own default headers, cookies and event hooks.
             return client.build_request(
-                request.method, url, headers=headers, content=request.body, timeout=timeout
+                request.method,
+                url,
+                headers=headers,
+                content=request.body,
+                timeout=client.timeout if timeout is None else timeout,
             )
         # Our own client has our headers already; a Request built directly skips the
         # merging that build_request does on every call.
@@ -317,7 +321,7 @@ class _HttpxRequests:
             url,
             headers=headers,
             content=request.body,
-            extensions={"timeout": timeout.as_dict()},
+            extensions={"timeout": (client.timeout if timeout is None else timeout).as_dict()},
         )
 
 
@@ -332,7 +336,9 @@ class HttpxAsyncBackend:
         self._owned = owned
         self._requests = _HttpxRequests(headers, user_client=not owned)
 
-    async def send(self, request: WireRequest, timeout: Timeout) -> WireResponse | TransportFailure:
+    async def send(
+        self, request: WireRequest, timeout: Timeout | None
+    ) -> WireResponse | TransportFailure:
         built = self._requests.build(self.client, request, timeout)
         try:
             response = await self.client.send(built, stream=True)
@@ -395,7 +401,9 @@ class HttpxSyncBackend:
         self._owned = owned
         self._requests = _HttpxRequests(headers, user_client=not owned)
 
-    def send(self, request: WireRequest, timeout: Timeout) -> WireResponse | TransportFailure:
+    def send(
+        self, request: WireRequest, timeout: Timeout | None
+    ) -> WireResponse | TransportFailure:
         built = self._requests.build(self.client, request, timeout)
         try:
             response = self.client.send(built, stream=True)

@@ -171,3 +171,19 @@ def test_the_sync_wait_backs_off_and_times_out_on_its_clock() -> None:
         lambda: next(answers), sms_id=1, request_id=None, clock=lambda: 0.0, sleep=lambda s: None
     )
     assert done.status is SmsStatus.DELIVERED
+
+
+async def test_a_users_client_keeps_its_own_timeout_unless_a_call_gives_one(
+    api: respx.MockRouter,
+) -> None:
+    route = api.get("/get_status.php").respond(200, json=STATUS_OK)
+    from devsms_async import AsyncDevSMS
+
+    with httpx.Client(timeout=3.5) as http, DevSMS(TOKEN, http_client=http) as sms:
+        sms.get_status(sms_id=1)
+        assert route.calls.last.request.extensions["timeout"]["read"] == 3.5
+        sms.get_status(sms_id=1, timeout=9)
+        assert route.calls.last.request.extensions["timeout"]["read"] == 9
+    async with httpx.AsyncClient(timeout=4.5) as ahttp, AsyncDevSMS(TOKEN, http_client=ahttp) as a:
+        await a.get_status(sms_id=1)
+        assert route.calls.last.request.extensions["timeout"]["read"] == 4.5
