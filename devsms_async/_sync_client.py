@@ -37,10 +37,12 @@ class DevSMS(BaseClient[BaseTransport, Client]):
     """Synchronous client for the DevSMS.uz API: ``AsyncDevSMS`` without ``await``.
 
     Use it as a context manager; it owns one pooled ``httpx.Client``, created on entry
-    and closed on exit::
+    and closed on exit:
 
-        with DevSMS("token") as sms:
-            result = sms.send_sms("998901234567", "Salom!")
+    ```python
+    with DevSMS("token") as sms:
+        result = sms.send_sms("998901234567", "Salom!")
+    ```
 
     The options are those of ``AsyncDevSMS``, with ``transport=`` an
     ``httpx.BaseTransport`` (``devsms_async.testing.SandboxTransport`` is both kinds)
@@ -124,7 +126,7 @@ class DevSMS(BaseClient[BaseTransport, Client]):
         normalize: bool = False,
         timeout: TimeoutTypes | None = None,
     ) -> SendResult:
-        """Send one SMS; see :meth:`AsyncDevSMS.send_sms`. ``SendOutcomeUnknownError``
+        """Send one SMS; see ``AsyncDevSMS.send_sms``. ``SendOutcomeUnknownError``
         when it may have happened but no answer proves it (never retried blindly)."""
         params = self._send_params(phone, message, sender, callback_url, type, normalize)
         return self._call(SEND_SMS, params, self._send_call(params), timeout)
@@ -139,7 +141,7 @@ class DevSMS(BaseClient[BaseTransport, Client]):
         callback_url: str | None = None,
         timeout: TimeoutTypes | None = None,
     ) -> SendResult:
-        """Send a verification code; see :meth:`AsyncDevSMS.send_otp`."""
+        """Send a verification code; see ``AsyncDevSMS.send_otp``."""
         params, call = self._otp(phone, template, service_name, otp_code, callback_url)
         return self._call(SEND_SMS, params, call, timeout)
 
@@ -151,7 +153,7 @@ class DevSMS(BaseClient[BaseTransport, Client]):
         status: SmsStatus | str | None = None,
         timeout: TimeoutTypes | None = None,
     ) -> HistoryPage:
-        """One page of sent SMS, newest first; see :meth:`AsyncDevSMS.get_history`."""
+        """One page of sent SMS, newest first; see ``AsyncDevSMS.get_history``."""
         query = self._history(limit, offset, status)
         return self._call(GET_HISTORY, query, self._read(GET_HISTORY), timeout)
 
@@ -181,7 +183,7 @@ class DevSMS(BaseClient[BaseTransport, Client]):
         poll_max: float = DEFAULT_POLL_MAX,
     ) -> SmsRecord:
         """Poll ``get_status`` until the SMS reaches ``until``; see
-        :meth:`AsyncDevSMS.wait_for_status`. The time limit is checked between polls."""
+        ``AsyncDevSMS.wait_for_status``. The time limit is checked between polls."""
         query = self._status(sms_id, request_id)
         call = self._read(GET_STATUS)
 
@@ -219,7 +221,7 @@ class DevSMS(BaseClient[BaseTransport, Client]):
         timeout: TimeoutTypes | None = None,
     ) -> _paging.SyncHistoryIterator[SmsRecord]:
         """Every SMS of the history, newest first, one page (one request) at a time;
-        a plain iterator. See :meth:`AsyncDevSMS.iter_history`."""
+        a plain iterator. See ``AsyncDevSMS.iter_history``."""
         walk = _paging.HistoryWalk(
             status=status, page_size=page_size, start_offset=start_offset, max_items=max_items
         )
@@ -234,7 +236,7 @@ class DevSMS(BaseClient[BaseTransport, Client]):
         max_items: int | None = None,
         timeout: TimeoutTypes | None = None,
     ) -> _paging.SyncHistoryIterator[HistoryPage]:
-        """Like :meth:`iter_history`, one ``HistoryPage`` at a time."""
+        """Like ``iter_history``, one ``HistoryPage`` at a time."""
         walk = _paging.HistoryWalk(
             status=status, page_size=page_size, start_offset=start_offset, max_items=max_items
         )
@@ -251,7 +253,7 @@ class DevSMS(BaseClient[BaseTransport, Client]):
         timeout: TimeoutTypes | None = None,
     ) -> ReconcileResult:
         """Look a send whose outcome is unknown up in the history; see
-        :meth:`AsyncDevSMS.reconcile`."""
+        ``AsyncDevSMS.reconcile``."""
 
         def history(window: int) -> _paging.SyncHistoryIterator[SmsRecord]:
             return self.iter_history(page_size=min(window, 200), max_items=window, timeout=timeout)
