@@ -9,10 +9,11 @@ when this backend is chosen; it runs on asyncio only.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._classify import body_limit
+from ._classify import body_limit, head
 from ._transport import DEFAULT_POOL_SIZE, Limits, Timeout, transport_failure
 from ._wire import TransportFailure, WireRequest, WireResponse
 from .errors import ValidationError
@@ -61,7 +62,7 @@ class AiohttpBackend:
         import httpx  # only for the certificates httpx would trust (certifi, SSL_CERT_*)
 
         size = self._limits.max_connections or DEFAULT_POOL_SIZE
-        connector = aiohttp.TCPConnector(
+        connector = _connector_class()(
             limit=size,
             limit_per_host=size,
             keepalive_timeout=self._limits.keepalive_expiry or 30.0,
@@ -139,6 +140,34 @@ class AiohttpBackend:
             await session.close()
 
 
+@functools.cache
+def _connector_class() -> type[aiohttp.TCPConnector]:
+    """aiohttp's connector, minus the reuse of a connection that received bytes while
+    idle in the pool.
+
+    A server that writes past its answer after it (a PHP warning, a second response)
+    leaves those bytes parsed and waiting on the idle connection, and aiohttp hands
+    them to the next request on it as *its* answer: a send would get another send's
+    result. aiohttp checks ``should_close`` only when a connection is released; this
+    checks it again when one is taken (a private hook: ``_get`` and ``_conns``, which
+    the desync tests would catch changing).
+    """
+    import aiohttp
+
+    class Connector(aiohttp.TCPConnector):
+        async def _get(self, key: Any, traces: Any) -> Any:
+            idle = self._conns.get(key)
+            if idle:
+                for entry in [e for e in idle if e[0].should_close]:
+                    idle.remove(entry)
+                    entry[0].close()
+                if not idle:
+                    del self._conns[key]
+            return await super()._get(key, traces)
+
+    return Connector
+
+
 async def _read_capped(response: aiohttp.ClientResponse) -> tuple[bytes, bool]:
     """The body, cut at the limit for its status while it streams; ``False`` if cut.
 
@@ -154,11 +183,12 @@ async def _read_capped(response: aiohttp.ClientResponse) -> tuple[bytes, bool]:
     chunks: list[bytes] = []
     size = 0
     while True:
-        chunk = await response.content.readany()
+        # readchunk hands over one buffered piece; readany would join them all first.
+        chunk, _ = await response.content.readchunk()
         if not chunk:
             return b"".join(chunks), True
         chunks.append(chunk)
         size += len(chunk)
         if size > limit:
             response.close()
-            return b"".join(chunks)[:limit], False
+            return head(chunks), False

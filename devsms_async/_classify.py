@@ -37,7 +37,7 @@ from typing import Any, Literal, NamedTuple
 import attrs
 
 from ._endpoints import Endpoint
-from ._redact import body_snippet, mask_phone
+from ._redact import SNIPPET_CHARS, body_snippet, mask_phone
 from ._response import parse_response, parse_retry_after
 from ._wire import TransportFailure, WireRequest, WireResponse
 from .errors import (
@@ -52,6 +52,7 @@ from .errors import (
 )
 
 __all__ = [
+    "HEAD_BYTES",
     "MAX_BODY_BYTES",
     "MAX_ERROR_BODY_BYTES",
     "RETRYABLE_STATUS",
@@ -61,6 +62,7 @@ __all__ = [
     "body_limit",
     "classify",
     "fingerprint",
+    "head",
     "log_attempt",
     "log_retry",
     "unknown_outcome",
@@ -79,9 +81,24 @@ MAX_ERROR_BODY_BYTES = 64 * 1024
 """An error answer is read up to this much: plenty for any JSON error and for the start
 of a proxy's HTML page; its status decides."""
 
+HEAD_BYTES = 4 * SNIPPET_CHARS
+"""What a backend keeps of an answer over the limit: all that the error's snippet shows,
+so memory stays within one read over the limit."""
+
 _LOGGED_TEXT_CHARS = 160
 
 Outcome = WireResponse | TransportFailure
+
+
+def head(chunks: list[bytes]) -> bytes:
+    """The first :data:`HEAD_BYTES` of ``chunks`` (which it empties)."""
+    kept = bytearray()
+    for chunk in chunks:
+        kept += chunk[: HEAD_BYTES - len(kept)]
+        if len(kept) >= HEAD_BYTES:
+            break
+    chunks.clear()
+    return bytes(kept)
 
 
 def body_limit(status: int) -> int:

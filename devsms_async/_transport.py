@@ -14,7 +14,7 @@ import contextlib
 import ipaddress
 import urllib.parse
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 from httpx import (
@@ -35,7 +35,7 @@ from httpx import (
     TransportError,
 )
 
-from ._classify import body_limit
+from ._classify import body_limit, head
 from ._wire import JSON_HEADERS, TransportFailure, WireRequest, WireResponse
 from .errors import APIConnectionError, APITimeoutError, ValidationError
 
@@ -68,6 +68,7 @@ __all__ = [
     "make_client",
     "make_sync_client",
     "map_transport_error",
+    "mark_if_desynchronised",
     "preferred_backend",
     "resolve_backend",
     "to_timeout",
@@ -276,6 +277,63 @@ the stream ends; a stream that does not end by then (a custom transport that ign
 ``aclose``) is left to the garbage collector."""
 
 
+def mark_if_desynchronised(response: Response) -> bool | None:
+    """After a complete body: were there bytes after it on the connection?
+
+    A server that writes past its ``Content-Length`` (a second response, a PHP warning)
+    leaves those bytes in h11's buffer, and httpcore keeps them for the next request on
+    the connection, which then reads them as *its* answer. So the connection is marked
+    failed here, before the response is closed, and httpcore closes it instead of
+    pooling it (h11's ``send_failed``: the cycle cannot start again). Bytes that arrive
+    later, while the connection is idle, are caught by httpcore itself (a readable idle
+    socket counts as expired).
+
+    Returns ``None`` when nothing followed the body (or the transport is not httpx's
+    own), else whether the connection had carried earlier requests: on a fresh
+    connection the first answer is the request's own; on a reused one it may be a
+    stale answer to someone else's request.
+    """
+    connection = _h11_connection(response)
+    if connection is None:
+        return None
+    h11_state: Any = connection._h11_state
+    leftover, _closed = h11_state.trailing_data
+    if not leftover:
+        return None
+    h11_state.send_failed()
+    reused: bool = connection._request_count > 1
+    return reused
+
+
+def _h11_connection(response: Response) -> Any:
+    """httpcore's HTTP/1.1 connection (async or sync) under a streamed response of
+    httpx's default transport, or ``None`` (another transport; a future layout, which
+    tests/test_reliability_round2.py would catch).
+
+    The path is private (client stream, transport stream, pool stream, connection
+    stream): httpx and httpcore offer no public way to the h11 state.
+    """
+    import httpcore
+
+    node: Any = response.stream
+    for name in ("_stream", "_httpcore_stream", "_stream", "_connection"):
+        node = getattr(node, name, None)
+    kinds = (httpcore.AsyncHTTP11Connection, httpcore.HTTP11Connection)
+    return node if isinstance(node, kinds) else None
+
+
+def _stale_answer() -> TransportFailure:
+    """The answer came on a reused connection with bytes after it: it may be an answer
+    left over from an earlier request, and ours the bytes after it."""
+    return TransportFailure(
+        APIConnectionError(
+            "the server wrote more than its answer on a reused connection, so the answer "
+            "read may belong to an earlier request (the connection was closed)"
+        ),
+        never_sent=False,
+    )
+
+
 def _not_read(announced: int) -> bytes:
     return f"<{announced:,} bytes, not read>".encode()
 
@@ -343,7 +401,7 @@ class HttpxAsyncBackend:
         try:
             response = await self.client.send(built, stream=True)
             try:
-                body, complete = await _aread_capped(response)
+                body, complete, stale = await _aread_capped(response)
             finally:
                 await response.aclose()
         except Exception as exc:
@@ -351,6 +409,8 @@ class HttpxAsyncBackend:
             if failure is None:
                 raise  # not a transport failure: a bug, let it through unchanged
             return failure
+        if stale:
+            return _stale_answer()
         return WireResponse(response.status_code, response.headers, body, complete)
 
     async def aclose(self) -> None:
@@ -358,8 +418,10 @@ class HttpxAsyncBackend:
             await self.client.aclose()
 
 
-async def _aread_capped(response: Response) -> tuple[bytes, bool]:
-    """The body, cut at the limit for its status while it streams; ``False`` if cut.
+async def _aread_capped(response: Response) -> tuple[bytes, bool, bool | None]:
+    """The body, cut at the limit for its status while it streams: ``(body, complete,
+    stale)``, ``stale`` as :func:`mark_if_desynchronised` says (checked once the
+    announced length is in, before httpcore could pool the connection again).
 
     A ``Content-Length`` over the limit is refused without reading a byte. A body cut
     short closes its connection first, and then the stream is read to its failure:
@@ -369,25 +431,28 @@ async def _aread_capped(response: Response) -> tuple[bytes, bool]:
     """
     limit = body_limit(response.status_code)
     announced = response.headers.get("content-length", "")
-    if announced.isdigit():
-        if int(announced) > limit:
-            return _not_read(int(announced)), False
-        return await response.aread(), True
+    expected = int(announced) if announced.isdigit() else None
+    if expected is not None and expected > limit:
+        return _not_read(expected), False, None
     chunks: list[bytes] = []
     size = 0
+    stale: bool | None = None
     stream = response.aiter_bytes()
     async for chunk in stream:
         chunks.append(chunk)
         size += len(chunk)
         if size > limit:
             break
+        if size == expected:
+            stale = mark_if_desynchronised(response)
     else:
-        return b"".join(chunks), True
+        return b"".join(chunks), True, stale
+    kept = head(chunks)
     await response.aclose()
     with contextlib.suppress(Exception):
         for _ in range(_DRAIN_CHUNKS):
             await stream.__anext__()
-    return b"".join(chunks)[:limit], False
+    return kept, False, None
 
 
 class HttpxSyncBackend:
@@ -408,7 +473,7 @@ class HttpxSyncBackend:
         try:
             response = self.client.send(built, stream=True)
             try:
-                body, complete = _read_capped(response)
+                body, complete, stale = _read_capped(response)
             finally:
                 response.close()
         except Exception as exc:
@@ -416,6 +481,8 @@ class HttpxSyncBackend:
             if failure is None:
                 raise
             return failure
+        if stale:
+            return _stale_answer()
         return WireResponse(response.status_code, response.headers, body, complete)
 
     def close(self) -> None:
@@ -423,18 +490,21 @@ class HttpxSyncBackend:
             self.client.close()
 
 
-def _read_capped(response: Response) -> tuple[bytes, bool]:
+def _read_capped(response: Response) -> tuple[bytes, bool, bool | None]:
+    """:func:`_aread_capped` for the sync client (a sync generator may be dropped)."""
     limit = body_limit(response.status_code)
     announced = response.headers.get("content-length", "")
-    if announced.isdigit():
-        if int(announced) > limit:
-            return _not_read(int(announced)), False
-        return response.read(), True
+    expected = int(announced) if announced.isdigit() else None
+    if expected is not None and expected > limit:
+        return _not_read(expected), False, None
     chunks: list[bytes] = []
     size = 0
+    stale: bool | None = None
     for chunk in response.iter_bytes():
         chunks.append(chunk)
         size += len(chunk)
         if size > limit:
-            return b"".join(chunks)[:limit], False
-    return b"".join(chunks), True
+            return head(chunks), False, None
+        if size == expected:
+            stale = mark_if_desynchronised(response)
+    return b"".join(chunks), True, stale
