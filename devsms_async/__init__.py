@@ -13,6 +13,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._client import AsyncDevSMS
+from ._journal import FileJournal, Journal, JournalEntry, JournalError
 from ._paging import HistoryIterator
 from ._reconcile import ReconcileResult
 from ._version import __version__
@@ -52,7 +53,7 @@ from .models import (
 )
 
 if TYPE_CHECKING:
-    from ._bulk import BulkStream
+    from ._bulk import BulkCallbackError, BulkStream
     from .pricing import (
         BulkEstimate,
         BulkItemError,
@@ -74,6 +75,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "Balance",
+    "BulkCallbackError",
     "BulkEstimate",
     "BulkItemError",
     "BulkMessage",
@@ -85,9 +87,13 @@ __all__ = [
     "CountryTotal",
     "DeliveryReport",
     "DevSMSError",
+    "FileJournal",
     "HistoryIterator",
     "HistoryPage",
     "InsufficientBalanceError",
+    "Journal",
+    "JournalEntry",
+    "JournalError",
     "MalformedResponseError",
     "NotFoundError",
     "OtpTemplate",
@@ -118,6 +124,7 @@ __all__ = [
 
 _LAZY = {
     "BulkStream": "_bulk",
+    "BulkCallbackError": "_bulk",
     "BulkEstimate": "pricing",
     "BulkItemError": "pricing",
     "CountryTotal": "pricing",

@@ -6,7 +6,7 @@ import datetime as _dt
 import enum
 import functools
 import os
-from collections.abc import AsyncIterable, Callable, Iterable
+from collections.abc import AsyncIterable, Callable, Collection, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -22,10 +22,9 @@ from ._polling import (
 from ._polling import wait_for_status as _wait_for_status
 from ._reconcile import DEFAULT_SKEW as DEFAULT_RECONCILE_SKEW
 from ._reconcile import DEFAULT_WINDOW as DEFAULT_RECONCILE_WINDOW
-from ._reconcile import ReconcileResult
-from ._reconcile import reconcile as _reconcile
+from ._reconcile import ReconcileResult, reconcile_async
 from ._response import parse_response
-from ._retry import RetryPolicy, SendInfo, call_with_policy
+from ._retry import RetryPolicy, SendInfo, call_with_policy, fingerprint
 from ._transport import (
     DEFAULT_LIMITS,
     DEFAULT_POOL_SIZE,
@@ -43,6 +42,7 @@ from ._transport import (
     resolve_backend,
     to_timeout,
 )
+from ._unknown import SendQuery, query_of
 from ._validation import (
     check_callback_url,
     check_history_query,
@@ -59,6 +59,7 @@ from ._version import __version__
 from .errors import SendOutcomeUnknownError, UsageError, ValidationError
 from .models import (
     Balance,
+    BulkMessage,
     BulkResult,
     HistoryPage,
     OtpTemplate,
@@ -69,8 +70,9 @@ from .models import (
 )
 
 if TYPE_CHECKING:
-    from ._bulk import BulkItem, BulkStream
-    from ._paging import HistoryIterator
+    from ._bulk import BulkItem, BulkSender, BulkStream
+    from ._journal import Journal
+    from ._paging import AsyncFetchPage, HistoryIterator, PageQuery
 
 T = TypeVar("T")
 
@@ -496,12 +498,11 @@ class AsyncDevSMS:
         usual. Breaking out early leaves nothing pending. See ``docs/history.md``.
         """
         return _paging.iter_history(
-            self,
+            self._fetch_page(timeout),
             status=status,
             page_size=page_size,
             start_offset=start_offset,
             max_items=max_items,
-            timeout=timeout,
         )
 
     def iter_history_pages(
@@ -519,13 +520,23 @@ class AsyncDevSMS:
         ``page_size`` records); a page left empty by that is skipped.
         """
         return _paging.iter_history_pages(
-            self,
+            self._fetch_page(timeout),
             status=status,
             page_size=page_size,
             start_offset=start_offset,
             max_items=max_items,
-            timeout=timeout,
         )
+
+    def _fetch_page(self, timeout: TimeoutTypes | None) -> AsyncFetchPage:
+        """``get_history`` as the paging and reconcile modules want it."""
+        timeout = to_timeout(timeout)
+
+        async def fetch_page(query: PageQuery) -> HistoryPage:
+            return await self.get_history(
+                limit=query.limit, offset=query.offset, status=query.status, timeout=timeout
+            )
+
+        return fetch_page
 
     async def send_bulk(
         self,
@@ -537,6 +548,9 @@ class AsyncDevSMS:
         check_balance: bool = False,
         timeout: TimeoutTypes | None = None,
         on_result: Callable[[BulkResult], object] | None = None,
+        journal: Journal | None = None,
+        resend_in_doubt: bool = False,
+        stop_after_failures: int | None = None,
     ) -> list[BulkResult]:
         """Send many SMS concurrently; one ``BulkResult`` per message, in input order.
 
@@ -549,12 +563,21 @@ class AsyncDevSMS:
                 requests would only queue inside the pool.
             per_second: optional cap on sends *started* per second, evenly spaced.
             normalize: replace Uzbek apostrophe look-alikes, as in ``send_sms``.
-            check_balance: first call ``get_balance()`` and refuse (``ValidationError``)
-                a job whose estimated cost exceeds the balance. Needs a list or tuple.
+            check_balance: first call ``get_balance()`` and refuse
+                (``InsufficientBalanceError``) a job whose estimated cost exceeds the
+                balance. Needs a list or tuple.
             timeout: per-request timeout of each send.
             on_result: called with each final ``BulkResult`` as soon as it is known,
                 including, when the job is cancelled, the ``UNKNOWN`` (abandoned in
-                flight) and ``NOT_STARTED`` ones. Synchronous; keep it quick.
+                flight) and ``NOT_STARTED`` ones. Synchronous; keep it quick. If it
+                raises, the job stops and ``BulkCallbackError`` carries every result.
+            journal: a write-ahead :class:`~devsms_async.FileJournal` (or any
+                ``Journal``): safe to kill and re-run with the same input in the same
+                order; nothing is sent twice (see ``docs/bulk.md``).
+            resend_in_doubt: with a journal, send again the messages an earlier run
+                left in doubt (check the history first: ``reconcile_journal``).
+            stop_after_failures: stop starting sends after this many failed or unknown
+                results in a row, or at once when the token is refused.
 
         A message that fails (invalid, refused, outcome unknown) is that message's
         result and never stops the others; no message is ever sent twice. If the job
@@ -563,16 +586,18 @@ class AsyncDevSMS:
         """
         from ._bulk import send_bulk
 
-        return await send_bulk(
-            self,
+        stream = self.stream_bulk(
             messages,
             concurrency=concurrency,
             per_second=per_second,
             normalize=normalize,
             check_balance=check_balance,
             timeout=timeout,
-            on_result=on_result,
+            journal=journal,
+            resend_in_doubt=resend_in_doubt,
+            stop_after_failures=stop_after_failures,
         )
+        return await send_bulk(stream, on_result=on_result)
 
     def stream_bulk(
         self,
@@ -583,6 +608,9 @@ class AsyncDevSMS:
         normalize: bool = False,
         check_balance: bool = False,
         timeout: TimeoutTypes | None = None,
+        journal: Journal | None = None,
+        resend_in_doubt: bool = False,
+        stop_after_failures: int | None = None,
     ) -> BulkStream:
         """Like :meth:`send_bulk`, yielding each ``BulkResult`` as it completes::
 
@@ -597,35 +625,83 @@ class AsyncDevSMS:
         from ._bulk import BulkStream
 
         return BulkStream(
-            self,
             messages,
+            self._bulk_sender(_check_bool("normalize", normalize), to_timeout(timeout)),
             concurrency=concurrency,
             per_second=per_second,
-            normalize=normalize,
             check_balance=check_balance,
-            timeout=timeout,
+            journal=journal,
+            resend_in_doubt=resend_in_doubt,
+            stop_after_failures=stop_after_failures,
         )
+
+    def _bulk_sender(self, normalize: bool, timeout: TimeoutTypes | None) -> BulkSender:
+        """The callables the bulk engine runs on: this client's checks and send path."""
+        from ._bulk import BulkSender, PreparedSend
+
+        def prepare(m: BulkMessage) -> PreparedSend:
+            body = self._send_params(
+                m.phone, m.message, m.sender, m.callback_url, m.type, normalize
+            )
+            return PreparedSend(body["phone"], body["message"], body.get("from"), body)
+
+        async def send(prepared: PreparedSend) -> SendResult:
+            return await self._send(dict(prepared.body), timeout)
+
+        return BulkSender(
+            prepare=prepare,
+            send=send,
+            fingerprint=self._fingerprint,
+            pool_size=self.pool_size,
+            get_balance=functools.partial(self.get_balance, timeout=timeout),
+            ready=self._client,
+            normalize=normalize,
+        )
+
+    def _fingerprint(self, text: str) -> str:
+        return fingerprint(text, self._token.key)
 
     # -- unknown outcomes --------------------------------------------------------------
 
     async def reconcile(
         self,
-        error: SendOutcomeUnknownError,
+        error: SendOutcomeUnknownError | SendQuery,
         *,
         window: int = DEFAULT_RECONCILE_WINDOW,
         skew: float | _dt.timedelta = DEFAULT_RECONCILE_SKEW,
         timeout: TimeoutTypes | None = None,
+        exclude: Collection[int] = (),
     ) -> ReconcileResult:
         """Look a send whose outcome is unknown up in the history.
 
-        Reads the history newest first (at most ``window`` records) down to records
-        created before ``error.started_at - skew`` (seconds, default 300: room for
-        clock skew), and matches the number and the text. ``result.found`` means the
+        Reads the history (at most ``window`` records) down to records created
+        before ``error.started_at - skew`` (seconds, default 300: room for clock
+        skew), and matches the number and the text's fingerprint; records whose id is
+        in ``exclude`` (already proving another send) never match. The order of the
+        history is checked, not assumed (``result.order``). ``result.found`` means the
         provider has the SMS: do not send it again (``result.record.status`` says how
         it went). Not found is strong only when ``result.complete`` and after the
         history had time to catch up; see ``docs/errors.md`` for the limits.
         """
-        return await _reconcile(self, error, window=window, skew=skew, timeout=timeout)
+        if not isinstance(error, SendOutcomeUnknownError | SendQuery):
+            raise ValidationError(
+                "error", f"must be a SendOutcomeUnknownError, not {type(error).__name__}"
+            )
+        query = query_of(error) if isinstance(error, SendOutcomeUnknownError) else error
+        return await reconcile_async(
+            self._fetch_page(timeout),
+            query,
+            self._fingerprint,
+            window=window,
+            skew=skew,
+            exclude=exclude,
+        )
+
+
+def _check_bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(name, f"must be True or False, got {value!r}")
+    return value
 
 
 OTP_TEMPLATES: dict[int, str] = {

@@ -42,6 +42,7 @@ from ._transport import (
     exception_never_sent,
     map_transport_error,
 )
+from ._unknown import unknown_outcome
 from .errors import (
     APIConnectionError,
     APIError,
@@ -368,18 +369,15 @@ def _parse_or_classify(
 def _unknown(call: _Call, cause: DevSMSError, status_code: int | None) -> SendOutcomeUnknownError:
     info = call.send_info or SendInfo("", "")
     what = "no answer" if isinstance(cause, APIConnectionError) else "an unusable answer"
-    error = SendOutcomeUnknownError(
-        f"the send may or may not have reached the provider ({what}: {cause}); it was NOT "
-        f"retried, to avoid a duplicate SMS. Use `await sms.reconcile(error)` to look it up "
-        f"in the history before sending again.",
+    return unknown_outcome(
+        f"{what}: {cause}",
         phone=info.phone,
+        text=info.text,
         fingerprint=fingerprint(info.text, call.fingerprint_key),
         started_at=call.started_wall,
         status_code=status_code,
-        text=info.text,
+        cause=cause,
     )
-    error.__cause__ = cause
-    return error
 
 
 def _log(

@@ -13,6 +13,7 @@ import enum
 
 import attrs
 
+from ._journal import JournalEntry
 from ._redact import phone_repr, text_repr
 from .errors import DevSMSError, SendOutcomeUnknownError
 
@@ -193,6 +194,8 @@ class BulkOutcome(str, enum.Enum):
     look it up in the history before sending it again."""
     NOT_STARTED = "not_started"
     """The job stopped (cancelled, or stopped early) before this message was sent."""
+    ALREADY_SENT = "already_sent"
+    """Not sent now: the job's journal says an earlier run sent it (``previous``)."""
 
     def __str__(self) -> str:
         return self.value
@@ -203,24 +206,30 @@ class BulkResult:
     """The final state of one message of ``send_bulk`` / ``stream_bulk``.
 
     ``index`` is the message's position in the input. ``message`` is the input item
-    as a ``BulkMessage`` (``None`` only when the item was not a message at all). Exactly
-    one of ``result`` and ``error`` is set, except for ``NOT_STARTED`` where neither is.
+    as a ``BulkMessage`` (``None`` only when the item was not a message at all).
+    ``result`` is set for ``SENT``, ``error`` for ``FAILED`` and ``UNKNOWN``, neither
+    for ``NOT_STARTED`` and ``ALREADY_SENT``. ``previous`` is the journal entry of an
+    earlier run when that entry decided the outcome without a send in this run
+    (``ALREADY_SENT``, or ``UNKNOWN`` for a message left in doubt).
     """
 
     index: int
     message: BulkMessage | None
     result: SendResult | None = None
     error: DevSMSError | None = None
+    previous: JournalEntry | None = None
 
     @property
     def outcome(self) -> BulkOutcome:
-        """``SENT``, ``FAILED``, ``UNKNOWN`` or ``NOT_STARTED``: see :class:`BulkOutcome`."""
+        """``SENT``, ``FAILED``, ``UNKNOWN``, ``NOT_STARTED`` or ``ALREADY_SENT``."""
         if self.result is not None:
             return BulkOutcome.SENT
         if isinstance(self.error, SendOutcomeUnknownError):
             return BulkOutcome.UNKNOWN
         if self.error is not None:
             return BulkOutcome.FAILED
+        if self.previous is not None and self.previous.state == "sent":
+            return BulkOutcome.ALREADY_SENT
         return BulkOutcome.NOT_STARTED
 
     @property

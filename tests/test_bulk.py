@@ -41,7 +41,7 @@ from devsms_async import (
     UsageError,
     ValidationError,
 )
-from devsms_async._bulk import DEFAULT_CONCURRENCY, RateLimiter, send_bulk
+from devsms_async._bulk import DEFAULT_CONCURRENCY, BulkCallbackError, BulkStream, RateLimiter, send_bulk
 from test_paging import REPO, run_doc_examples
 
 Run = Callable[..., Any]
@@ -506,9 +506,12 @@ async def test_a_failing_on_result_callback_propagates() -> None:
         raise KeyError("boom")
 
     async with client_for(server) as sms:
-        with pytest.raises(KeyError):
+        with pytest.raises(BulkCallbackError) as caught:
             await sms.send_bulk(messages(20), concurrency=2, on_result=callback)
     assert calls == 1  # not called again for the leftovers
+    assert isinstance(caught.value.__cause__, KeyError)
+    # Everything read is in the error: the one it raised on and every later result.
+    assert len(caught.value.unreported) == len(caught.value.results) >= 1
 
 
 # --- rate cap, on virtual time only ---------------------------------------------------
@@ -576,9 +579,14 @@ def test_per_second_caps_the_start_rate(run: Run, backend: str) -> None:
             server = SendServer(hold=1, clock=clock.now)
             async with client_for(server) as sms, anyio.create_task_group() as tg:
                 tg.start_soon(clock.drive)
-                results = await send_bulk(
-                    sms, messages(20), concurrency=10, per_second=5, _clock=clock
+                stream = BulkStream(
+                    messages(20),
+                    sms._bulk_sender(False, None),
+                    concurrency=10,
+                    per_second=5,
+                    clock=clock,
                 )
+                results = await send_bulk(stream)
                 elapsed = clock.now()
                 tg.cancel_scope.cancel()
         assert all(r.ok for r in results)
