@@ -58,6 +58,7 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
+    Collection,
     Iterable,
     Iterator,
     Mapping,
@@ -74,7 +75,8 @@ from anyio.lowlevel import checkpoint
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._journal import Journal, JournalEntry, JournalError, JournalState, content_hash
-from ._unknown import unknown_outcome
+from ._reconcile import ReconcileResult
+from ._unknown import SendQuery, unknown_outcome
 from .errors import (
     AuthenticationError,
     DevSMSError,
@@ -89,12 +91,14 @@ from .models import Balance, BulkMessage, BulkOutcome, BulkResult, SendResult
 __all__ = [
     "DEFAULT_CONCURRENCY",
     "BulkCallbackError",
+    "JournalReconcileResult",
     "BulkItem",
     "BulkSender",
     "BulkStream",
     "Clock",
     "PreparedSend",
     "RateLimiter",
+    "reconcile_journal",
     "send_bulk",
 ]
 
@@ -795,6 +799,82 @@ def _outcome_entry(slot: _Slot, result: BulkResult) -> JournalEntry:
     return JournalEntry(
         index=slot.index, hash=slot.hash, state=state, sms_id=sms_id, cost=cost, error=error
     )
+
+
+@attrs.frozen
+class JournalReconcileResult:
+    """What :meth:`AsyncDevSMS.reconcile_journal` did with the messages in doubt.
+
+    ``found``: in the history, now journaled ``sent`` (never sent again);
+    ``not_sent``: provably not there, journaled ``failed`` (the next run sends them);
+    ``in_doubt``: still unknown (history incomplete, or too recent to tell).
+    """
+
+    found: int
+    not_sent: int
+    in_doubt: int
+
+
+Lookup: TypeAlias = Callable[[SendQuery, Collection[int]], Awaitable[ReconcileResult]]
+"""``await lookup(query, exclude)``: reconcile one query, never matching ids in ``exclude``."""
+
+
+async def reconcile_journal(
+    journal: Journal,
+    messages: Iterable[BulkItem],
+    sender: BulkSender,
+    lookup: Lookup,
+    *,
+    min_age: float = 120.0,
+) -> JournalReconcileResult:
+    """Look every message the journal has in doubt up in the history.
+
+    One history record proves at most one message: the ids of messages journaled
+    ``sent`` and of every record matched here are excluded from later matches, so two
+    identical messages need two records. "Not there" counts only when the search was
+    complete and the attempt is at least ``min_age`` seconds old (the history lags).
+    """
+    entries = journal.entries()
+    claimed = {e.sms_id for e in entries.values() if e.state == "sent" and e.sms_id is not None}
+    found = not_sent = in_doubt = 0
+    now = _dt.datetime.now(_dt.timezone.utc)
+    for index, item in enumerate(messages):
+        entry = entries.get(index)
+        if entry is None or not entry.in_doubt:
+            continue
+        try:
+            prepared = sender.prepare(_to_message(item))
+        except ValidationError:
+            in_doubt += 1
+            continue
+        if content_hash(prepared.phone, prepared.text, prepared.sender) != entry.hash:
+            in_doubt += 1  # an edited input: the run itself refuses it
+            continue
+        query = SendQuery(prepared.phone, sender.fingerprint(prepared.text), entry.at)
+        result = await lookup(query, frozenset(claimed))
+        if result.record is not None:
+            claimed.add(result.record.id)
+            state: JournalState = "sent"
+            sms_id: int | None = result.record.id
+            note = None
+            found += 1
+        elif result.complete and (now - entry.at).total_seconds() >= min_age:
+            state, sms_id, note = "failed", None, "not in the history"
+            not_sent += 1
+        else:
+            in_doubt += 1
+            continue
+        await journal.write(
+            JournalEntry(
+                index=index,
+                hash=entry.hash,
+                state=state,
+                sms_id=sms_id,
+                error=note,
+                reconciled=True,
+            )
+        )
+    return JournalReconcileResult(found, not_sent, in_doubt)
 
 
 async def send_bulk(

@@ -70,7 +70,7 @@ from .models import (
 )
 
 if TYPE_CHECKING:
-    from ._bulk import BulkItem, BulkSender, BulkStream
+    from ._bulk import BulkItem, BulkSender, BulkStream, JournalReconcileResult
     from ._journal import Journal
     from ._paging import AsyncFetchPage, HistoryIterator, PageQuery
 
@@ -657,6 +657,34 @@ class AsyncDevSMS:
             ready=self._client,
             normalize=normalize,
         )
+
+    async def reconcile_journal(
+        self,
+        journal: Journal,
+        messages: Iterable[BulkItem],
+        *,
+        normalize: bool = False,
+        window: int = DEFAULT_RECONCILE_WINDOW,
+        skew: float | _dt.timedelta = DEFAULT_RECONCILE_SKEW,
+        min_age: float = 120.0,
+        timeout: TimeoutTypes | None = None,
+    ) -> JournalReconcileResult:
+        """Settle the messages a bulk journal has in doubt, from the history.
+
+        ``messages`` is the job's input (same order as when it ran). A message found
+        in the history is journaled ``sent``; one provably absent (complete search,
+        attempt at least ``min_age`` seconds old) ``failed``, so the next run with the
+        journal sends it. One history record proves at most one message.
+        """
+        from ._bulk import reconcile_journal
+
+        async def lookup(query: SendQuery, exclude: Collection[int]) -> ReconcileResult:
+            return await self.reconcile(
+                query, window=window, skew=skew, timeout=timeout, exclude=exclude
+            )
+
+        sender = self._bulk_sender(_check_bool("normalize", normalize), to_timeout(timeout))
+        return await reconcile_journal(journal, messages, sender, lookup, min_age=min_age)
 
     def _fingerprint(self, text: str) -> str:
         return fingerprint(text, self._token.key)

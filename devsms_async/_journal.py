@@ -86,6 +86,8 @@ class JournalEntry:
     sms_id: int | None = None
     cost: int | None = None
     error: str | None = None
+    reconciled: bool = False
+    """Settled from the history by ``reconcile_journal``, not by a send's answer."""
 
     @property
     def in_doubt(self) -> bool:
@@ -120,6 +122,8 @@ def _to_record(entry: JournalEntry) -> dict[str, Any]:
         value = getattr(entry, name)
         if value is not None:
             record[name] = value
+    if entry.reconciled:
+        record["reconciled"] = True
     return record
 
 
@@ -281,6 +285,7 @@ def _parse_entry(path: Path, number: int, raw: bytes, version: int) -> JournalEn
         if version == 1 and state == "done":
             state = "sent"
         sms_id, cost, error = rec.get("sms_id"), rec.get("cost"), rec.get("error")
+        reconciled = rec.get("reconciled", False)
         when = _timestamp(at)
         ok = (
             type(row) is int
@@ -291,6 +296,7 @@ def _parse_entry(path: Path, number: int, raw: bytes, version: int) -> JournalEn
             and (sms_id is None or type(sms_id) is int)
             and (cost is None or type(cost) is int)
             and (error is None or isinstance(error, str))
+            and isinstance(reconciled, bool)
         )
     except (ValueError, KeyError, TypeError):
         ok = False
@@ -298,7 +304,14 @@ def _parse_entry(path: Path, number: int, raw: bytes, version: int) -> JournalEn
         raise JournalError(f"{path} line {number} is not a valid journal record")
     assert when is not None
     return JournalEntry(
-        index=row - 1, hash=digest, state=state, at=when, sms_id=sms_id, cost=cost, error=error
+        index=row - 1,
+        hash=digest,
+        state=state,
+        at=when,
+        sms_id=sms_id,
+        cost=cost,
+        error=error,
+        reconciled=reconciled,
     )
 
 
