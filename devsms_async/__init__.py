@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ._client import AsyncDevSMS
 from ._journal import FileJournal, Journal, JournalEntry, JournalError
 from ._paging import HistoryIterator
-from ._reconcile import ReconcileResult
+from ._reconcile import AnyReconcileResult, ReconcileFound, ReconcileNotFound, ReconcileResult
 from ._version import __version__
 from .callbacks import parse_callback
 from .errors import (
@@ -38,10 +38,15 @@ from .errors import (
     WaitTimeoutError,
 )
 from .models import (
+    AnyBulkResult,
     Balance,
+    BulkFailed,
     BulkMessage,
     BulkOutcome,
     BulkResult,
+    BulkSent,
+    BulkSkipped,
+    BulkUnknown,
     DeliveryReport,
     HistoryPage,
     OtpTemplate,
@@ -71,17 +76,23 @@ __all__ = [
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
+    "AnyBulkResult",
+    "AnyReconcileResult",
     "AsyncDevSMS",
     "AuthenticationError",
     "BadRequestError",
     "Balance",
     "BulkCallbackError",
     "BulkEstimate",
+    "BulkFailed",
     "BulkItemError",
     "BulkMessage",
     "BulkOutcome",
     "BulkResult",
+    "BulkSent",
+    "BulkSkipped",
     "BulkStream",
+    "BulkUnknown",
     "CostEstimate",
     "Country",
     "CountryTotal",
@@ -99,6 +110,8 @@ __all__ = [
     "OtpTemplate",
     "PermissionDeniedError",
     "RateLimitError",
+    "ReconcileFound",
+    "ReconcileNotFound",
     "ReconcileResult",
     "SendOutcomeUnknownError",
     "SendResult",

@@ -86,7 +86,15 @@ from .errors import (
     UsageError,
     ValidationError,
 )
-from .models import Balance, BulkMessage, BulkOutcome, BulkResult, SendResult
+from .models import (
+    AnyBulkResult,
+    Balance,
+    BulkMessage,
+    BulkOutcome,
+    BulkResult,
+    SendResult,
+    bulk_result,
+)
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -213,7 +221,7 @@ class BulkCallbackError(DevSMSError):
     """
 
     def __init__(
-        self, message: str, *, results: list[BulkResult], unreported: list[BulkResult]
+        self, message: str, *, results: list[AnyBulkResult], unreported: list[AnyBulkResult]
     ) -> None:
         super().__init__(message)
         self.results = results
@@ -238,7 +246,7 @@ class _Slot:
         self.stage = _Stage.QUEUED
         self.prepared: PreparedSend | None = None
         self.hash = ""
-        self.result: BulkResult | None = None
+        self.result: AnyBulkResult | None = None
         self.started: _dt.datetime | None = None
         self.journaled = False
         """``attempting`` was (or may have been) written; an outcome must follow."""
@@ -386,7 +394,7 @@ class BulkStream:
         self._lifecycle = _Lifecycle.NEW
         self._taken = 0
         self._pending: dict[int, _Slot] = {}
-        self._leftover: tuple[BulkResult, ...] = ()
+        self._leftover: tuple[AnyBulkResult, ...] = ()
         self._fatal: BaseException | None = None
         self._stopping = False
         self._stopped_because: str | None = None
@@ -398,7 +406,7 @@ class BulkStream:
         # Bound to the event loop: created in __aenter__.
         self._pull_lock: anyio.Lock | None = None
         self._tg: TaskGroup | None = None
-        self._results: MemoryObjectReceiveStream[BulkResult] | None = None
+        self._results: MemoryObjectReceiveStream[AnyBulkResult] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -422,7 +430,7 @@ class BulkStream:
         return self._stopped_because
 
     @property
-    def leftover(self) -> tuple[BulkResult, ...]:
+    def leftover(self) -> tuple[AnyBulkResult, ...]:
         """After the block: final results of messages read but not yielded, by index.
 
         ``UNKNOWN`` for sends abandoned in flight, ``NOT_STARTED`` for messages read but
@@ -449,7 +457,7 @@ class BulkStream:
             self._pull_lock = anyio.Lock()
         else:
             self._iter = iter(self._messages)
-        results_tx, results_rx = anyio.create_memory_object_stream[BulkResult](self._concurrency)
+        results_tx, results_rx = anyio.create_memory_object_stream[AnyBulkResult](self._concurrency)
         self._results = results_rx
         tg = anyio.create_task_group()
         await tg.__aenter__()
@@ -495,14 +503,14 @@ class BulkStream:
     def __aiter__(self) -> BulkStream:
         return self
 
-    async def __anext__(self) -> BulkResult:
+    async def __anext__(self) -> AnyBulkResult:
         if self._results is None:
             raise UsageError(
                 "iterate a bulk stream inside its block: "
                 "`async with sms.stream_bulk(...) as results: async for r in results: ...`"
             )
         try:
-            result: BulkResult | None = await self._results.receive()
+            result: AnyBulkResult | None = await self._results.receive()
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             result = None
         if result is None:
@@ -548,7 +556,7 @@ class BulkStream:
             self._intakes.discard(scope)
 
     async def _work(
-        self, results: MemoryObjectSendStream[BulkResult], limiter: RateLimiter | None
+        self, results: MemoryObjectSendStream[AnyBulkResult], limiter: RateLimiter | None
     ) -> None:
         with results:
             while True:
@@ -620,7 +628,7 @@ class BulkStream:
         try:
             prepared = self._sender.prepare(_to_message(slot.item))
         except ValidationError as exc:
-            self._finish(slot, BulkResult(index=slot.index, message=message, error=exc))
+            self._finish(slot, bulk_result(slot.index, message, error=exc))
             return True
         except Exception as exc:
             self._abort(exc)
@@ -642,15 +650,13 @@ class BulkStream:
                 f"message {slot.index} differs from its journal entry (edited input?): not "
                 "sent. Restore the input, or use a new journal"
             )
-            self._finish(slot, BulkResult(index=slot.index, message=message, error=error))
+            self._finish(slot, bulk_result(slot.index, message, error=error))
         elif entry.state == "sent":
-            self._finish(slot, BulkResult(index=slot.index, message=message, previous=entry))
+            self._finish(slot, bulk_result(slot.index, message, previous=entry))
         elif not self._resend_in_doubt:
             what = "an earlier run may have sent it" + (f": {entry.error}" if entry.error else "")
             unknown = self._unknown(slot, what, started=entry.at)
-            self._finish(
-                slot, BulkResult(index=slot.index, message=message, error=unknown, previous=entry)
-            )
+            self._finish(slot, bulk_result(slot.index, message, error=unknown, previous=entry))
 
     async def _write_attempting(self, slot: _Slot) -> bool:
         """``attempting`` durable before the request; ``False`` if that failed."""
@@ -675,32 +681,28 @@ class BulkStream:
         try:
             sent: SendResult = await self._sender.send(prepared)
         except DevSMSError as exc:
-            result = BulkResult(index=slot.index, message=message, error=exc)
+            result = bulk_result(slot.index, message, error=exc)
         except Exception as exc:
             # Not a per-message failure but a bug: report this one, stop the job.
             error = self._unknown(slot, f"failed with an unexpected {type(exc).__name__}")
             error.__cause__ = exc
-            await self._finish_journaled(
-                slot, BulkResult(index=slot.index, message=message, error=error)
-            )
+            await self._finish_journaled(slot, bulk_result(slot.index, message, error=error))
             self._abort(exc)
             return
         except BaseException:
             # Cancelled (or interrupted) in flight: the request may have been received.
             unknown = self._unknown(slot, "it was cancelled while in flight")
-            await self._finish_journaled(
-                slot, BulkResult(index=slot.index, message=message, error=unknown)
-            )
+            await self._finish_journaled(slot, bulk_result(slot.index, message, error=unknown))
             raise
         else:
-            result = BulkResult(index=slot.index, message=message, result=sent)
+            result = bulk_result(slot.index, message, result=sent)
         await self._finish_journaled(slot, result)
 
-    def _finish(self, slot: _Slot, result: BulkResult) -> None:
+    def _finish(self, slot: _Slot, result: AnyBulkResult) -> None:
         slot.result = result
         slot.stage = _Stage.DONE
 
-    async def _finish_journaled(self, slot: _Slot, result: BulkResult) -> None:
+    async def _finish_journaled(self, slot: _Slot, result: AnyBulkResult) -> None:
         self._finish(slot, result)
         if self._journal is None:
             return
@@ -741,19 +743,17 @@ class BulkStream:
             started_at=started or slot.started or _dt.datetime.now(_dt.timezone.utc),
         )
 
-    def _collect_leftover(self) -> tuple[BulkResult, ...]:
-        out: list[BulkResult] = []
+    def _collect_leftover(self) -> tuple[AnyBulkResult, ...]:
+        out: list[AnyBulkResult] = []
         for index in sorted(self._pending):
             slot = self._pending[index]
-            if slot.result is None:
+            result = slot.result
+            if result is None:
+                error = None
                 if slot.stage is _Stage.IN_FLIGHT:  # pragma: no cover - workers record it
                     error = self._unknown(slot, "it was abandoned while in flight")
-                    slot.result = BulkResult(
-                        index=index, message=_as_message(slot.item), error=error
-                    )
-                else:
-                    slot.result = BulkResult(index=index, message=_as_message(slot.item))
-            out.append(slot.result)
+                result = slot.result = bulk_result(index, _as_message(slot.item), error=error)
+            out.append(result)
         return tuple(out)
 
     async def _journal_leftover(self) -> None:
@@ -879,7 +879,7 @@ async def reconcile_journal(
 
 async def send_bulk(
     stream: BulkStream, *, on_result: Callable[[BulkResult], object] | None = None
-) -> list[BulkResult]:
+) -> list[AnyBulkResult]:
     """Run ``stream`` to the end; see :meth:`AsyncDevSMS.send_bulk`.
 
     If ``on_result`` raises, the job stops as after ``break`` and
@@ -887,12 +887,12 @@ async def send_bulk(
     """
     if on_result is not None and not callable(on_result):
         raise ValidationError("on_result", f"must be a callable or None, got {on_result!r}")
-    results: list[BulkResult] = []
-    unreported: list[BulkResult] = []
+    results: list[AnyBulkResult] = []
+    unreported: list[AnyBulkResult] = []
     failure: Exception | None = None
     callback_raised = False
 
-    def report(result: BulkResult) -> None:
+    def report(result: AnyBulkResult) -> None:
         nonlocal failure, callback_raised
         results.append(result)
         if failure is not None or callback_raised:

@@ -22,7 +22,7 @@ from ._polling import (
 from ._polling import wait_for_status as _wait_for_status
 from ._reconcile import DEFAULT_SKEW as DEFAULT_RECONCILE_SKEW
 from ._reconcile import DEFAULT_WINDOW as DEFAULT_RECONCILE_WINDOW
-from ._reconcile import ReconcileResult, reconcile_async
+from ._reconcile import AnyReconcileResult, ReconcileResult, reconcile_async
 from ._response import parse_response
 from ._retry import RetryPolicy, SendInfo, call_with_policy, fingerprint
 from ._transport import (
@@ -58,6 +58,7 @@ from ._validation import (
 from ._version import __version__
 from .errors import SendOutcomeUnknownError, UsageError, ValidationError
 from .models import (
+    AnyBulkResult,
     Balance,
     BulkMessage,
     BulkResult,
@@ -551,7 +552,7 @@ class AsyncDevSMS:
         journal: Journal | None = None,
         resend_in_doubt: bool = False,
         stop_after_failures: int | None = None,
-    ) -> list[BulkResult]:
+    ) -> list[AnyBulkResult]:
         """Send many SMS concurrently; one ``BulkResult`` per message, in input order.
 
         Args:
@@ -699,7 +700,7 @@ class AsyncDevSMS:
         skew: float | _dt.timedelta = DEFAULT_RECONCILE_SKEW,
         timeout: TimeoutTypes | None = None,
         exclude: Collection[int] = (),
-    ) -> ReconcileResult:
+    ) -> AnyReconcileResult:
         """Look a send whose outcome is unknown up in the history.
 
         Reads the history (at most ``window`` records) down to records created

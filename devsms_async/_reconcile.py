@@ -33,7 +33,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 from collections.abc import Callable, Collection
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import attrs
 
@@ -46,7 +46,10 @@ from .models import SmsRecord
 __all__ = [
     "DEFAULT_SKEW",
     "DEFAULT_WINDOW",
+    "AnyReconcileResult",
     "HistoryOrder",
+    "ReconcileFound",
+    "ReconcileNotFound",
     "ReconcileResult",
     "ReconcileSearch",
     "reconcile_async",
@@ -87,6 +90,32 @@ class ReconcileResult:
     def found(self) -> bool:
         """``True`` when the provider has a record of the send: do not send it again."""
         return self.record is not None
+
+
+@attrs.frozen(kw_only=True)
+class ReconcileFound(ReconcileResult):
+    """Found: ``record`` is the SMS (``if result.found: result.record.status`` types)."""
+
+    record: SmsRecord
+
+    @property
+    def found(self) -> Literal[True]:
+        return True
+
+
+@attrs.frozen(kw_only=True)
+class ReconcileNotFound(ReconcileResult):
+    """Not found; ``complete`` says whether that proves the send did not happen."""
+
+    record: None = None
+
+    @property
+    def found(self) -> Literal[False]:
+        return False
+
+
+AnyReconcileResult: TypeAlias = ReconcileFound | ReconcileNotFound
+"""What ``reconcile`` returns: narrow it with ``result.found``."""
 
 
 def _aware(moment: _dt.datetime) -> _dt.datetime:
@@ -182,12 +211,17 @@ class ReconcileSearch:
             and self._digest(record.message) == self._fingerprint
         )
 
-    def result(self, *, history_ended: bool) -> ReconcileResult:
+    def result(self, *, history_ended: bool) -> AnyReconcileResult:
         """The answer; ``history_ended``: the walk reached the end of the history."""
         complete = self.complete or history_ended
         found = tuple(self._matches)
-        return ReconcileResult(
-            record=_closest(found, self._started),
+        record = _closest(found, self._started)
+        if record is None:
+            return ReconcileNotFound(
+                matches=found, searched=self.searched, complete=complete, order=self.order
+            )
+        return ReconcileFound(
+            record=record,
             matches=found,
             searched=self.searched,
             complete=complete,
@@ -224,7 +258,7 @@ async def reconcile_async(
     window: int = DEFAULT_WINDOW,
     skew: float | _dt.timedelta = DEFAULT_SKEW,
     exclude: Collection[int] = (),
-) -> ReconcileResult:
+) -> AnyReconcileResult:
     """Look ``query`` up in the history, ``await fetch_page(PageQuery)`` per page."""
     search = ReconcileSearch(query, fingerprint, window=window, skew=skew, exclude=exclude)
     records = iter_history(fetch_page, page_size=min(window, 200), max_items=window)
@@ -243,7 +277,7 @@ def reconcile_sync(
     window: int = DEFAULT_WINDOW,
     skew: float | _dt.timedelta = DEFAULT_SKEW,
     exclude: Collection[int] = (),
-) -> ReconcileResult:
+) -> AnyReconcileResult:
     """:func:`reconcile_async` for a synchronous ``fetch_page(PageQuery)``."""
     search = ReconcileSearch(query, fingerprint, window=window, skew=skew, exclude=exclude)
     records = iter_history_sync(fetch_page, page_size=min(window, 200), max_items=window)
