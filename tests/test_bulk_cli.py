@@ -249,3 +249,59 @@ def test_yes_refuses_a_job_the_balance_cannot_cover(tmp_path: Path) -> None:
         assert summary["sent"] == 4
         assert summary["failed"] >= 1
         assert len(live.sent()) == 4
+
+
+# -- issue 14 item 6: the progress bar says what it counts, and agrees with the summary --
+
+
+def test_the_bar_names_each_count_shows_a_rate_and_matches_the_summary(tmp_path: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    from devsms_async import BulkMessage, BulkOutcome, SendResult, SmsStatus, ValidationError
+    from devsms_async.cli import _bulk, _bulk_command
+    from devsms_async.models import bulk_result
+
+    rows, errors = _bulk.load_rows(
+        write_csv(tmp_path / "job.csv", [(PHONE, f"x{i}") for i in range(5)]),
+        default_sender=None,
+        normalize=False,
+    )
+    assert not errors
+    plan = _bulk.make_plan(rows, {}, retry_unknown=False)
+    run = _bulk.Run()
+    sent = SendResult(
+        sms_id=1,
+        request_id="r",
+        status=SmsStatus.SENT,
+        status_raw="sent",
+        parts_count=1,
+        total_cost=50,
+        balance=9950,
+        type="eskiz",
+    )
+    message = BulkMessage(phone=PHONE, message="x")
+    run.add(rows[0], bulk_result(0, message, result=sent))
+    run.add(rows[1], bulk_result(1, message, error=ValidationError("phone", "bad")))
+    run.add(rows[2], bulk_result(2, message))  # not started: not on the bar
+    out = io.StringIO()
+    console = Console(file=out, width=200, force_terminal=False, color_system=None)
+    progress = _bulk_command._progress(console)
+    task = progress.add_task("sending", total=len(plan.to_send), sent=0, failed=0, unknown=0)
+    progress.update(
+        task,
+        completed=run.finished,
+        sent=run.count(BulkOutcome.SENT),
+        failed=run.count(BulkOutcome.FAILED),
+        unknown=run.count(BulkOutcome.UNKNOWN),
+    )
+    console.print(progress.make_tasks_table(progress.tasks))
+    bar = out.getvalue()
+    assert "2/5" in bar
+    assert "1 sent, 1 failed, 0 unknown" in bar
+    assert "SMS/s" in bar
+    assert " not" not in bar
+    summary = _bulk.run_summary(plan, run, tmp_path / "j")
+    assert (summary["sent"], summary["failed"], summary["not_started"]) == (1, 1, 3)
+    assert summary["sent"] + summary["failed"] + summary["unknown"] == run.finished
