@@ -16,8 +16,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._client import AsyncDevSMS
+from ._journal import FileJournal, Journal, JournalEntry, JournalError
 from ._paging import HistoryIterator, SyncHistoryIterator
-from ._reconcile import ReconcileResult
+from ._reconcile import AnyReconcileResult, ReconcileFound, ReconcileNotFound, ReconcileResult
 from ._sync_client import DevSMS
 from ._version import __version__
 from .callbacks import parse_callback
@@ -41,10 +42,15 @@ from .errors import (
     WaitTimeoutError,
 )
 from .models import (
+    AnyBulkResult,
     Balance,
+    BulkFailed,
     BulkMessage,
     BulkOutcome,
     BulkResult,
+    BulkSent,
+    BulkSkipped,
+    BulkUnknown,
     DeliveryReport,
     HistoryPage,
     OtpTemplate,
@@ -56,7 +62,7 @@ from .models import (
 )
 
 if TYPE_CHECKING:
-    from ._bulk import BulkStream
+    from ._bulk import BulkCallbackError, BulkStream
     from .pricing import (
         BulkEstimate,
         BulkItemError,
@@ -74,30 +80,43 @@ __all__ = [
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
+    "AnyBulkResult",
+    "AnyReconcileResult",
     "AsyncDevSMS",
     "AuthenticationError",
     "BadRequestError",
     "Balance",
+    "BulkCallbackError",
     "BulkEstimate",
+    "BulkFailed",
     "BulkItemError",
     "BulkMessage",
     "BulkOutcome",
     "BulkResult",
+    "BulkSent",
+    "BulkSkipped",
     "BulkStream",
+    "BulkUnknown",
     "CostEstimate",
     "Country",
     "CountryTotal",
     "DeliveryReport",
     "DevSMS",
     "DevSMSError",
+    "FileJournal",
     "HistoryIterator",
     "HistoryPage",
     "InsufficientBalanceError",
+    "Journal",
+    "JournalEntry",
+    "JournalError",
     "MalformedResponseError",
     "NotFoundError",
     "OtpTemplate",
     "PermissionDeniedError",
     "RateLimitError",
+    "ReconcileFound",
+    "ReconcileNotFound",
     "ReconcileResult",
     "SendOutcomeUnknownError",
     "SendResult",
@@ -124,6 +143,7 @@ __all__ = [
 
 _LAZY = {
     "BulkStream": "_bulk",
+    "BulkCallbackError": "_bulk",
     "BulkEstimate": "pricing",
     "BulkItemError": "pricing",
     "CountryTotal": "pricing",

@@ -11,9 +11,9 @@ from __future__ import annotations
 import datetime as _dt
 import enum
 import os
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from ._classify import Call, RetryPolicy
+from ._classify import Call, RetryPolicy, fingerprint
 from ._converter import TASHKENT
 from ._endpoints import GET_BALANCE, GET_HISTORY, GET_STATUS, SEND_SMS, Endpoint
 from ._otp import render_otp
@@ -43,6 +43,9 @@ from ._validation import (
 from ._wire import default_headers
 from .errors import UsageError, ValidationError
 from .models import OtpTemplate, SmsStatus, SmsType
+
+if TYPE_CHECKING:
+    from ._paging import PageQuery
 
 DEFAULT_BASE_URL = "https://devsms.uz/api"
 TOKEN_ENV = "DEVSMS_TOKEN"  # noqa: S105 - a variable name, not a secret
@@ -254,6 +257,18 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
         )
         return params, call
 
+    def _fingerprint(self, text: str) -> str:
+        """The key of reconcile's matching: a text's HMAC under this client's token."""
+        return fingerprint(text, self._token.key)
+
+    @staticmethod
+    def _page_params(query: PageQuery) -> Params:
+        """``get_history``'s parameters for one page the history walk asks for."""
+        params: Params = {"limit": query.limit, "offset": query.offset}
+        if query.status is not None:
+            params["status"] = query.status
+        return params
+
     @staticmethod
     def _history(limit: object, offset: object, status: SmsStatus | str | None) -> Params:
         return check_history_query(limit, offset, status)
@@ -261,6 +276,12 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
     @staticmethod
     def _status(sms_id: object, request_id: object) -> Params:
         return check_status_query(sms_id, request_id)
+
+
+def check_bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(name, f"must be True or False, got {value!r}")
+    return value
 
 
 ENDPOINTS_BY_METHOD = {

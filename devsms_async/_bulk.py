@@ -1,44 +1,50 @@
-"""Many sends at once: ``send_bulk`` and ``stream_bulk``.
+"""Many sends at once: the one bulk engine behind ``send_bulk``, ``stream_bulk`` and
+``devsms bulk``.
+
+The engine knows no client. It takes three narrow callables (:class:`BulkSender`):
+``prepare`` checks one :class:`BulkMessage` and returns a :class:`PreparedSend` (or
+raises ``ValidationError``), ``send`` sends a prepared message and returns its
+``SendResult`` (or raises a ``DevSMSError``), ``fingerprint`` keys a text like the
+client's unknown-outcome errors, so that ``reconcile`` finds what bulk lost.
 
 How a job runs
 --------------
 A fixed set of ``concurrency`` *worker* tasks share the input (any iterable or async
-iterable, read lazily). A worker reads one message, checks it with the same rules as
-``send_sms``, waits for the rate cap, sends it through the client's ordinary send path,
-and passes the ``BulkResult`` on through an anyio memory stream buffered to
+iterable, read lazily). A worker reads one message, prepares it, consults the journal
+(if any), waits for the rate cap, records ``attempting`` durably, sends, records the
+outcome, and passes the ``BulkResult`` on through an anyio memory stream buffered to
 ``concurrency``; then it reads the next. So at most ``concurrency`` sends are in
 flight, and at most ``2 * concurrency`` messages have been read from the input without
 their result having been taken by the reader: a generator of a million messages is
-never materialised. The workers read the input themselves rather than through a feeder
-task: nothing is read before a worker is free, and no hand-off costs a task switch.
-
-Fixed workers rather than one task per message behind a semaphore: the number of tasks
-and of objects alive stays fixed however long the input, and stopping is a matter of
-telling ``concurrency`` workers, not of cancelling a million pending tasks.
+never materialised. Fixed workers rather than one task per message behind a semaphore:
+the number of tasks and of objects alive stays fixed however long the input.
 
 No double sends
 ---------------
 Each message is sent at most once. A send is retried only when the request provably
 never left (the client's policy); anything else that may have reached the provider is
-reported as ``UNKNOWN`` (``SendOutcomeUnknownError``) and never repeated.
+``UNKNOWN`` (``SendOutcomeUnknownError``) and never repeated. With a journal
+(``journal=``, see ``_journal``) this holds across runs and crashes: the
+``attempting`` entry is durable before the request starts, so a re-run never re-sends
+a message that may have gone out (it is ``UNKNOWN`` again, unless
+``resend_in_doubt=True``), skips what was sent (``ALREADY_SENT``) and sends what
+provably was not (``FAILED``/``NOT_STARTED`` before).
 
 Stopping
 --------
 * Input exhausted: the job ends when every message has a result.
-* The reader leaves early without an error (``break``): no new send starts; sends in
-  flight finish (at most ``concurrency``, bounded by the timeout) and their results go
-  to ``BulkStream.leftover``.
-* An exception or a cancellation reaches the job (the caller's scope is cancelled,
-  Ctrl-C): no new send starts and the sends in flight are abandoned at once; they are
-  reported ``UNKNOWN``, because the request may already have reached the provider.
-* The input iterable raises, or a send fails with an exception that is not a
-  ``DevSMSError`` (a bug): no new send starts, sends in flight finish and are reported,
-  then that exception is raised.
+* The reader leaves early without an error (``break``), or the circuit breaker trips
+  (``stop_after_failures``): no new send starts; sends in flight finish and their
+  results go to ``BulkStream.leftover``.
+* An exception or a cancellation reaches the job (Ctrl-C): no new send starts and the
+  sends in flight are abandoned at once; they are ``UNKNOWN``.
+* The input raises, the journal cannot be written, or a send fails with something
+  that is not a ``DevSMSError`` (a bug): no new send starts, sends in flight finish
+  and are reported, then that exception is raised.
 
 In every case each message read from the input gets exactly one final ``BulkResult``:
-yielded to the reader, or else in ``leftover`` (``send_bulk`` passes both to
-``on_result``). Messages that were read but not sent are ``NOT_STARTED``; messages the
-job never read have indices from ``taken`` on.
+yielded to the reader, or else in ``leftover``. Messages that were read but not sent
+are ``NOT_STARTED``; messages the job never read have indices from ``taken`` on.
 """
 
 from __future__ import annotations
@@ -47,36 +53,60 @@ import contextlib
 import datetime as _dt
 import enum
 import math
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from operator import attrgetter
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 import anyio
+import attrs
 from anyio.abc import TaskGroup
 from anyio.lowlevel import checkpoint
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._classify import fingerprint
-from ._transport import TimeoutTypes, to_timeout
+from ._journal import Journal, JournalEntry, JournalError, JournalState, content_hash
+from ._reconcile import ReconcileResult
+from ._unknown import SendQuery, unknown_outcome
 from .errors import (
+    AuthenticationError,
     DevSMSError,
     InsufficientBalanceError,
+    PermissionDeniedError,
     SendOutcomeUnknownError,
     UsageError,
     ValidationError,
 )
-from .models import BulkMessage, BulkResult, SendResult, SmsType
-
-if TYPE_CHECKING:
-    from ._client import AsyncDevSMS
+from .models import (
+    AnyBulkResult,
+    Balance,
+    BulkMessage,
+    BulkOutcome,
+    BulkResult,
+    SendResult,
+    bulk_result,
+)
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
+    "BulkCallbackError",
+    "JournalReconcileResult",
     "BulkItem",
+    "BulkSender",
     "BulkStream",
     "Clock",
+    "PreparedSend",
     "RateLimiter",
+    "reconcile_journal",
     "send_bulk",
 ]
 
@@ -96,6 +126,41 @@ documented. Raise the pool and ``concurrency`` together when you need more.
 
 BulkItem: TypeAlias = BulkMessage | tuple[str, str]
 """One input message: a ``BulkMessage`` or a ``(phone, message)`` tuple."""
+
+
+@attrs.frozen
+class PreparedSend:
+    """One message, checked and ready to send.
+
+    ``phone``/``text``/``sender`` are what the provider will get (the journal hashes
+    them; an unknown outcome keeps the number and the text's fingerprint). ``body`` is
+    whatever the ``send`` callable needs (the client puts the request body there).
+    """
+
+    phone: str = attrs.field(repr=False)
+    text: str = attrs.field(repr=False)
+    sender: str | None = None
+    body: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen
+class BulkSender:
+    """The three callables the engine runs on (the client builds them).
+
+    ``prepare(message)`` validates one message (``ValidationError`` makes it that
+    message's ``FAILED`` result); ``send(prepared)`` sends it once; ``fingerprint(text)``
+    keys the text of an unknown outcome. ``get_balance`` (optional) backs
+    ``check_balance=True``; ``ready`` (optional) is called on entry and raises if
+    nothing can be sent (a closed client); ``pool_size`` caps ``concurrency``.
+    """
+
+    prepare: Callable[[BulkMessage], PreparedSend]
+    send: Callable[[PreparedSend], Awaitable[SendResult]]
+    fingerprint: Callable[[str], str]
+    pool_size: int = DEFAULT_CONCURRENCY
+    get_balance: Callable[[], Awaitable[Balance]] | None = None
+    ready: Callable[[], object] | None = None
+    normalize: bool = False
 
 
 class Clock(Protocol):
@@ -146,6 +211,23 @@ class RateLimiter:
             await checkpoint()
 
 
+class BulkCallbackError(DevSMSError):
+    """``send_bulk``'s ``on_result`` raised: the job stopped (no new send started, the
+    sends in flight finished) and nothing read from the input is lost.
+
+    ``results`` holds the final result of every message read, by index; ``unreported``
+    those ``on_result`` did not take (the one it raised on, and every later one).
+    ``__cause__`` is the callback's exception.
+    """
+
+    def __init__(
+        self, message: str, *, results: list[AnyBulkResult], unreported: list[AnyBulkResult]
+    ) -> None:
+        super().__init__(message)
+        self.results = results
+        self.unreported = unreported
+
+
 class _Stage(enum.Enum):
     QUEUED = "queued"
     """Read from the input; not sent (yet)."""
@@ -153,18 +235,21 @@ class _Stage(enum.Enum):
     DONE = "done"
 
 
-class _Entry:
+class _Slot:
     """One message read from the input, until its result has been taken by the reader."""
 
-    __slots__ = ("index", "item", "params", "result", "stage", "started_at")
+    __slots__ = ("hash", "index", "item", "journaled", "prepared", "result", "stage", "started")
 
     def __init__(self, index: int, item: object) -> None:
         self.index = index
         self.item = item
         self.stage = _Stage.QUEUED
-        self.params: dict[str, Any] | None = None
-        self.result: BulkResult | None = None
-        self.started_at: _dt.datetime | None = None
+        self.prepared: PreparedSend | None = None
+        self.hash = ""
+        self.result: AnyBulkResult | None = None
+        self.started: _dt.datetime | None = None
+        self.journaled = False
+        """``attempting`` was (or may have been) written; an outcome must follow."""
 
 
 class _Lifecycle(enum.Enum):
@@ -182,17 +267,6 @@ def _as_message(item: object) -> BulkMessage | None:
         if isinstance(phone, str) and isinstance(message, str):
             return BulkMessage(phone=phone, message=message)
     return None
-
-
-def _send_fields(item: object) -> tuple[object, object, object, object, object]:
-    if isinstance(item, BulkMessage):
-        return item.phone, item.message, item.sender, item.callback_url, item.type
-    if isinstance(item, (tuple, list)) and len(item) == 2:
-        return item[0], item[1], None, None, SmsType.ESKIZ
-    raise ValidationError(
-        "messages",
-        f"each item must be a BulkMessage or a (phone, message) tuple, not {type(item).__name__}",
-    )
 
 
 def _check_concurrency(concurrency: object, pool_size: int) -> int:
@@ -227,6 +301,14 @@ def _check_per_second(per_second: object) -> float | None:
     return float(per_second)
 
 
+def _check_failures(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValidationError("stop_after_failures", f"must be an int >= 1 or None, got {value!r}")
+    return value
+
+
 def _check_messages(messages: object, check_balance: bool) -> None:
     if isinstance(messages, (str, bytes, BulkMessage)) or not isinstance(
         messages, (Iterable, AsyncIterable)
@@ -250,6 +332,22 @@ def _check_flag(name: str, value: object) -> bool:
     return value
 
 
+def _to_message(item: object) -> BulkMessage:
+    """The item as a ``BulkMessage`` whose fields ``prepare`` checks (any type yet)."""
+    if isinstance(item, BulkMessage):
+        return item
+    if isinstance(item, (tuple, list)) and len(item) == 2:
+        return BulkMessage(phone=item[0], message=item[1])
+    raise ValidationError(
+        "messages",
+        f"each item must be a BulkMessage or a (phone, message) tuple, not {type(item).__name__}",
+    )
+
+
+def _refused_token(error: DevSMSError | None) -> bool:
+    return isinstance(error, AuthenticationError | PermissionDeniedError)
+
+
 class BulkStream:
     """A running bulk job whose results arrive as they complete.
 
@@ -271,32 +369,36 @@ class BulkStream:
 
     def __init__(
         self,
-        client: AsyncDevSMS,
         messages: Iterable[BulkItem] | AsyncIterable[BulkItem],
+        sender: BulkSender,
         *,
         concurrency: int | None = None,
         per_second: float | None = None,
-        normalize: bool = False,
         check_balance: bool = False,
-        timeout: TimeoutTypes | None = None,
-        _clock: Clock | None = None,
+        journal: Journal | None = None,
+        resend_in_doubt: bool = False,
+        stop_after_failures: int | None = None,
+        clock: Clock | None = None,
     ) -> None:
         check_balance = _check_flag("check_balance", check_balance)
         _check_messages(messages, check_balance)
-        self._client = client
+        self._sender = sender
         self._messages = messages
-        self._concurrency = _check_concurrency(concurrency, client.pool_size)
+        self._concurrency = _check_concurrency(concurrency, sender.pool_size)
         self._per_second = _check_per_second(per_second)
-        self._normalize = _check_flag("normalize", normalize)
         self._check_balance = check_balance
-        self._timeout = to_timeout(timeout)
-        self._clock = _clock
+        self._journal = journal
+        self._resend_in_doubt = _check_flag("resend_in_doubt", resend_in_doubt)
+        self._max_failures = _check_failures(stop_after_failures)
+        self._clock = clock
         self._lifecycle = _Lifecycle.NEW
         self._taken = 0
-        self._pending: dict[int, _Entry] = {}
-        self._leftover: tuple[BulkResult, ...] = ()
+        self._pending: dict[int, _Slot] = {}
+        self._leftover: tuple[AnyBulkResult, ...] = ()
         self._fatal: BaseException | None = None
         self._stopping = False
+        self._stopped_because: str | None = None
+        self._failures_in_a_row = 0
         self._exhausted = False
         self._intakes: set[anyio.CancelScope] = set()
         self._iter: Iterator[object] | None = None
@@ -304,7 +406,7 @@ class BulkStream:
         # Bound to the event loop: created in __aenter__.
         self._pull_lock: anyio.Lock | None = None
         self._tg: TaskGroup | None = None
-        self._results: MemoryObjectReceiveStream[BulkResult] | None = None
+        self._results: MemoryObjectReceiveStream[AnyBulkResult] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -323,11 +425,16 @@ class BulkStream:
         return self._taken
 
     @property
-    def leftover(self) -> tuple[BulkResult, ...]:
+    def stopped_because(self) -> str | None:
+        """Why the job stopped by itself (``stop_after_failures``), else ``None``."""
+        return self._stopped_because
+
+    @property
+    def leftover(self) -> tuple[AnyBulkResult, ...]:
         """After the block: final results of messages read but not yielded, by index.
 
         ``UNKNOWN`` for sends abandoned in flight, ``NOT_STARTED`` for messages read but
-        not sent, ``SENT``/``FAILED`` for results that were ready but not yet yielded.
+        not sent, other outcomes for results that were ready but not yet yielded.
         Empty while the job runs and when it was read to the end.
         """
         return self._leftover
@@ -338,7 +445,8 @@ class BulkStream:
         if self._lifecycle is not _Lifecycle.NEW:
             raise UsageError("a BulkStream runs once; call stream_bulk() again for a new job")
         self._lifecycle = _Lifecycle.CLOSED  # until the job is really running
-        self._client._client()  # UsageError now if the client is not open
+        if self._sender.ready is not None:
+            self._sender.ready()  # UsageError now if the client is not open
         if self._check_balance:
             await self._refuse_if_unaffordable()
         limiter = None
@@ -349,7 +457,7 @@ class BulkStream:
             self._pull_lock = anyio.Lock()
         else:
             self._iter = iter(self._messages)
-        results_tx, results_rx = anyio.create_memory_object_stream[BulkResult](self._concurrency)
+        results_tx, results_rx = anyio.create_memory_object_stream[AnyBulkResult](self._concurrency)
         self._results = results_rx
         tg = anyio.create_task_group()
         await tg.__aenter__()
@@ -389,18 +497,20 @@ class BulkStream:
         finally:
             self._lifecycle = _Lifecycle.CLOSED
             self._leftover = self._collect_leftover()
+            with anyio.CancelScope(shield=True):
+                await self._journal_leftover()
 
     def __aiter__(self) -> BulkStream:
         return self
 
-    async def __anext__(self) -> BulkResult:
+    async def __anext__(self) -> AnyBulkResult:
         if self._results is None:
             raise UsageError(
                 "iterate a bulk stream inside its block: "
                 "`async with sms.stream_bulk(...) as results: async for r in results: ...`"
             )
         try:
-            result: BulkResult | None = await self._results.receive()
+            result: AnyBulkResult | None = await self._results.receive()
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             result = None
         if result is None:
@@ -414,8 +524,13 @@ class BulkStream:
 
     # -- the job -----------------------------------------------------------------------
 
+    def stop(self, reason: str | None = None) -> None:
+        """Start no new send (idempotent); the sends in flight finish and are reported."""
+        if reason is not None and self._stopped_because is None:
+            self._stopped_because = reason
+        self._stop()
+
     def _stop(self) -> None:
-        """Start no new send (idempotent): wake the workers waiting before one."""
         if self._stopping:
             return
         self._stopping = True
@@ -441,30 +556,33 @@ class BulkStream:
             self._intakes.discard(scope)
 
     async def _work(
-        self, results: MemoryObjectSendStream[BulkResult], limiter: RateLimiter | None
+        self, results: MemoryObjectSendStream[AnyBulkResult], limiter: RateLimiter | None
     ) -> None:
         with results:
             while True:
-                entry = await self._take()
-                if entry is None or not self._prepare(entry):
+                slot = await self._take()
+                if slot is None or not self._prepare(slot):
                     return
-                if entry.result is None:
+                if slot.result is None:
                     if limiter is not None:
                         with self._intake() as waiting:
                             await limiter.wait()
                         if waiting.cancelled_caught:
                             return  # stopped while waiting for a slot: NOT_STARTED
-                    await self._send(entry)
-                assert entry.result is not None
+                    if self._stopping or not await self._write_attempting(slot):
+                        return  # NOT_STARTED
+                    await self._send(slot)
+                assert slot.result is not None
+                self._count(slot.result)
                 try:
-                    await results.send(entry.result)
+                    await results.send(slot.result)
                 except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                     return  # the reader has left; the result is in leftover
 
     def _no_more(self) -> bool:
         return self._stopping or self._exhausted
 
-    async def _take(self) -> _Entry | None:
+    async def _take(self) -> _Slot | None:
         """The next message of the input, on the books; ``None`` at its end or on stop.
 
         Workers read the input themselves, one message each at a time: nothing is read
@@ -495,96 +613,172 @@ class BulkStream:
             self._abort(exc)
             return None
         # No await between reading the item and putting it on the books.
-        entry = _Entry(self._taken, item)
-        self._pending[entry.index] = entry
+        slot = _Slot(self._taken, item)
+        self._pending[slot.index] = slot
         self._taken += 1
-        return entry
+        return slot
 
-    def _prepare(self, entry: _Entry) -> bool:
-        """Validate with send_sms's own rules; an invalid message fails alone, unsent.
+    def _prepare(self, slot: _Slot) -> bool:
+        """Validate (an invalid message fails alone, unsent), then consult the journal.
 
         ``False`` if checking raised something other than ``ValidationError`` (a bug):
         the job stops and that exception is raised.
         """
+        message = _as_message(slot.item)
         try:
-            phone, message, sender, callback_url, sms_type = _send_fields(entry.item)
-            entry.params = self._client._send_params(
-                phone, message, sender, callback_url, sms_type, self._normalize
-            )
+            prepared = self._sender.prepare(_to_message(slot.item))
         except ValidationError as exc:
-            self._finish(
-                entry, BulkResult(index=entry.index, message=_as_message(entry.item), error=exc)
-            )
+            self._finish(slot, bulk_result(slot.index, message, error=exc))
+            return True
         except Exception as exc:
             self._abort(exc)
             return False
+        slot.prepared = prepared
+        slot.hash = content_hash(prepared.phone, prepared.text, prepared.sender)
+        if self._journal is not None:
+            self._resume(slot, message)
         return True
 
-    async def _send(self, entry: _Entry) -> None:
-        params = entry.params
-        assert params is not None
-        entry.stage = _Stage.IN_FLIGHT
-        entry.started_at = _dt.datetime.now(_dt.timezone.utc)
-        message = _as_message(entry.item)
+    def _resume(self, slot: _Slot, message: BulkMessage | None) -> None:
+        """Decide from the journal's entry of an earlier run, if there is one."""
+        assert self._journal is not None
+        entry = self._journal.entries().get(slot.index)
+        if entry is None or entry.state in ("failed", "not_started"):
+            return  # never attempted, or provably not sent: send it
+        if entry.hash != slot.hash:
+            error = JournalError(
+                f"message {slot.index} differs from its journal entry (edited input?): not "
+                "sent. Restore the input, or use a new journal"
+            )
+            self._finish(slot, bulk_result(slot.index, message, error=error))
+        elif entry.state == "sent":
+            self._finish(slot, bulk_result(slot.index, message, previous=entry))
+        elif not self._resend_in_doubt:
+            what = "an earlier run may have sent it" + (f": {entry.error}" if entry.error else "")
+            unknown = self._unknown(slot, what, started=entry.at)
+            self._finish(slot, bulk_result(slot.index, message, error=unknown, previous=entry))
+
+    async def _write_attempting(self, slot: _Slot) -> bool:
+        """``attempting`` durable before the request; ``False`` if that failed."""
+        if self._journal is None:
+            return True
+        slot.journaled = True  # from here on, an outcome record must follow
         try:
-            sent: SendResult = await self._client._send(params, self._timeout)
+            await self._journal.write(
+                JournalEntry(index=slot.index, hash=slot.hash, state="attempting")
+            )
+        except Exception as exc:
+            self._abort(exc if isinstance(exc, JournalError) else JournalError(str(exc)))
+            return False
+        return True
+
+    async def _send(self, slot: _Slot) -> None:
+        prepared = slot.prepared
+        assert prepared is not None
+        slot.stage = _Stage.IN_FLIGHT
+        slot.started = _dt.datetime.now(_dt.timezone.utc)
+        message = _as_message(slot.item)
+        try:
+            sent: SendResult = await self._sender.send(prepared)
         except DevSMSError as exc:
-            result = BulkResult(index=entry.index, message=message, error=exc)
+            result = bulk_result(slot.index, message, error=exc)
         except Exception as exc:
             # Not a per-message failure but a bug: report this one, stop the job.
-            result = self._unknown(entry, f"failed with an unexpected {type(exc).__name__}")
-            assert result.error is not None
-            result.error.__cause__ = exc
-            self._finish(entry, result)
+            error = self._unknown(slot, f"failed with an unexpected {type(exc).__name__}")
+            error.__cause__ = exc
+            await self._finish_journaled(slot, bulk_result(slot.index, message, error=error))
             self._abort(exc)
             return
         except BaseException:
             # Cancelled (or interrupted) in flight: the request may have been received.
-            self._finish(entry, self._unknown(entry, "was cancelled while in flight"))
+            unknown = self._unknown(slot, "it was cancelled while in flight")
+            await self._finish_journaled(slot, bulk_result(slot.index, message, error=unknown))
             raise
         else:
-            result = BulkResult(index=entry.index, message=message, result=sent)
-        self._finish(entry, result)
+            result = bulk_result(slot.index, message, result=sent)
+        await self._finish_journaled(slot, result)
 
-    def _finish(self, entry: _Entry, result: BulkResult) -> None:
-        entry.result = result
-        entry.stage = _Stage.DONE
+    def _finish(self, slot: _Slot, result: AnyBulkResult) -> None:
+        slot.result = result
+        slot.stage = _Stage.DONE
 
-    def _unknown(self, entry: _Entry, what: str) -> BulkResult:
-        params = entry.params or {}
-        phone, text = params.get("phone", ""), params.get("message", "")
-        error = SendOutcomeUnknownError(
-            f"the send {what}: it may or may not have reached the provider. It was NOT "
-            "retried, to avoid a duplicate SMS; look it up in the history before sending "
-            "it again.",
-            phone=phone,
-            # Keyed like the client's own unknown-outcome errors, so reconcile() matches.
-            fingerprint=fingerprint(text, self._client._token.key),
-            started_at=entry.started_at or _dt.datetime.now(_dt.timezone.utc),
-            text=text,
-        )
-        return BulkResult(index=entry.index, message=_as_message(entry.item), error=error)
-
-    def _collect_leftover(self) -> tuple[BulkResult, ...]:
-        out: list[BulkResult] = []
-        for index in sorted(self._pending):
-            entry = self._pending[index]
-            if entry.result is not None:
-                out.append(entry.result)
-            elif entry.stage is _Stage.IN_FLIGHT:  # pragma: no cover - workers record it
-                out.append(self._unknown(entry, "was abandoned while in flight"))
+    async def _finish_journaled(self, slot: _Slot, result: AnyBulkResult) -> None:
+        self._finish(slot, result)
+        if self._journal is None:
+            return
+        # Once an outcome is known it must reach the journal, even under cancellation.
+        with anyio.CancelScope(shield=True):
+            try:
+                await self._journal.write(_outcome_entry(slot, result))
+            except Exception as exc:
+                self._abort(exc if isinstance(exc, JournalError) else JournalError(str(exc)))
             else:
-                out.append(BulkResult(index=index, message=_as_message(entry.item)))
-        self._pending.clear()
+                slot.journaled = False
+
+    def _count(self, result: BulkResult) -> None:
+        """The circuit breaker: stop after too many failures in a row, or a refused token."""
+        if self._max_failures is None or result.previous is not None:
+            return
+        outcome = result.outcome
+        if outcome is BulkOutcome.SENT:
+            self._failures_in_a_row = 0
+        elif outcome in (BulkOutcome.FAILED, BulkOutcome.UNKNOWN):
+            self._failures_in_a_row += 1
+            if _refused_token(result.error):
+                status = getattr(result.error, "status_code", None)
+                self.stop(f"the API refused the token (HTTP {status})")
+            elif self._failures_in_a_row >= self._max_failures:
+                self.stop(f"{self._max_failures} sends in a row did not succeed")
+
+    def _unknown(
+        self, slot: _Slot, what: str, *, started: _dt.datetime | None = None
+    ) -> SendOutcomeUnknownError:
+        prepared = slot.prepared
+        phone, text = (prepared.phone, prepared.text) if prepared is not None else ("", "")
+        return unknown_outcome(
+            what,
+            phone=phone,
+            text=text,
+            fingerprint=self._sender.fingerprint(text),
+            started_at=started or slot.started or _dt.datetime.now(_dt.timezone.utc),
+        )
+
+    def _collect_leftover(self) -> tuple[AnyBulkResult, ...]:
+        out: list[AnyBulkResult] = []
+        for index in sorted(self._pending):
+            slot = self._pending[index]
+            result = slot.result
+            if result is None:
+                error = None
+                if slot.stage is _Stage.IN_FLIGHT:  # pragma: no cover - workers record it
+                    error = self._unknown(slot, "it was abandoned while in flight")
+                result = slot.result = bulk_result(index, _as_message(slot.item), error=error)
+            out.append(result)
         return tuple(out)
+
+    async def _journal_leftover(self) -> None:
+        """Messages whose ``attempting`` was written but that were never sent."""
+        if self._journal is None:
+            return
+        for slot in self._pending.values():
+            if slot.journaled and slot.result is not None:
+                try:
+                    await self._journal.write(_outcome_entry(slot, slot.result))
+                except Exception:  # noqa: S112 - left "attempting": in doubt, never lost
+                    continue
+        self._pending.clear()
 
     async def _refuse_if_unaffordable(self) -> None:
         from .pricing import estimate_bulk
 
-        balance = await self._client.get_balance(timeout=self._timeout)
+        if self._sender.get_balance is None:
+            raise UsageError("check_balance=True needs a balance source")
+        balance = await self._sender.get_balance()
         messages = self._messages
         assert isinstance(messages, Sequence)
-        estimate = estimate_bulk(messages, uz_price=balance.sms_price, normalize=self._normalize)
+        estimate = estimate_bulk(
+            messages, uz_price=balance.sms_price, normalize=self._sender.normalize
+        )
         if estimate.total > balance.balance:
             raise InsufficientBalanceError(
                 f"the job would cost about {estimate.total} so'm ({estimate.messages} "
@@ -595,46 +789,139 @@ class BulkStream:
             )
 
 
-async def send_bulk(
-    client: AsyncDevSMS,
-    messages: Iterable[BulkItem] | AsyncIterable[BulkItem],
+def _outcome_entry(slot: _Slot, result: BulkResult) -> JournalEntry:
+    state: JournalState = result.outcome.value  # type: ignore[assignment]
+    sms_id = cost = error = None
+    if result.result is not None:
+        sms_id, cost = result.result.sms_id, result.result.total_cost
+    elif result.error is not None:
+        error = " ".join(f"{type(result.error).__name__}: {result.error}".split())[:300]
+    return JournalEntry(
+        index=slot.index, hash=slot.hash, state=state, sms_id=sms_id, cost=cost, error=error
+    )
+
+
+@attrs.frozen
+class JournalReconcileResult:
+    """What :meth:`AsyncDevSMS.reconcile_journal` did with the messages in doubt.
+
+    ``found``: in the history, now journaled ``sent`` (never sent again);
+    ``not_sent``: provably not there, journaled ``failed`` (the next run sends them);
+    ``in_doubt``: still unknown (history incomplete, or too recent to tell).
+    """
+
+    found: int
+    not_sent: int
+    in_doubt: int
+
+
+Lookup: TypeAlias = Callable[[SendQuery, Collection[int]], Awaitable[ReconcileResult]]
+"""``await lookup(query, exclude)``: reconcile one query, never matching ids in ``exclude``."""
+
+
+async def reconcile_journal(
+    journal: Journal,
+    messages: Iterable[BulkItem],
+    sender: BulkSender,
+    lookup: Lookup,
     *,
-    concurrency: int | None = None,
-    per_second: float | None = None,
-    normalize: bool = False,
-    check_balance: bool = False,
-    timeout: TimeoutTypes | None = None,  # noqa: ASYNC109 - per request, not a deadline
-    on_result: Callable[[BulkResult], object] | None = None,
-    _clock: Clock | None = None,
-) -> list[BulkResult]:
-    """See :meth:`AsyncDevSMS.send_bulk`."""
+    min_age: float = 120.0,
+) -> JournalReconcileResult:
+    """Look every message the journal has in doubt up in the history.
+
+    One history record proves at most one message: the ids of messages journaled
+    ``sent`` and of every record matched here are excluded from later matches, so two
+    identical messages need two records. "Not there" counts only when the search was
+    complete and the attempt is at least ``min_age`` seconds old (the history lags).
+    """
+    entries = journal.entries()
+    claimed = {e.sms_id for e in entries.values() if e.state == "sent" and e.sms_id is not None}
+    found = not_sent = in_doubt = 0
+    now = _dt.datetime.now(_dt.timezone.utc)
+    for index, item in enumerate(messages):
+        entry = entries.get(index)
+        if entry is None or not entry.in_doubt:
+            continue
+        try:
+            prepared = sender.prepare(_to_message(item))
+        except ValidationError:
+            in_doubt += 1
+            continue
+        if content_hash(prepared.phone, prepared.text, prepared.sender) != entry.hash:
+            in_doubt += 1  # an edited input: the run itself refuses it
+            continue
+        query = SendQuery(prepared.phone, sender.fingerprint(prepared.text), entry.at)
+        result = await lookup(query, frozenset(claimed))
+        if result.record is not None:
+            claimed.add(result.record.id)
+            state: JournalState = "sent"
+            sms_id: int | None = result.record.id
+            note = None
+            found += 1
+        elif result.complete and (now - entry.at).total_seconds() >= min_age:
+            state, sms_id, note = "failed", None, "not in the history"
+            not_sent += 1
+        else:
+            in_doubt += 1
+            continue
+        await journal.write(
+            JournalEntry(
+                index=index,
+                hash=entry.hash,
+                state=state,
+                sms_id=sms_id,
+                error=note,
+                reconciled=True,
+            )
+        )
+    return JournalReconcileResult(found, not_sent, in_doubt)
+
+
+async def send_bulk(
+    stream: BulkStream, *, on_result: Callable[[BulkResult], object] | None = None
+) -> list[AnyBulkResult]:
+    """Run ``stream`` to the end; see :meth:`AsyncDevSMS.send_bulk`.
+
+    If ``on_result`` raises, the job stops as after ``break`` and
+    :class:`BulkCallbackError` carries every result, reported or not.
+    """
     if on_result is not None and not callable(on_result):
         raise ValidationError("on_result", f"must be a callable or None, got {on_result!r}")
-    stream = BulkStream(
-        client,
-        messages,
-        concurrency=concurrency,
-        per_second=per_second,
-        normalize=normalize,
-        check_balance=check_balance,
-        timeout=timeout,
-        _clock=_clock,
-    )
-    results: list[BulkResult] = []
-    callback_failed = False
+    results: list[AnyBulkResult] = []
+    unreported: list[AnyBulkResult] = []
+    failure: Exception | None = None
+    callback_raised = False
+
+    def report(result: AnyBulkResult) -> None:
+        nonlocal failure, callback_raised
+        results.append(result)
+        if failure is not None or callback_raised:
+            unreported.append(result)
+        elif on_result is not None:
+            try:
+                on_result(result)
+            except Exception as exc:
+                failure = exc
+                unreported.append(result)
+            except BaseException:
+                callback_raised = True  # KeyboardInterrupt and the like: let it through
+                raise
+
     try:
         async with stream:
             async for result in stream:
-                results.append(result)
-                if on_result is not None:
-                    try:
-                        on_result(result)
-                    except BaseException:
-                        callback_failed = True
-                        raise
+                report(result)
+                if failure is not None:
+                    break  # like the reader leaving: the sends in flight finish
     finally:
-        if on_result is not None and not callback_failed:
-            for result in stream.leftover:
-                on_result(result)
+        for result in stream.leftover:
+            report(result)
     results.sort(key=attrgetter("index"))
+    if failure is not None:
+        raise BulkCallbackError(
+            f"on_result raised {type(failure).__name__}: the job stopped; "
+            f"{len(unreported)} of {len(results)} results were not reported (see .unreported)",
+            results=results,
+            unreported=sorted(unreported, key=attrgetter("index")),
+        ) from failure
     return results

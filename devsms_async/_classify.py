@@ -36,6 +36,7 @@ from typing import Any, Literal, NamedTuple
 
 import attrs
 
+from . import _unknown
 from ._endpoints import Endpoint
 from ._redact import SNIPPET_CHARS, body_snippet, mask_phone
 from ._response import parse_response, parse_retry_after
@@ -295,20 +296,18 @@ def _retry(
 def unknown_outcome(
     call: Call, cause: DevSMSError, status_code: int | None
 ) -> SendOutcomeUnknownError:
-    """The one constructor of ``SendOutcomeUnknownError`` (chained to ``cause``)."""
+    """This call's ``SendOutcomeUnknownError`` (chained to ``cause``), through the one
+    factory that bulk sending uses too (``_unknown``)."""
     what = "no answer" if isinstance(cause, APIConnectionError) else "an unusable answer"
-    error = SendOutcomeUnknownError(
-        f"the send may or may not have reached the provider ({what}: {cause}); it was NOT "
-        f"retried, to avoid a duplicate SMS. Use `sms.reconcile(error)` to look it up "
-        f"in the history before sending again.",
+    return _unknown.unknown_outcome(
+        f"{what}: {cause}",
         phone=call.phone,
+        text=call.text,
         fingerprint=fingerprint(call.text, call.key),
         started_at=call.started_at,
         status_code=status_code,
-        text=call.text,
+        cause=cause,
     )
-    error.__cause__ = cause
-    return error
 
 
 # -- the log -------------------------------------------------------------------------

@@ -5,12 +5,13 @@ sans-IO core, driven by ``_engine.AsyncEngine`` over an httpx or aiohttp backend
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import AsyncIterable, Callable, Iterable
+import functools
+from collections.abc import AsyncIterable, Callable, Collection, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _paging
-from ._base import DEFAULT_BASE_URL, TOKEN_ENV, BaseClient, Params, State
+from ._base import DEFAULT_BASE_URL, TOKEN_ENV, BaseClient, Params, State, check_bool
 from ._classify import Call
 from ._endpoints import GET_BALANCE, GET_HISTORY, GET_STATUS, SEND_SMS, Endpoint
 from ._engine import AsyncBackend, AsyncEngine
@@ -24,8 +25,7 @@ from ._polling import (
 from ._polling import wait_for_status as _wait_for_status
 from ._reconcile import DEFAULT_SKEW as DEFAULT_RECONCILE_SKEW
 from ._reconcile import DEFAULT_WINDOW as DEFAULT_RECONCILE_WINDOW
-from ._reconcile import ReconcileResult
-from ._reconcile import reconcile as _reconcile
+from ._reconcile import AnyReconcileResult, ReconcileResult, reconcile_async
 from ._transport import (
     AsyncBaseTransport,
     AsyncClient,
@@ -33,10 +33,14 @@ from ._transport import (
     TimeoutTypes,
     make_client,
     resolve_backend,
+    to_timeout,
 )
-from .errors import SendOutcomeUnknownError
+from ._unknown import SendQuery, query_of
+from .errors import SendOutcomeUnknownError, ValidationError
 from .models import (
+    AnyBulkResult,
     Balance,
+    BulkMessage,
     BulkResult,
     HistoryPage,
     OtpTemplate,
@@ -47,8 +51,9 @@ from .models import (
 )
 
 if TYPE_CHECKING:
-    from ._bulk import BulkItem, BulkStream
-    from ._paging import HistoryIterator
+    from ._bulk import BulkItem, BulkSender, BulkStream, JournalReconcileResult
+    from ._journal import Journal
+    from ._paging import AsyncFetchPage, HistoryIterator, PageQuery
 
 __all__ = ["DEFAULT_BASE_URL", "OTP_TEMPLATES", "TOKEN_ENV", "AsyncDevSMS", "render_otp"]
 
@@ -288,16 +293,6 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
 
     # -- history and bulk sending ------------------------------------------------------
 
-    def _fetch_page(self, timeout: TimeoutTypes | None) -> _paging.FetchPage:
-        """``get_history`` as the walk's "fetch a page" callable (timeout checked now)."""
-        limits = self._request_timeout(timeout)
-        call = self._read(GET_HISTORY)
-
-        async def fetch_page(query: Params) -> HistoryPage:
-            return await self._call(GET_HISTORY, query, call, limits)
-
-        return fetch_page
-
     def iter_history(
         self,
         *,
@@ -346,6 +341,16 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
             max_items=max_items,
         )
 
+    def _fetch_page(self, timeout: TimeoutTypes | None) -> AsyncFetchPage:
+        """``get_history`` as the paging and reconcile modules want it."""
+        limits = self._request_timeout(timeout)
+        call = self._read(GET_HISTORY)
+
+        async def fetch_page(query: PageQuery) -> HistoryPage:
+            return await self._call(GET_HISTORY, self._page_params(query), call, limits)
+
+        return fetch_page
+
     async def send_bulk(
         self,
         messages: Iterable[BulkItem] | AsyncIterable[BulkItem],
@@ -356,7 +361,10 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         check_balance: bool = False,
         timeout: TimeoutTypes | None = None,
         on_result: Callable[[BulkResult], object] | None = None,
-    ) -> list[BulkResult]:
+        journal: Journal | None = None,
+        resend_in_doubt: bool = False,
+        stop_after_failures: int | None = None,
+    ) -> list[AnyBulkResult]:
         """Send many SMS concurrently; one ``BulkResult`` per message, in input order.
 
         Args:
@@ -368,12 +376,21 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
                 requests would only queue inside the pool.
             per_second: optional cap on sends *started* per second, evenly spaced.
             normalize: replace Uzbek apostrophe look-alikes, as in ``send_sms``.
-            check_balance: first call ``get_balance()`` and refuse (``ValidationError``)
-                a job whose estimated cost exceeds the balance. Needs a list or tuple.
+            check_balance: first call ``get_balance()`` and refuse
+                (``InsufficientBalanceError``) a job whose estimated cost exceeds the
+                balance. Needs a list or tuple.
             timeout: per-request timeout of each send.
             on_result: called with each final ``BulkResult`` as soon as it is known,
                 including, when the job is cancelled, the ``UNKNOWN`` (abandoned in
-                flight) and ``NOT_STARTED`` ones. Synchronous; keep it quick.
+                flight) and ``NOT_STARTED`` ones. Synchronous; keep it quick. If it
+                raises, the job stops and ``BulkCallbackError`` carries every result.
+            journal: a write-ahead ``FileJournal`` (or any
+                ``Journal``): safe to kill and re-run with the same input in the same
+                order; nothing is sent twice (see ``docs/bulk.md``).
+            resend_in_doubt: with a journal, send again the messages an earlier run
+                left in doubt (check the history first: ``reconcile_journal``).
+            stop_after_failures: stop starting sends after this many failed or unknown
+                results in a row, or at once when the token is refused.
 
         A message that fails (invalid, refused, outcome unknown) is that message's
         result and never stops the others; no message is ever sent twice. If the job
@@ -382,16 +399,18 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         """
         from ._bulk import send_bulk
 
-        return await send_bulk(
-            self,
+        stream = self.stream_bulk(
             messages,
             concurrency=concurrency,
             per_second=per_second,
             normalize=normalize,
             check_balance=check_balance,
             timeout=timeout,
-            on_result=on_result,
+            journal=journal,
+            resend_in_doubt=resend_in_doubt,
+            stop_after_failures=stop_after_failures,
         )
+        return await send_bulk(stream, on_result=on_result)
 
     def stream_bulk(
         self,
@@ -402,8 +421,11 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         normalize: bool = False,
         check_balance: bool = False,
         timeout: TimeoutTypes | None = None,
+        journal: Journal | None = None,
+        resend_in_doubt: bool = False,
+        stop_after_failures: int | None = None,
     ) -> BulkStream:
-        """Like :meth:`send_bulk`, yielding each ``BulkResult`` as it completes::
+        """Like ``send_bulk``, yielding each ``BulkResult`` as it completes::
 
             async with sms.stream_bulk(messages) as results:
                 async for r in results:
@@ -416,36 +438,99 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         from ._bulk import BulkStream
 
         return BulkStream(
-            self,
             messages,
+            self._bulk_sender(check_bool("normalize", normalize), to_timeout(timeout)),
             concurrency=concurrency,
             per_second=per_second,
-            normalize=normalize,
             check_balance=check_balance,
-            timeout=timeout,
+            journal=journal,
+            resend_in_doubt=resend_in_doubt,
+            stop_after_failures=stop_after_failures,
         )
+
+    def _bulk_sender(self, normalize: bool, timeout: TimeoutTypes | None) -> BulkSender:
+        """The callables the bulk engine runs on: this client's checks and send path."""
+        from ._bulk import BulkSender, PreparedSend
+
+        def prepare(m: BulkMessage) -> PreparedSend:
+            body = self._send_params(
+                m.phone, m.message, m.sender, m.callback_url, m.type, normalize
+            )
+            return PreparedSend(body["phone"], body["message"], body.get("sender"), body)
+
+        async def send(prepared: PreparedSend) -> SendResult:
+            return await self._send(dict(prepared.body), timeout)
+
+        return BulkSender(
+            prepare=prepare,
+            send=send,
+            fingerprint=self._fingerprint,
+            pool_size=self.pool_size,
+            get_balance=functools.partial(self.get_balance, timeout=timeout),
+            ready=self._client,
+            normalize=normalize,
+        )
+
+    async def reconcile_journal(
+        self,
+        journal: Journal,
+        messages: Iterable[BulkItem],
+        *,
+        normalize: bool = False,
+        window: int = DEFAULT_RECONCILE_WINDOW,
+        skew: float | _dt.timedelta = DEFAULT_RECONCILE_SKEW,
+        min_age: float = 120.0,
+        timeout: TimeoutTypes | None = None,
+    ) -> JournalReconcileResult:
+        """Settle the messages a bulk journal has in doubt, from the history.
+
+        ``messages`` is the job's input (same order as when it ran). A message found
+        in the history is journaled ``sent``; one provably absent (complete search,
+        attempt at least ``min_age`` seconds old) ``failed``, so the next run with the
+        journal sends it. One history record proves at most one message.
+        """
+        from ._bulk import reconcile_journal
+
+        async def lookup(query: SendQuery, exclude: Collection[int]) -> ReconcileResult:
+            return await self.reconcile(
+                query, window=window, skew=skew, timeout=timeout, exclude=exclude
+            )
+
+        sender = self._bulk_sender(check_bool("normalize", normalize), to_timeout(timeout))
+        return await reconcile_journal(journal, messages, sender, lookup, min_age=min_age)
 
     # -- unknown outcomes --------------------------------------------------------------
 
     async def reconcile(
         self,
-        error: SendOutcomeUnknownError,
+        error: SendOutcomeUnknownError | SendQuery,
         *,
         window: int = DEFAULT_RECONCILE_WINDOW,
         skew: float | _dt.timedelta = DEFAULT_RECONCILE_SKEW,
         timeout: TimeoutTypes | None = None,
-    ) -> ReconcileResult:
+        exclude: Collection[int] = (),
+    ) -> AnyReconcileResult:
         """Look a send whose outcome is unknown up in the history.
 
-        Reads the history newest first (at most ``window`` records) down to records
-        created before ``error.started_at - skew`` (seconds, default 300: room for
-        clock skew), and matches the number and the text. ``result.found`` means the
+        Reads the history (at most ``window`` records) down to records created
+        before ``error.started_at - skew`` (seconds, default 300: room for clock
+        skew), and matches the number and the text's fingerprint; records whose id is
+        in ``exclude`` (already proving another send) never match. The order of the
+        history is checked, not assumed (``result.order``). ``result.found`` means the
         provider has the SMS: do not send it again (``result.record.status`` says how
         it went). Not found is strong only when ``result.complete`` and after the
         history had time to catch up; see ``docs/errors.md`` for the limits.
         """
-
-        def history(window: int) -> HistoryIterator[SmsRecord]:
-            return self.iter_history(page_size=min(window, 200), max_items=window, timeout=timeout)
-
-        return await _reconcile(history, error, key=self._token.key, window=window, skew=skew)
+        if not isinstance(error, SendOutcomeUnknownError | SendQuery):
+            raise ValidationError(
+                "error", f"must be a SendOutcomeUnknownError, not {type(error).__name__}"
+            )
+        query = query_of(error) if isinstance(error, SendOutcomeUnknownError) else error
+        return await reconcile_async(
+            self._fetch_page(timeout),
+            query,
+            self._fingerprint,
+            window=window,
+            skew=skew,
+            exclude=exclude,
+        )

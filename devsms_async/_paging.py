@@ -1,27 +1,30 @@
-"""Walking the whole SMS history: ``iter_history`` and ``iter_history_pages``.
+"""Walking the whole SMS history: a pure state machine and two thin drivers.
 
-The walk asks ``get_history`` for one page at a time (``limit``/``offset``) and stops
-after a short or empty page, so memory holds one page whatever the length of the
-history.
+:class:`HistoryWalk` holds the state of one walk and does no I/O: ``next_query()``
+says which page to ask for (a :class:`PageQuery`, or ``None`` when the walk is over),
+``feed(page)`` takes the page the server returned and gives back the records not
+seen before. :class:`HistoryIterator` (async) and :class:`SyncHistoryIterator` drive
+it over a ``fetch_page(query)`` callable; the async and the sync client pass their own
+``get_history``.
 
 The API has no cursor, and the history is (most likely) newest first: every SMS sent
 while the walk runs pushes the older rows one place down, so the next page starts with
 rows that ended the previous one. The walk drops a record whose ``id`` it saw among the
 last :data:`DEDUPE_WINDOW` records it fetched: up to that many sends between two page
-fetches are absorbed; the set of ids kept never grows beyond it.
+fetches are absorbed; the set of ids kept never grows beyond it. It stops after a
+short or empty page, so memory holds one page whatever the length of the history.
 
-The iterators are plain classes rather than ``async def`` generators: one that is
-dropped half-way (``break``) has no suspended frame to finalise, so it leaves no request
-pending and no "garbage collected before it had been exhausted" warning on trio, with or
-without ``contextlib.aclosing``.
+The iterators are plain classes rather than generators: one that is dropped half-way
+(``break``) has no suspended frame to finalise, so it leaves no request pending and no
+"garbage collected before it had been exhausted" warning on trio.
 """
 
 from __future__ import annotations
 
 import collections
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeAlias, TypeVar
 
 import attrs
 
@@ -31,20 +34,19 @@ from .models import HistoryPage, SmsRecord, SmsStatus
 
 __all__ = [
     "DEDUPE_WINDOW",
+    "AsyncFetchPage",
     "HistoryIterator",
     "HistoryWalk",
+    "PageQuery",
+    "SyncFetchPage",
     "SyncHistoryIterator",
     "iter_history",
     "iter_history_pages",
-    "page_items",
-    "whole_page",
+    "iter_history_pages_sync",
+    "iter_history_sync",
 ]
 
 T = TypeVar("T")
-Query = dict[str, Any]
-FetchPage = Callable[[Query], Awaitable[HistoryPage]]
-"""``get_history`` with these parameters (``limit``, ``offset``, maybe ``status``)."""
-SyncFetchPage = Callable[[Query], HistoryPage]
 
 DEDUPE_WINDOW = 1000
 """How many of the most recently fetched ids the walk remembers to drop repeats.
@@ -52,6 +54,21 @@ DEDUPE_WINDOW = 1000
 It bounds memory (a few dozen kilobytes) while absorbing up to this many new SMS per
 page fetch; a burst larger than that between two fetches can yield a record twice.
 """
+
+
+@attrs.frozen
+class PageQuery:
+    """One ``get_history`` call: ``limit`` (1-200), ``offset``, ``status`` or ``None``."""
+
+    limit: int
+    offset: int
+    status: str | None = None
+
+
+AsyncFetchPage: TypeAlias = Callable[[PageQuery], Awaitable[HistoryPage]]
+"""``await fetch_page(query)``: one page of the history (the client's ``get_history``)."""
+SyncFetchPage: TypeAlias = Callable[[PageQuery], HistoryPage]
+"""``fetch_page(query)``: the same for a synchronous client."""
 
 
 class _RecentIds:
@@ -76,20 +93,22 @@ class _RecentIds:
 
 
 class HistoryWalk:
-    """The state of one history walk, without I/O: which page to ask for next
-    (:meth:`next_query`) and what is new in the page that came back (:meth:`feed`).
+    """The state of one history walk (no I/O): offset, ids seen lately, items wanted.
 
-    Both faces drive it: :class:`HistoryIterator` with ``await``, and
-    :class:`SyncHistoryIterator` without.
+    Arguments are checked here, at once (``ValidationError``, named as in
+    ``iter_history``). Drive it as::
+
+        while (query := walk.next_query()) is not None:
+            fresh = walk.feed(fetch_page(query))   # a HistoryPage, or None
     """
 
     def __init__(
         self,
         *,
-        status: SmsStatus | str | None,
-        page_size: int,
-        start_offset: int,
-        max_items: int | None,
+        status: SmsStatus | str | None = None,
+        page_size: int = 200,
+        start_offset: int = 0,
+        max_items: int | None = None,
     ) -> None:
         try:
             query = check_history_query(page_size, start_offset, status)
@@ -102,65 +121,95 @@ class HistoryWalk:
             isinstance(given, bool) or not isinstance(given, int) or given < 0
         ):
             raise ValidationError("max_items", f"must be an int >= 0 or None, got {max_items!r}")
-        self._status = query.get("status")
+        self._status: str | None = query.get("status")
         self._page_size = page_size
         self._offset = start_offset
         self._remaining = max_items
         self._recent = _RecentIds(max(DEDUPE_WINDOW, page_size))
-        self._limit = 0
-        self.done = False
+        self._asked: PageQuery | None = None
+        self._done = False
+        self._exhausted = False
 
     @property
     def offset(self) -> int:
+        """The offset of the next page."""
         return self._offset
 
-    def next_query(self) -> Query | None:
-        """The ``get_history`` parameters of the next page, or ``None`` at the end."""
-        if self.done:
+    @property
+    def exhausted(self) -> bool:
+        """``True`` once a short or empty page showed the end of the history."""
+        return self._exhausted
+
+    def next_query(self) -> PageQuery | None:
+        """The page to fetch next, or ``None`` when the walk is over."""
+        if self._done:
             return None
         limit = self._page_size
         if self._remaining is not None:
             limit = min(limit, self._remaining)
         if limit == 0:
-            self.done = True
+            self._done = True
             return None
-        self._limit = limit
-        query: Query = {"limit": limit, "offset": self._offset}
-        if self._status is not None:
-            query["status"] = self._status
-        return query
+        self._asked = PageQuery(limit, self._offset, self._status)
+        return self._asked
 
     def feed(self, page: HistoryPage) -> HistoryPage | None:
-        """Take the page asked for by the last :meth:`next_query`; returns it with the
-        records not seen before, or ``None`` when none is new."""
+        """Take the page fetched for ``next_query()``; the records not seen before."""
+        asked = self._asked
+        if asked is None:
+            raise UsageError("feed() takes the page of the query next_query() returned")
+        self._asked = None
         fetched = page.items
         fresh = [record for record in fetched if self._recent.add(record.id)]
         if self._remaining is not None:
             del fresh[self._remaining :]
             self._remaining -= len(fresh)
-        if len(fetched) < self._limit:
-            self.done = True
+        if len(fetched) < asked.limit:
+            self._done = self._exhausted = True
         self._offset += len(fetched)
         return attrs.evolve(page, items=fresh) if fresh else None
 
-
-async def _next_page(walk: HistoryWalk, fetch_page: FetchPage) -> HistoryPage | None:
-    while (query := walk.next_query()) is not None:
-        page = walk.feed(await fetch_page(query))
-        if page is not None:
-            return page
-    return None
+    def close(self) -> None:
+        self._done = True
 
 
-def _next_page_sync(walk: HistoryWalk, fetch_page: SyncFetchPage) -> HistoryPage | None:
-    while (query := walk.next_query()) is not None:
-        page = walk.feed(fetch_page(query))
-        if page is not None:
-            return page
-    return None
+def _whole_page(page: HistoryPage) -> tuple[HistoryPage]:
+    return (page,)
 
 
-class HistoryIterator(Generic[T]):
+def _page_items(page: HistoryPage) -> list[SmsRecord]:
+    return page.items
+
+
+class _IteratorBase(Generic[T]):
+    def __init__(self, walk: HistoryWalk, explode: Callable[[HistoryPage], Iterable[T]]) -> None:
+        self._walk = walk
+        self._explode = explode
+        self._buffer: collections.deque[T] = collections.deque()
+        self._running = False
+        self._closed = False
+
+    @property
+    def walk(self) -> HistoryWalk:
+        """The state machine being driven (``walk.exhausted``: the history ended)."""
+        return self._walk
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"offset={self._walk.offset}"
+        return f"<{type(self).__name__} {state}>"
+
+    def _enter(self) -> None:
+        if self._running:
+            raise UsageError("this history iterator is already being read by another task")
+        self._running = True
+
+    def _close(self) -> None:
+        self._closed = True
+        self._buffer.clear()
+        self._walk.close()
+
+
+class HistoryIterator(_IteratorBase[T]):
     """An async iterator over the history (records or pages), one request per page.
 
     Returned by :meth:`AsyncDevSMS.iter_history` and
@@ -175,44 +224,33 @@ class HistoryIterator(Generic[T]):
     def __init__(
         self,
         walk: HistoryWalk,
-        fetch_page: FetchPage,
+        fetch_page: AsyncFetchPage,
         explode: Callable[[HistoryPage], Iterable[T]],
     ) -> None:
-        self._walk = walk
-        self._fetch_page = fetch_page
-        self._explode = explode
-        self._buffer: collections.deque[T] = collections.deque()
-        self._running = False
-        self._closed = False
-
-    def __repr__(self) -> str:
-        state = "closed" if self._closed else f"offset={self._walk.offset}"
-        return f"<HistoryIterator {state}>"
+        super().__init__(walk, explode)
+        self._fetch = fetch_page
 
     def __aiter__(self) -> HistoryIterator[T]:
         return self
 
     async def __anext__(self) -> T:
-        if self._running:
-            raise UsageError("this history iterator is already being read by another task")
-        self._running = True
+        self._enter()
         try:
             while not self._buffer:
-                if self._closed:
-                    raise StopAsyncIteration
-                page = await _next_page(self._walk, self._fetch_page)
-                if page is None:
+                query = None if self._closed else self._walk.next_query()
+                if query is None:
                     self._closed = True
                     raise StopAsyncIteration
-                self._buffer.extend(self._explode(page))
+                page = self._walk.feed(await self._fetch(query))
+                if page is not None:
+                    self._buffer.extend(self._explode(page))
             return self._buffer.popleft()
         finally:
             self._running = False
 
     async def aclose(self) -> None:
         """Stop the walk; later iteration ends at once. Idempotent."""
-        self._closed = True
-        self._buffer.clear()
+        self._close()
 
     async def __aenter__(self) -> HistoryIterator[T]:
         return self
@@ -226,13 +264,8 @@ class HistoryIterator(Generic[T]):
         await self.aclose()
 
 
-class SyncHistoryIterator(Generic[T]):
-    """A plain iterator over the history (records or pages), one request per page.
-
-    Returned by :meth:`DevSMS.iter_history` and :meth:`DevSMS.iter_history_pages`; the
-    same walk as :class:`HistoryIterator`, without ``await``. ``close()`` (or a ``with``
-    block) makes any further iteration end at once.
-    """
+class SyncHistoryIterator(_IteratorBase[T]):
+    """The same walk as :class:`HistoryIterator`, as a plain iterator (sync clients)."""
 
     def __init__(
         self,
@@ -240,34 +273,30 @@ class SyncHistoryIterator(Generic[T]):
         fetch_page: SyncFetchPage,
         explode: Callable[[HistoryPage], Iterable[T]],
     ) -> None:
-        self._walk = walk
-        self._fetch_page = fetch_page
-        self._explode = explode
-        self._buffer: collections.deque[T] = collections.deque()
-        self._closed = False
+        super().__init__(walk, explode)
+        self._fetch = fetch_page
 
-    def __repr__(self) -> str:
-        state = "closed" if self._closed else f"offset={self._walk.offset}"
-        return f"<SyncHistoryIterator {state}>"
-
-    def __iter__(self) -> Iterator[T]:
+    def __iter__(self) -> SyncHistoryIterator[T]:
         return self
 
     def __next__(self) -> T:
-        while not self._buffer:
-            if self._closed:
-                raise StopIteration
-            page = _next_page_sync(self._walk, self._fetch_page)
-            if page is None:
-                self._closed = True
-                raise StopIteration
-            self._buffer.extend(self._explode(page))
-        return self._buffer.popleft()
+        self._enter()
+        try:
+            while not self._buffer:
+                query = None if self._closed else self._walk.next_query()
+                if query is None:
+                    self._closed = True
+                    raise StopIteration
+                page = self._walk.feed(self._fetch(query))
+                if page is not None:
+                    self._buffer.extend(self._explode(page))
+            return self._buffer.popleft()
+        finally:
+            self._running = False
 
     def close(self) -> None:
         """Stop the walk; later iteration ends at once. Idempotent."""
-        self._closed = True
-        self._buffer.clear()
+        self._close()
 
     def __enter__(self) -> SyncHistoryIterator[T]:
         return self
@@ -281,39 +310,61 @@ class SyncHistoryIterator(Generic[T]):
         self.close()
 
 
-def whole_page(page: HistoryPage) -> tuple[HistoryPage]:
-    return (page,)
-
-
-def page_items(page: HistoryPage) -> list[SmsRecord]:
-    return page.items
-
-
-def iter_history_pages(
-    fetch_page: FetchPage,
-    *,
-    status: SmsStatus | str | None = None,
-    page_size: int = 200,
-    start_offset: int = 0,
-    max_items: int | None = None,
-) -> HistoryIterator[HistoryPage]:
-    """See :meth:`AsyncDevSMS.iter_history_pages`. Arguments are checked here, at once."""
-    walk = HistoryWalk(
-        status=status, page_size=page_size, start_offset=start_offset, max_items=max_items
-    )
-    return HistoryIterator(walk, fetch_page, whole_page)
-
-
 def iter_history(
-    fetch_page: FetchPage,
+    fetch_page: AsyncFetchPage,
     *,
     status: SmsStatus | str | None = None,
     page_size: int = 200,
     start_offset: int = 0,
     max_items: int | None = None,
 ) -> HistoryIterator[SmsRecord]:
-    """See :meth:`AsyncDevSMS.iter_history`. Arguments are checked here, at once."""
+    """Every record, one ``await fetch_page(query)`` per page. Arguments checked at once."""
     walk = HistoryWalk(
         status=status, page_size=page_size, start_offset=start_offset, max_items=max_items
     )
-    return HistoryIterator(walk, fetch_page, page_items)
+    return HistoryIterator(walk, fetch_page, _page_items)
+
+
+def iter_history_pages(
+    fetch_page: AsyncFetchPage,
+    *,
+    status: SmsStatus | str | None = None,
+    page_size: int = 200,
+    start_offset: int = 0,
+    max_items: int | None = None,
+) -> HistoryIterator[HistoryPage]:
+    """Like :func:`iter_history`, one ``HistoryPage`` (repeats removed) at a time."""
+    walk = HistoryWalk(
+        status=status, page_size=page_size, start_offset=start_offset, max_items=max_items
+    )
+    return HistoryIterator(walk, fetch_page, _whole_page)
+
+
+def iter_history_sync(
+    fetch_page: SyncFetchPage,
+    *,
+    status: SmsStatus | str | None = None,
+    page_size: int = 200,
+    start_offset: int = 0,
+    max_items: int | None = None,
+) -> SyncHistoryIterator[SmsRecord]:
+    """:func:`iter_history` for a synchronous ``fetch_page(query)``."""
+    walk = HistoryWalk(
+        status=status, page_size=page_size, start_offset=start_offset, max_items=max_items
+    )
+    return SyncHistoryIterator(walk, fetch_page, _page_items)
+
+
+def iter_history_pages_sync(
+    fetch_page: SyncFetchPage,
+    *,
+    status: SmsStatus | str | None = None,
+    page_size: int = 200,
+    start_offset: int = 0,
+    max_items: int | None = None,
+) -> SyncHistoryIterator[HistoryPage]:
+    """:func:`iter_history_pages` for a synchronous ``fetch_page(query)``."""
+    walk = HistoryWalk(
+        status=status, page_size=page_size, start_offset=start_offset, max_items=max_items
+    )
+    return SyncHistoryIterator(walk, fetch_page, _whole_page)

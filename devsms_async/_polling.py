@@ -7,6 +7,10 @@ Polls happen at ``0, i, 3i, 7i, ...`` seconds (``i = poll_initial``, the gap dou
 up to ``poll_max``), so the status is checked at least every ``poll_max`` seconds.
 Sleeping goes through ``anyio.sleep``: it works on asyncio and trio, and a test clock
 (``trio.testing.MockClock``) drives it without wall time.
+
+The schedule is a pure :class:`PollPlan` (when to poll next, when to give up), driven by
+:func:`wait_for_status` (async) and :func:`wait_for_status_sync` (a plain callable,
+``time.sleep``, for the sync client); both raise the same ``WaitTimeoutError``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable, Collection
 from typing import TypeAlias
+
+import attrs
 
 from .errors import ValidationError, WaitTimeoutError
 from .models import SmsRecord, SmsStatus
@@ -86,6 +92,50 @@ def _is_number(value: object) -> bool:
     return not isinstance(value, bool) and isinstance(value, int | float)
 
 
+@attrs.define
+class PollPlan:
+    """The pure state of one wait: what was seen, and how long to sleep next."""
+
+    reached: Callable[[SmsRecord], bool]
+    description: str
+    limit: float
+    delay: float
+    poll_max: float
+    last: SmsRecord | None = None
+    polls: int = 0
+
+    @classmethod
+    def make(
+        cls, until: Until | None, timeout: float | None, poll_initial: float, poll_max: float
+    ) -> PollPlan:
+        reached, description = compile_until(until)
+        limit, delay, poll_max = check_poll_options(timeout, poll_initial, poll_max)
+        return cls(reached, description, limit, delay, poll_max)
+
+    def feed(self, record: SmsRecord) -> float | None:
+        """Take a poll's answer: ``None`` when the wait is over, else seconds to sleep."""
+        self.last = record
+        self.polls += 1
+        if self.reached(record) or record.status.is_final:
+            return None
+        delay, self.delay = self.delay, min(self.delay * 2, self.poll_max)
+        return delay
+
+    def timed_out(self, sms_id: int | None, request_id: str | None) -> WaitTimeoutError:
+        what = f"sms_id={sms_id}" if sms_id is not None else f"request_id={request_id!r}"
+        last = self.last
+        seen = f"last status: {last.status_raw}" if last is not None else "no poll answered"
+        return WaitTimeoutError(
+            f"SMS {what} did not reach {self.description} within {self.limit:g} s "
+            f"({seen}, {self.polls} polls)",
+            sms_id=sms_id,
+            request_id=request_id,
+            timeout=self.limit,
+            last=last,
+            polls=self.polls,
+        )
+
+
 async def wait_for_status(
     get_status: Callable[[], Awaitable[SmsRecord]],
     *,
@@ -96,36 +146,24 @@ async def wait_for_status(
     poll_initial: float = DEFAULT_POLL_INITIAL,
     poll_max: float = DEFAULT_POLL_MAX,
 ) -> SmsRecord:
-    """Call ``get_status()`` until ``until`` holds or the status is final.
+    """Call ``await get_status()`` until ``until`` holds or the status is final.
 
     See :meth:`AsyncDevSMS.wait_for_status`; this is its engine, kept free of the
-    client so it can be driven by any awaitable.
+    client so it can be driven by any awaitable. ``sms_id``/``request_id`` only name
+    the SMS in the ``WaitTimeoutError``.
     """
     import anyio  # on first use: `import devsms_async` stays light
 
-    reached, description = compile_until(until)
-    limit, delay, poll_max = check_poll_options(timeout, poll_initial, poll_max)
-    last: SmsRecord | None = None
-    polls = 0
-    with anyio.move_on_after(limit) as scope:
+    plan = PollPlan.make(until, timeout, poll_initial, poll_max)
+    with anyio.move_on_after(plan.limit) as scope:
         while True:
-            last = await get_status()
-            polls += 1
-            if reached(last) or last.status.is_final:
-                return last
-            await anyio.sleep(delay)
-            delay = min(delay * 2, poll_max)
+            record = await get_status()
+            pause = plan.feed(record)
+            if pause is None:
+                return record
+            await anyio.sleep(pause)
     assert scope.cancelled_caught
-    what = f"sms_id={sms_id}" if sms_id is not None else f"request_id={request_id!r}"
-    seen = f"last status: {last.status_raw}" if last is not None else "no poll answered"
-    raise WaitTimeoutError(
-        f"SMS {what} did not reach {description} within {limit:g} s ({seen}, {polls} polls)",
-        sms_id=sms_id,
-        request_id=request_id,
-        timeout=limit,
-        last=last,
-        polls=polls,
-    )
+    raise plan.timed_out(sms_id, request_id)
 
 
 def wait_for_status_sync(
@@ -140,40 +178,25 @@ def wait_for_status_sync(
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], object] | None = None,
 ) -> SmsRecord:
-    """The sync twin of :func:`wait_for_status` (``DevSMS.wait_for_status``).
+    """:func:`wait_for_status` for a synchronous ``get_status()``.
 
-    There is no cancel scope to bound a poll in flight, so the limit is checked between
-    polls and each sleep is cut to end at it. ``clock``/``sleep`` default to
-    ``time.monotonic``/``time.sleep`` (tests pass a fake pair).
+    ``clock`` (default ``time.monotonic``) and ``sleep`` (default ``time.sleep``) are
+    the seams for tests. A poll in progress is not interrupted at the deadline (a sync
+    call cannot be); no poll starts after it, and no sleep runs past it.
     """
     import time
 
-    now = clock or time.monotonic
-    nap = sleep or time.sleep
-    reached, description = compile_until(until)
-    limit, delay, poll_max = check_poll_options(timeout, poll_initial, poll_max)
-    deadline = now() + limit
-    last: SmsRecord | None = None
-    polls = 0
-    while True:
-        last = get_status()
-        polls += 1
-        if reached(last) or last.status.is_final:
-            return last
+    now = clock if clock is not None else time.monotonic
+    pause_for = sleep if sleep is not None else time.sleep
+    plan = PollPlan.make(until, timeout, poll_initial, poll_max)
+    deadline = now() + plan.limit
+    while now() < deadline:
+        record = get_status()
+        pause = plan.feed(record)
+        if pause is None:
+            return record
         left = deadline - now()
-        if left <= delay:
-            if left > 0:
-                nap(left)
+        if left <= 0:
             break
-        nap(delay)
-        delay = min(delay * 2, poll_max)
-    what = f"sms_id={sms_id}" if sms_id is not None else f"request_id={request_id!r}"
-    seen = f"last status: {last.status_raw}"
-    raise WaitTimeoutError(
-        f"SMS {what} did not reach {description} within {limit:g} s ({seen}, {polls} polls)",
-        sms_id=sms_id,
-        request_id=request_id,
-        timeout=limit,
-        last=last,
-        polls=polls,
-    )
+        pause_for(min(pause, left))
+    raise plan.timed_out(sms_id, request_id)

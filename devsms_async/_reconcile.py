@@ -1,44 +1,58 @@
 """``reconcile``: did a send whose outcome is unknown go through after all?
 
-A :class:`~devsms_async.errors.SendOutcomeUnknownError` keeps the number, the text (privately)
-and the time the send began. The history is newest first, so the search reads it from
-the top and stops at the first record created before ``started_at - skew``, or after
-``window`` records, whichever comes first. A record matches when its number and text
-are those of the send; of several matches the one created closest to ``started_at``
-is reported.
+Pure matching plus two thin drivers. :class:`ReconcileSearch` takes the records of
+the history one at a time (``feed``) and knows no I/O; :func:`reconcile_async` and
+:func:`reconcile_sync` walk the history over a ``fetch_page(query)`` callable (see
+``_paging``) and feed it.
+
+A record matches a :class:`~devsms_async._unknown.SendQuery` when its number (digits
+only) is the query's and ``fingerprint(record.message)`` equals the query's
+fingerprint: digests are compared, never raw texts, so an unknown-outcome error that
+keeps only its fingerprint matches as well as one that keeps the text. A record whose
+id is in ``exclude`` (already claimed by another send) never matches: one record proves
+at most one send. Of several matches the one created closest to ``started_at`` wins.
+
+When the search may stop. The spec promises no order for the history. The search
+watches the order the server actually uses (by ``created_at``, then ``id``): only once
+two records have shown it newest first, and none has contradicted it, does a record
+created before ``started_at - skew`` end the search as ``complete``. Otherwise (oldest
+first, mixed, a single record) ``complete`` needs the end of the history inside the
+window; "not found" is never claimed without proof.
 
 What it cannot know, and the docs say so:
 
-- **History may lag.** A send that is still being processed may not be listed yet;
-  "not found" a second after the error is weaker than "not found" a minute later.
-- **Identical messages.** The API has no idempotency key, so the same text sent to the
-  same number shortly before (within ``skew``) or after (a manual resend) also
-  matches; ``matches`` lists them all.
-- **The window.** On a busy account more than ``window`` SMS may have been sent since;
-  then ``complete`` is ``False`` and "not found" proves nothing.
-- **OTP texts.** A universal OTP is matched on the text the SDK renders from the
-  template; if the provider stores the text differently, it is not found.
+- **History may lag.** "not found" a second after the error is weaker than a minute later.
+- **Identical messages.** The same text sent to the same number shortly before (within
+  ``skew``) or after (a manual resend) also matches; ``matches`` lists them all.
+- **The window.** Past ``window`` records, ``complete`` is ``False``.
+- **OTP texts.** A universal OTP is matched on the text the SDK renders from the template.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import math
-from collections.abc import AsyncIterable, Callable, Iterable
+from collections.abc import Callable, Collection
+from typing import Literal, TypeAlias
 
 import attrs
 
-from ._classify import fingerprint
 from ._converter import TASHKENT
-from .errors import SendOutcomeUnknownError, ValidationError
+from ._paging import AsyncFetchPage, SyncFetchPage, iter_history, iter_history_sync
+from ._unknown import SendQuery
+from .errors import ValidationError
 from .models import SmsRecord
 
 __all__ = [
     "DEFAULT_SKEW",
     "DEFAULT_WINDOW",
+    "AnyReconcileResult",
+    "HistoryOrder",
+    "ReconcileFound",
+    "ReconcileNotFound",
     "ReconcileResult",
-    "Search",
-    "reconcile",
+    "ReconcileSearch",
+    "reconcile_async",
     "reconcile_sync",
 ]
 
@@ -49,23 +63,28 @@ DEFAULT_SKEW = 300.0
 """Seconds before ``started_at`` still searched: room for the provider's clock to
 differ from ours."""
 
+HistoryOrder = Literal["newest_first", "oldest_first", "unknown"]
+
 
 @attrs.frozen(kw_only=True)
 class ReconcileResult:
     """What :meth:`AsyncDevSMS.reconcile` found in the history.
 
     ``record`` is the matching SMS (the match created closest to the send), or
-    ``None``. ``matches`` holds every matching record seen, newest first: more than one
-    means the same text went to the same number more than once around that time.
-    ``searched`` counts the records read. ``complete`` is ``True`` when the search
-    reached records older than the send (or the end of the history), ``False`` when
-    it stopped at the window first, in which case "not found" proves nothing.
+    ``None``. ``matches`` holds every matching record seen, in the order read: more
+    than one means the same text went to the same number more than once around that
+    time. ``searched`` counts the records read. ``complete`` is ``True`` only when
+    the search provably saw every record from around the send on (it reached records
+    older than the send in a history shown to be newest first, or the end of the
+    history); when ``False``, "not found" proves nothing. ``order`` is the order the
+    server was seen to use.
     """
 
     record: SmsRecord | None
     matches: tuple[SmsRecord, ...]
     searched: int
     complete: bool
+    order: HistoryOrder = "unknown"
 
     @property
     def found(self) -> bool:
@@ -73,110 +92,141 @@ class ReconcileResult:
         return self.record is not None
 
 
-class Search:
-    """One reconcile search without I/O: feed it history records newest first until
-    :meth:`feed` says stop, then read :meth:`result`. ``window`` is the most records
-    to read (ask the history for that many)."""
+@attrs.frozen(kw_only=True)
+class ReconcileFound(ReconcileResult):
+    """Found: ``record`` is the SMS (``if result.found: result.record.status`` types)."""
+
+    record: SmsRecord
+
+    @property
+    def found(self) -> Literal[True]:
+        return True
+
+
+@attrs.frozen(kw_only=True)
+class ReconcileNotFound(ReconcileResult):
+    """Not found; ``complete`` says whether that proves the send did not happen."""
+
+    record: None = None
+
+    @property
+    def found(self) -> Literal[False]:
+        return False
+
+
+AnyReconcileResult: TypeAlias = ReconcileFound | ReconcileNotFound
+"""What ``reconcile`` returns: narrow it with ``result.found``."""
+
+
+def _aware(moment: _dt.datetime) -> _dt.datetime:
+    """Naive timestamps (``timezone=None`` clients) are the provider's Tashkent time."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=TASHKENT)
+
+
+def _digits(phone: str) -> str:
+    return "".join(ch for ch in phone if ch.isdigit())
+
+
+def _compare(a: SmsRecord, b: SmsRecord) -> int:
+    """-1 if ``a`` is older than ``b``, 1 if newer, 0 if it cannot be told."""
+    if a.created_at is not None and b.created_at is not None:
+        ta, tb = _aware(a.created_at), _aware(b.created_at)
+        if ta != tb:
+            return -1 if ta < tb else 1
+    if a.id != b.id:  # ids grow with time; the tie-breaker within one second
+        return -1 if a.id < b.id else 1
+    return 0
+
+
+class ReconcileSearch:
+    """The pure part of reconcile: feed it history records; it says when to stop.
+
+    ``fingerprint(text)`` must be the function that made ``query.fingerprint`` (the
+    client's, keyed with its token).
+    """
 
     def __init__(
         self,
-        error: SendOutcomeUnknownError,
+        query: SendQuery,
+        fingerprint: Callable[[str], str],
         *,
-        key: bytes,
         window: int = DEFAULT_WINDOW,
         skew: float | _dt.timedelta = DEFAULT_SKEW,
+        exclude: Collection[int] = (),
     ) -> None:
-        if not isinstance(error, SendOutcomeUnknownError):
-            raise ValidationError(
-                "error", f"must be a SendOutcomeUnknownError, not {type(error).__name__}"
-            )
         checked: object = window
         if isinstance(checked, bool) or not isinstance(checked, int) or window < 1:
             raise ValidationError("window", f"must be an int >= 1, got {window!r}")
-        started = error.started_at
+        started = query.started_at
         if started.tzinfo is None:  # ours are aware; a hand-made one is taken as UTC
             started = started.replace(tzinfo=_dt.timezone.utc)
         self.window = window
         self._started = started
         self._cutoff = started - _seconds(skew)
-        self._matches = _Matcher(error, key)
-        self._searched = 0
-        self._complete = False
+        self._phone = _digits(query.phone)
+        self._fingerprint = query.fingerprint
+        self._digest = fingerprint
+        self._exclude = frozenset(exclude)
+        self._matches: list[SmsRecord] = []
+        self._previous: SmsRecord | None = None
+        self._newer_first = 0
+        self._older_first = 0
+        self.searched = 0
+        self.complete = False
+
+    @property
+    def order(self) -> HistoryOrder:
+        if self._older_first == 0 and self._newer_first > 0:
+            return "newest_first"
+        if self._newer_first == 0 and self._older_first > 0:
+            return "oldest_first"
+        return "unknown"
 
     def feed(self, record: SmsRecord) -> bool:
-        """Look at the next record; ``False``: the search is over (stop reading)."""
-        created = _aware(record.created_at) if record.created_at is not None else None
-        if created is not None and created < self._cutoff:
-            self._complete = True
+        """Take the next record read; ``False`` once the search is over."""
+        self.searched += 1
+        previous, self._previous = self._previous, record
+        if previous is not None:
+            step = _compare(record, previous)
+            if step < 0:
+                self._newer_first += 1
+            elif step > 0:
+                self._older_first += 1
+        if (
+            self.order == "newest_first"
+            and record.created_at is not None
+            and _aware(record.created_at) < self._cutoff
+        ):
+            # Everything after this record is older still: nothing left to find.
+            self.complete = True
             return False
-        self._searched += 1
-        self._matches.check(record)
-        return True
+        if self._matches_query(record):
+            self._matches.append(record)
+        return self.searched < self.window
 
-    def result(self) -> ReconcileResult:
-        """What was found; call it when the history ended or :meth:`feed` said stop."""
-        complete = self._complete or self._searched < self.window
-        found = tuple(self._matches.found)
-        return ReconcileResult(
-            record=_closest(found, self._started),
-            matches=found,
-            searched=self._searched + (1 if self._complete else 0),
-            complete=complete,
+    def _matches_query(self, record: SmsRecord) -> bool:
+        return (
+            record.id not in self._exclude
+            and _digits(record.phone_number) == self._phone
+            and self._digest(record.message) == self._fingerprint
         )
 
-
-async def reconcile(
-    history: Callable[[int], AsyncIterable[SmsRecord]],
-    error: SendOutcomeUnknownError,
-    *,
-    key: bytes,
-    window: int = DEFAULT_WINDOW,
-    skew: float | _dt.timedelta = DEFAULT_SKEW,
-) -> ReconcileResult:
-    """See :meth:`AsyncDevSMS.reconcile`; ``history(n)`` gives up to ``n`` records,
-    newest first, and ``key`` is the fingerprint key."""
-    search = Search(error, key=key, window=window, skew=skew)
-    async for record in history(search.window):
-        if not search.feed(record):
-            break
-    return search.result()
-
-
-def reconcile_sync(
-    history: Callable[[int], Iterable[SmsRecord]],
-    error: SendOutcomeUnknownError,
-    *,
-    key: bytes,
-    window: int = DEFAULT_WINDOW,
-    skew: float | _dt.timedelta = DEFAULT_SKEW,
-) -> ReconcileResult:
-    """The same search as :func:`reconcile`, for the sync client."""
-    search = Search(error, key=key, window=window, skew=skew)
-    for record in history(search.window):
-        if not search.feed(record):
-            break
-    return search.result()
-
-
-class _Matcher:
-    """Same number (digits only) and same text (or, lacking it, same fingerprint)."""
-
-    def __init__(self, error: SendOutcomeUnknownError, key: bytes) -> None:
-        self._phone = _digits(error.phone)
-        self._text: str | None = error._text
-        self._fingerprint = error.fingerprint
-        self._key = key
-        self.found: list[SmsRecord] = []
-
-    def check(self, record: SmsRecord) -> None:
-        if _digits(record.phone_number) != self._phone:
-            return
-        if self._text is not None:
-            same = record.message == self._text
-        else:
-            same = fingerprint(record.message, self._key) == self._fingerprint
-        if same:
-            self.found.append(record)
+    def result(self, *, history_ended: bool) -> AnyReconcileResult:
+        """The answer; ``history_ended``: the walk reached the end of the history."""
+        complete = self.complete or history_ended
+        found = tuple(self._matches)
+        record = _closest(found, self._started)
+        if record is None:
+            return ReconcileNotFound(
+                matches=found, searched=self.searched, complete=complete, order=self.order
+            )
+        return ReconcileFound(
+            record=record,
+            matches=found,
+            searched=self.searched,
+            complete=complete,
+            order=self.order,
+        )
 
 
 def _closest(records: tuple[SmsRecord, ...], when: _dt.datetime) -> SmsRecord | None:
@@ -186,11 +236,6 @@ def _closest(records: tuple[SmsRecord, ...], when: _dt.datetime) -> SmsRecord | 
         return abs((_aware(record.created_at) - when).total_seconds())
 
     return min(records, key=distance, default=None)
-
-
-def _aware(moment: _dt.datetime) -> _dt.datetime:
-    """Naive timestamps (``timezone=None`` clients) are the provider's Tashkent time."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=TASHKENT)
 
 
 def _seconds(skew: object) -> _dt.timedelta:
@@ -205,5 +250,39 @@ def _seconds(skew: object) -> _dt.timedelta:
     return _dt.timedelta(seconds=seconds)
 
 
-def _digits(phone: str) -> str:
-    return "".join(ch for ch in phone if ch.isdigit())
+async def reconcile_async(
+    fetch_page: AsyncFetchPage,
+    query: SendQuery,
+    fingerprint: Callable[[str], str],
+    *,
+    window: int = DEFAULT_WINDOW,
+    skew: float | _dt.timedelta = DEFAULT_SKEW,
+    exclude: Collection[int] = (),
+) -> AnyReconcileResult:
+    """Look ``query`` up in the history, ``await fetch_page(PageQuery)`` per page."""
+    search = ReconcileSearch(query, fingerprint, window=window, skew=skew, exclude=exclude)
+    records = iter_history(fetch_page, page_size=min(window, 200), max_items=window)
+    async for record in records:
+        if not search.feed(record):
+            break
+    ended = records.walk.exhausted and search.searched < window
+    return search.result(history_ended=ended)
+
+
+def reconcile_sync(
+    fetch_page: SyncFetchPage,
+    query: SendQuery,
+    fingerprint: Callable[[str], str],
+    *,
+    window: int = DEFAULT_WINDOW,
+    skew: float | _dt.timedelta = DEFAULT_SKEW,
+    exclude: Collection[int] = (),
+) -> AnyReconcileResult:
+    """:func:`reconcile_async` for a synchronous ``fetch_page(PageQuery)``."""
+    search = ReconcileSearch(query, fingerprint, window=window, skew=skew, exclude=exclude)
+    records = iter_history_sync(fetch_page, page_size=min(window, 200), max_items=window)
+    for record in records:
+        if not search.feed(record):
+            break
+    ended = records.walk.exhausted and search.searched < window
+    return search.result(history_ended=ended)

@@ -10,6 +10,7 @@ from synchronous code.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Collection
 from types import TracebackType
 from typing import TypeVar
 
@@ -22,9 +23,10 @@ from ._polling import DEFAULT_POLL_INITIAL, DEFAULT_POLL_MAX, DEFAULT_WAIT_TIMEO
 from ._polling import wait_for_status_sync as _wait_for_status
 from ._reconcile import DEFAULT_SKEW as DEFAULT_RECONCILE_SKEW
 from ._reconcile import DEFAULT_WINDOW as DEFAULT_RECONCILE_WINDOW
-from ._reconcile import ReconcileResult
+from ._reconcile import AnyReconcileResult
 from ._reconcile import reconcile_sync as _reconcile
 from ._transport import BaseTransport, Client, HttpxSyncBackend, TimeoutTypes, make_sync_client
+from ._unknown import SendQuery, query_of
 from .errors import SendOutcomeUnknownError, ValidationError
 from .models import Balance, HistoryPage, OtpTemplate, SendResult, SmsRecord, SmsStatus, SmsType
 
@@ -203,11 +205,12 @@ class DevSMS(BaseClient[BaseTransport, Client]):
     # -- history -----------------------------------------------------------------------
 
     def _fetch_page(self, timeout: TimeoutTypes | None) -> _paging.SyncFetchPage:
+        """``get_history`` as the paging and reconcile drivers want it."""
         limits = self._request_timeout(timeout)
         call = self._read(GET_HISTORY)
 
-        def fetch_page(query: Params) -> HistoryPage:
-            return self._call(GET_HISTORY, query, call, limits)
+        def fetch_page(query: _paging.PageQuery) -> HistoryPage:
+            return self._call(GET_HISTORY, self._page_params(query), call, limits)
 
         return fetch_page
 
@@ -222,10 +225,13 @@ class DevSMS(BaseClient[BaseTransport, Client]):
     ) -> _paging.SyncHistoryIterator[SmsRecord]:
         """Every SMS of the history, newest first, one page (one request) at a time;
         a plain iterator. See ``AsyncDevSMS.iter_history``."""
-        walk = _paging.HistoryWalk(
-            status=status, page_size=page_size, start_offset=start_offset, max_items=max_items
+        return _paging.iter_history_sync(
+            self._fetch_page(timeout),
+            status=status,
+            page_size=page_size,
+            start_offset=start_offset,
+            max_items=max_items,
         )
-        return _paging.SyncHistoryIterator(walk, self._fetch_page(timeout), _paging.page_items)
 
     def iter_history_pages(
         self,
@@ -237,25 +243,37 @@ class DevSMS(BaseClient[BaseTransport, Client]):
         timeout: TimeoutTypes | None = None,
     ) -> _paging.SyncHistoryIterator[HistoryPage]:
         """Like ``iter_history``, one ``HistoryPage`` at a time."""
-        walk = _paging.HistoryWalk(
-            status=status, page_size=page_size, start_offset=start_offset, max_items=max_items
+        return _paging.iter_history_pages_sync(
+            self._fetch_page(timeout),
+            status=status,
+            page_size=page_size,
+            start_offset=start_offset,
+            max_items=max_items,
         )
-        return _paging.SyncHistoryIterator(walk, self._fetch_page(timeout), _paging.whole_page)
 
     # -- unknown outcomes --------------------------------------------------------------
 
     def reconcile(
         self,
-        error: SendOutcomeUnknownError,
+        error: SendOutcomeUnknownError | SendQuery,
         *,
         window: int = DEFAULT_RECONCILE_WINDOW,
         skew: float | _dt.timedelta = DEFAULT_RECONCILE_SKEW,
         timeout: TimeoutTypes | None = None,
-    ) -> ReconcileResult:
+        exclude: Collection[int] = (),
+    ) -> AnyReconcileResult:
         """Look a send whose outcome is unknown up in the history; see
         ``AsyncDevSMS.reconcile``."""
-
-        def history(window: int) -> _paging.SyncHistoryIterator[SmsRecord]:
-            return self.iter_history(page_size=min(window, 200), max_items=window, timeout=timeout)
-
-        return _reconcile(history, error, key=self._token.key, window=window, skew=skew)
+        if not isinstance(error, SendOutcomeUnknownError | SendQuery):
+            raise ValidationError(
+                "error", f"must be a SendOutcomeUnknownError, not {type(error).__name__}"
+            )
+        query = query_of(error) if isinstance(error, SendOutcomeUnknownError) else error
+        return _reconcile(
+            self._fetch_page(timeout),
+            query,
+            self._fingerprint,
+            window=window,
+            skew=skew,
+            exclude=exclude,
+        )

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+from typing import Literal, TypeAlias
 
 import attrs
 
+from ._journal import JournalEntry
 from ._redact import phone_repr, text_repr
 from .errors import DevSMSError, SendOutcomeUnknownError
 
@@ -193,6 +195,8 @@ class BulkOutcome(str, enum.Enum):
     look it up in the history before sending it again."""
     NOT_STARTED = "not_started"
     """The job stopped (cancelled, or stopped early) before this message was sent."""
+    ALREADY_SENT = "already_sent"
+    """Not sent now: the job's journal says an earlier run sent it (``previous``)."""
 
     def __str__(self) -> str:
         return self.value
@@ -203,27 +207,127 @@ class BulkResult:
     """The final state of one message of ``send_bulk`` / ``stream_bulk``.
 
     ``index`` is the message's position in the input. ``message`` is the input item
-    as a ``BulkMessage`` (``None`` only when the item was not a message at all). Exactly
-    one of ``result`` and ``error`` is set, except for ``NOT_STARTED`` where neither is.
+    as a ``BulkMessage`` (``None`` only when the item was not a message at all).
+    ``result`` is set for ``SENT``, ``error`` for ``FAILED`` and ``UNKNOWN``, neither
+    for ``NOT_STARTED`` and ``ALREADY_SENT``. ``previous`` is the journal entry of an
+    earlier run when that entry decided the outcome without a send in this run
+    (``ALREADY_SENT``, or ``UNKNOWN`` for a message left in doubt).
     """
 
     index: int
     message: BulkMessage | None
     result: SendResult | None = None
     error: DevSMSError | None = None
+    previous: JournalEntry | None = None
 
     @property
     def outcome(self) -> BulkOutcome:
-        """``SENT``, ``FAILED``, ``UNKNOWN`` or ``NOT_STARTED``: see :class:`BulkOutcome`."""
+        """``SENT``, ``FAILED``, ``UNKNOWN``, ``NOT_STARTED`` or ``ALREADY_SENT``."""
         if self.result is not None:
             return BulkOutcome.SENT
         if isinstance(self.error, SendOutcomeUnknownError):
             return BulkOutcome.UNKNOWN
         if self.error is not None:
             return BulkOutcome.FAILED
+        if self.previous is not None and self.previous.state == "sent":
+            return BulkOutcome.ALREADY_SENT
         return BulkOutcome.NOT_STARTED
 
     @property
     def ok(self) -> bool:
         """``True`` only when the message was sent."""
         return self.result is not None
+
+
+# One class per outcome, so that type checkers narrow on ``ok`` or ``outcome``:
+# ``if r.ok: r.result.sms_id`` and ``if r.outcome is BulkOutcome.UNKNOWN:
+# await sms.reconcile(r.error)`` type-check as written. The engine makes only these;
+# ``BulkResult`` stays their base (and constructible, as in 0.1).
+
+
+@attrs.frozen(kw_only=True)
+class BulkSent(BulkResult):
+    """``SENT``: ``result`` is the provider's answer."""
+
+    result: SendResult
+    error: None = None
+
+    @property
+    def outcome(self) -> Literal[BulkOutcome.SENT]:
+        return BulkOutcome.SENT
+
+    @property
+    def ok(self) -> Literal[True]:
+        return True
+
+
+@attrs.frozen(kw_only=True)
+class BulkFailed(BulkResult):
+    """``FAILED``: definitely not sent; ``error`` says why."""
+
+    result: None = None
+    error: DevSMSError
+
+    @property
+    def outcome(self) -> Literal[BulkOutcome.FAILED]:
+        return BulkOutcome.FAILED
+
+    @property
+    def ok(self) -> Literal[False]:
+        return False
+
+
+@attrs.frozen(kw_only=True)
+class BulkUnknown(BulkResult):
+    """``UNKNOWN``: may have been sent; ``error`` is what ``reconcile`` takes."""
+
+    result: None = None
+    error: SendOutcomeUnknownError
+
+    @property
+    def outcome(self) -> Literal[BulkOutcome.UNKNOWN]:
+        return BulkOutcome.UNKNOWN
+
+    @property
+    def ok(self) -> Literal[False]:
+        return False
+
+
+@attrs.frozen(kw_only=True)
+class BulkSkipped(BulkResult):
+    """``NOT_STARTED`` or ``ALREADY_SENT``: nothing was sent in this run."""
+
+    result: None = None
+    error: None = None
+
+    @property
+    def outcome(self) -> Literal[BulkOutcome.NOT_STARTED, BulkOutcome.ALREADY_SENT]:
+        if self.previous is not None and self.previous.state == "sent":
+            return BulkOutcome.ALREADY_SENT
+        return BulkOutcome.NOT_STARTED
+
+    @property
+    def ok(self) -> Literal[False]:
+        return False
+
+
+AnyBulkResult: TypeAlias = BulkSent | BulkFailed | BulkUnknown | BulkSkipped
+"""What ``send_bulk`` and ``stream_bulk`` produce: one ``BulkResult`` class per outcome."""
+
+
+def bulk_result(
+    index: int,
+    message: BulkMessage | None,
+    *,
+    result: SendResult | None = None,
+    error: DevSMSError | None = None,
+    previous: JournalEntry | None = None,
+) -> AnyBulkResult:
+    """The ``BulkResult`` subclass for these fields."""
+    if result is not None:
+        return BulkSent(index=index, message=message, result=result, previous=previous)
+    if isinstance(error, SendOutcomeUnknownError):
+        return BulkUnknown(index=index, message=message, error=error, previous=previous)
+    if error is not None:
+        return BulkFailed(index=index, message=message, error=error, previous=previous)
+    return BulkSkipped(index=index, message=message, previous=previous)

@@ -41,7 +41,12 @@ from devsms_async import (
     UsageError,
     ValidationError,
 )
-from devsms_async._bulk import DEFAULT_CONCURRENCY, RateLimiter, send_bulk
+from devsms_async._bulk import (
+    DEFAULT_CONCURRENCY,
+    BulkCallbackError,
+    RateLimiter,
+    send_bulk,
+)
 from test_paging import REPO, run_doc_examples
 
 Run = Callable[..., Any]
@@ -506,9 +511,12 @@ async def test_a_failing_on_result_callback_propagates() -> None:
         raise KeyError("boom")
 
     async with client_for(server) as sms:
-        with pytest.raises(KeyError):
+        with pytest.raises(BulkCallbackError) as caught:
             await sms.send_bulk(messages(20), concurrency=2, on_result=callback)
     assert calls == 1  # not called again for the leftovers
+    assert isinstance(caught.value.__cause__, KeyError)
+    # Everything read is in the error: the one it raised on and every later result.
+    assert len(caught.value.unreported) == len(caught.value.results) >= 1
 
 
 # --- rate cap, on virtual time only ---------------------------------------------------
@@ -576,9 +584,14 @@ def test_per_second_caps_the_start_rate(run: Run, backend: str) -> None:
             server = SendServer(hold=1, clock=clock.now)
             async with client_for(server) as sms, anyio.create_task_group() as tg:
                 tg.start_soon(clock.drive)
-                results = await send_bulk(
-                    sms, messages(20), concurrency=10, per_second=5, _clock=clock
+                stream = BulkStream(
+                    messages(20),
+                    sms._bulk_sender(False, None),
+                    concurrency=10,
+                    per_second=5,
+                    clock=clock,
                 )
+                results = await send_bulk(stream)
                 elapsed = clock.now()
                 tg.cancel_scope.cancel()
         assert all(r.ok for r in results)
@@ -785,7 +798,7 @@ async def test_bulk_stream_is_exported_lazily() -> None:
 
 
 def test_the_bulk_page_examples_print_what_they_say() -> None:
-    assert run_doc_examples(REPO / "docs" / "bulk.md") == 6
+    assert run_doc_examples(REPO / "docs" / "bulk.md") == 7
 
 
 def load_example(name: str) -> Any:
@@ -803,45 +816,44 @@ def journal_lines(path: Path) -> list[dict[str, Any]]:
 
 
 async def test_the_csv_example_journals_every_row_and_resumes(tmp_path: Path) -> None:
+    from devsms_async import FileJournal, JournalEntry
+    from devsms_async._journal import content_hash
     from devsms_async.testing import Sandbox
 
     example = load_example("bulk_csv")
-    rows = [f"99890{i:07d},Salom #{i}" for i in range(1, 31)]
-    rows[4] = "12,bad number"  # row 5
+    rows = [(f"99890{i:07d}", f"Salom #{i}") for i in range(1, 31)]
+    rows[4] = ("12", "bad number")  # row 5
     csv_path = tmp_path / "contacts.csv"
-    csv_path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    csv_path.write_text("".join(f"{p},{t}\n" for p, t in rows), encoding="utf-8")
     journal = tmp_path / "contacts.jsonl"
-    # An earlier run was interrupted: rows 1-3 sent, row 4 unknown, row 6 not started.
-    journal.write_text(
-        "".join(
-            json.dumps({"row": row, "outcome": outcome}) + "\n"
-            for row, outcome in [
-                (1, "sent"),
-                (2, "sent"),
-                (3, "sent"),
-                (4, "unknown"),
-                (6, "not_started"),
-            ]
-        ),
-        encoding="utf-8",
-    )
+    # An earlier run was killed: rows 1-3 sent, row 4 in doubt, row 6 not started.
+    with FileJournal(journal) as earlier:
+        for row, state in [
+            (1, "sent"),
+            (2, "sent"),
+            (3, "sent"),
+            (4, "attempting"),
+            (6, "not_started"),
+        ]:
+            digest = content_hash(*rows[row - 1], None)
+            await earlier.write(JournalEntry(index=row - 1, hash=digest, state=state))  # type: ignore[arg-type]
     sandbox = Sandbox()
     async with sandbox.client() as sms:
         counts = await example.send_csv(sms, csv_path, journal)
-    assert counts == {"sent": 25, "failed": 1}
+    # Row 4 is too recent to call "not sent": it stays in doubt, never sent blindly.
+    assert counts == {"already_sent": 3, "unknown": 1, "sent": 25, "failed": 1}
     sent_rows = sorted(int(m.text.removeprefix("Salom #")) for m in sandbox.messages)
     assert sent_rows == [r for r in range(1, 31) if r not in (1, 2, 3, 4, 5)]
-    last = {entry["row"]: entry for entry in journal_lines(journal)}
-    assert sorted(last) == list(range(1, 31))
-    assert last[5]["outcome"] == "failed"
-    assert "7-15 digits" in last[5]["error"]
-    assert last[6]["outcome"] == "sent"
+    last = {entry["row"]: entry for entry in journal_lines(journal)[1:]}
+    assert sorted(last) == [r for r in range(1, 31) if r != 5]  # invalid: never attempted
+    assert last[6]["state"] == "sent"
     assert last[6]["sms_id"] is not None
 
-    # Run again: nothing left to send but the invalid row, which fails again.
+    # Run again, once row 4 is old enough: absent from the history, so it goes out now.
     async with sandbox.client() as sms:
-        assert await example.send_csv(sms, csv_path, journal) == {"failed": 1}
-    assert len(sandbox.messages) == 25
+        counts = await example.send_csv(sms, csv_path, journal, min_age=0)
+    assert counts == {"already_sent": 28, "sent": 1, "failed": 1}
+    assert len(sandbox.messages) == 26
 
 
 def test_the_csv_example_can_be_interrupted_and_rerun_without_double_sends(
@@ -871,13 +883,12 @@ def test_the_csv_example_can_be_interrupted_and_rerun_without_double_sends(
             async with sandbox.client() as sms:
                 await example.send_csv(sms, csv_path, journal)
         assert scope.cancelled_caught
-        first_run = journal_lines(journal)
-        assert 30 <= len(first_run) < 100
-        assert len(sandbox.messages) == sum(e["outcome"] in ("sent", "unknown") for e in first_run)
+        first_run = journal_lines(journal)[1:]
+        assert 30 <= len(first_run) < 200
 
         sandbox._handle = real_handle  # type: ignore[method-assign]
         async with sandbox.client() as sms:
-            await example.send_csv(sms, csv_path, journal)
+            await example.send_csv(sms, csv_path, journal, min_age=0)
         texts = [m.text for m in sandbox.messages]
         assert sorted(texts) == sorted(f"Salom #{i}" for i in range(1, 101))  # once each
 

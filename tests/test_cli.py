@@ -23,8 +23,8 @@ import anyio.from_thread
 import attrs
 import pytest
 
-from devsms_async import AsyncDevSMS
-from devsms_async.cli import _journal
+from devsms_async import AsyncDevSMS, FileJournal, JournalEntry, JournalError
+from devsms_async import _journal as _lib_journal
 from devsms_async.testing import Sandbox, serve_sandbox
 
 T = TypeVar("T")
@@ -349,7 +349,7 @@ def test_bulk_sends_every_row_once_and_a_rerun_sends_nothing(
     assert journal[0]["journal"] == "devsms-bulk"
     states = [(r["row"], r["state"]) for r in journal[1:]]
     for n in range(1, 7):
-        assert states.index((n, "attempting")) < states.index((n, "done"))
+        assert states.index((n, "attempting")) < states.index((n, "sent"))
     assert PHONE[:5] not in (tmp_path / "job.csv.devsms-journal.jsonl").read_text()
 
     again = devsms(*served.args("bulk", str(data), "--yes", "-f", "json"))
@@ -437,7 +437,7 @@ def test_bulk_reconcile_finds_unknown_rows_in_the_history(served: Served, tmp_pa
     assert "1 found in the history" in reconciled.stderr
     assert len(served.sent()) == 2
     last = journal_lines(data)[-1]
-    assert (last["row"], last["state"], last["reconciled"]) == (1, "done", True)
+    assert (last["row"], last["state"], last["reconciled"]) == (1, "sent", True)
 
 
 def test_bulk_never_resends_a_row_left_attempting_unless_told(
@@ -483,7 +483,7 @@ def _run_and_kill(served: Served, data: Path, sig: int) -> subprocess.Popen[str]
     journal = data.with_name(data.name + ".devsms-journal.jsonl")
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        if journal.exists() and journal.read_text().count('"done"') >= 10:
+        if journal.exists() and journal.read_text().count('"sent"') >= 10:
             break
         time.sleep(0.01)
     else:
@@ -548,13 +548,13 @@ async def test_journal_appends_are_durable_on_return_and_grouped(
         real_fsync(fd)
         synced.append(os.fstat(fd).st_size)
 
-    monkeypatch.setattr(_journal.os, "fsync", counting_fsync)
+    monkeypatch.setattr(_lib_journal.os, "fsync", counting_fsync)
     path = tmp_path / "j.jsonl"
-    journal = _journal.Journal.open(path, csv_name="x.csv")
+    journal = FileJournal(path, name="x.csv")
     header_syncs = len(synced)
 
     async def append(n: int) -> None:
-        await journal.append({"row": n, "hash": "h", "state": "attempting", "at": AT})
+        await journal.write(JournalEntry(index=n - 1, hash="h", state="attempting"))
         # On return the record is in a file size that was fsync'd.
         assert f'"row":{n},'.encode() in path.read_bytes()[: synced[-1]]
 
@@ -564,21 +564,21 @@ async def test_journal_appends_are_durable_on_return_and_grouped(
     journal.close()
     data_syncs = len(synced) - header_syncs
     assert 1 <= data_syncs < 50  # concurrent records share a write + fsync
-    entries, _ = _journal.read_entries(path)
-    assert sorted(entries) == list(range(1, 51))
+    entries, _ = _lib_journal.read_entries(path)
+    assert sorted(entries) == list(range(50))
 
 
 def test_journal_drops_a_record_cut_short_and_appends_cleanly(tmp_path: Path) -> None:
     path = tmp_path / "j.jsonl"
     header = json.dumps({"journal": "devsms-bulk", "version": 1})
-    done = json.dumps({"row": 1, "hash": "h1", "state": "done", "at": AT, "sms_id": 7})
+    done = json.dumps({"row": 1, "hash": "h1", "state": "sent", "at": AT, "sms_id": 7})
     path.write_text(f'{header}\n{done}\n{{"row": 2, "hash": "h2", "st')
-    journal = _journal.Journal.open(path, csv_name="x.csv")
-    assert set(journal.entries) == {1}
-    assert journal.entries[1].sms_id == 7
+    journal = FileJournal(path, name="x.csv")
+    assert set(journal.entries()) == {0}
+    assert journal.entries()[0].sms_id == 7
 
     async def add() -> None:
-        await journal.append({"row": 2, "hash": "h2", "state": "failed", "at": AT})
+        await journal.write(JournalEntry(index=1, hash="h2", state="failed"))
 
     anyio.run(add)
     journal.close()
@@ -594,36 +594,36 @@ def test_journal_drops_a_record_cut_short_and_appends_cleanly(tmp_path: Path) ->
         ('{"journal": "devsms-bulk", "version": 99}\n', "version 99"),
         (JOURNAL_HEADER + 'not json\n{"row": 1}\n', "line 2"),
         (
-            JOURNAL_HEADER + json.dumps({"row": 1, "hash": "h", "state": "sent", "at": AT}) + "\n",
+            JOURNAL_HEADER + json.dumps({"row": 1, "hash": "h", "state": "gone", "at": AT}) + "\n",
             "line 2",
         ),
         (
-            JOURNAL_HEADER + json.dumps({"row": 0, "hash": "h", "state": "done", "at": AT}) + "\n",
+            JOURNAL_HEADER + json.dumps({"row": 0, "hash": "h", "state": "sent", "at": AT}) + "\n",
             "line 2",
         ),
-        (JOURNAL_HEADER + '{"row": 1, "hash": "h", "state": "done", "at": "soon"}\n', "line 2"),
+        (JOURNAL_HEADER + '{"row": 1, "hash": "h", "state": "sent", "at": "soon"}\n', "line 2"),
     ],
 )
 def test_a_damaged_journal_is_refused(tmp_path: Path, content: str, words: str) -> None:
     path = tmp_path / "j.jsonl"
     path.write_text(content)
-    with pytest.raises(_journal.JournalError, match=words):
-        _journal.Journal.open(path, csv_name="x.csv")
+    with pytest.raises(JournalError, match=words):
+        FileJournal(path, name="x.csv")
 
 
 def test_one_run_at_a_time_per_journal(tmp_path: Path) -> None:
     path = tmp_path / "j.jsonl"
-    first = _journal.Journal.open(path, csv_name="x.csv")
-    with pytest.raises(_journal.JournalError, match="in use"):
-        _journal.Journal.open(path, csv_name="x.csv")
+    first = FileJournal(path, name="x.csv")
+    with pytest.raises(JournalError, match="in use"):
+        FileJournal(path, name="x.csv")
     first.close()
-    _journal.Journal.open(path, csv_name="x.csv").close()
+    FileJournal(path, name="x.csv").close()
 
 
 async def test_a_failed_write_fails_every_waiter(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    journal = _journal.Journal.open(tmp_path / "j.jsonl", csv_name="x.csv")
+    journal = FileJournal(tmp_path / "j.jsonl", name="x.csv")
 
     def disk_full(data: bytes) -> None:
         raise OSError(28, "No space left on device")
@@ -633,8 +633,8 @@ async def test_a_failed_write_fails_every_waiter(
 
     async def append(n: int) -> None:
         try:
-            await journal.append({"row": n, "hash": "h", "state": "attempting", "at": AT})
-        except _journal.JournalError as exc:
+            await journal.write(JournalEntry(index=n - 1, hash="h", state="attempting"))
+        except JournalError as exc:
             errors.append(exc)
 
     async with anyio.create_task_group() as tg:

@@ -29,13 +29,17 @@ CORE = [
     "_validation",
     "_redact",
     "_otp",
+    "_unknown",
     "models",
     "errors",
 ]
 """The sans-IO core: plain data in, plain data out."""
 OPTIONAL_CORE = ["_refusals", "_confirm"]
 """Pure modules other branches add to the core, checked when present."""
-FEATURES = ["_paging", "_polling", "_reconcile"]
+ALSO_PURE = ["_version", "_journal"]
+"""Not core, but the core may import them: they load no I/O library either (the
+subprocess test below proves it). ``models`` names the bulk journal's ``JournalEntry``."""
+FEATURES = ["_paging", "_polling", "_reconcile", "_bulk", "_journal"]
 """Features take narrow callables; they never see a client."""
 IO_LIBRARIES = {
     "aiohttp",
@@ -82,7 +86,7 @@ def test_the_core_imports_no_io_library(module: str) -> None:
     assert not {name.split(".")[0] for name in found} & IO_LIBRARIES
     for name in found:
         if name.startswith("."):
-            assert name[1:].split(".")[0] in [*core_modules(), "_version"], (module, name)
+            assert name[1:].split(".")[0] in [*core_modules(), *ALSO_PURE], (module, name)
 
 
 def test_importing_the_core_loads_no_io_library() -> None:
@@ -133,12 +137,21 @@ def test_only_the_core_builds_requests_and_judges_answers() -> None:
         relative = path.relative_to(PACKAGE).as_posix()
         if relative in allowed:
             continue
-        used = calls(path) & {"build_request", "classify", "parse_response", "unknown_outcome"}
+        used = calls(path) & {"build_request", "classify", "parse_response"}
         if relative == "_transport.py":
             # httpx's own Client.build_request, for a user's client: the plain request
             # was built by the core.
             used -= {"build_request"}
         assert not used, (relative, used)
+
+
+def test_one_place_builds_the_unknown_outcome_error() -> None:
+    builders = [
+        path.relative_to(PACKAGE).as_posix()
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if "SendOutcomeUnknownError" in calls(path)
+    ]
+    assert builders == ["_unknown.py"]
 
 
 @pytest.mark.parametrize("endpoint", ALL_ENDPOINTS, ids=lambda e: e.name)
@@ -166,7 +179,8 @@ def test_both_faces_have_the_same_methods_but_bulk() -> None:
         }
 
     async_methods, sync_methods = public(AsyncDevSMS), public(DevSMS)
-    assert set(async_methods) - set(sync_methods) == {"send_bulk", "stream_bulk", "aclose"}
+    bulk = {"send_bulk", "stream_bulk", "reconcile_journal"}
+    assert set(async_methods) - set(sync_methods) == {*bulk, "aclose"}
     assert set(sync_methods) - set(async_methods) == {"close"}
     for name in set(async_methods) & set(sync_methods):
         assert list(async_methods[name].parameters) == list(sync_methods[name].parameters), name

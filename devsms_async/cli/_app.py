@@ -593,6 +593,13 @@ def bulk(
         ),
     ],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Send without asking.")] = False,
+    allow_partial: Annotated[
+        bool,
+        typer.Option(
+            "--allow-partial",
+            help="Start even when the balance covers only part of the job.",
+        ),
+    ] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check the file and show the estimate only.")
     ] = False,
@@ -652,6 +659,7 @@ def bulk(
         _opts(ctx),
         file,
         yes=yes,
+        allow_partial=allow_partial,
         dry_run=dry_run,
         sender=sender,
         callback_url=callback_url,

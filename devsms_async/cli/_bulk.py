@@ -1,12 +1,16 @@
-"""``devsms bulk FILE.csv``: read, check, estimate, confirm, send with a journal, report.
+"""``devsms bulk FILE.csv``: read, check, estimate, confirm, send, report.
 
-Resume rules (the journal is described in ``_journal``):
+Thin glue over the library: the CSV rows become ``BulkMessage`` objects (message ``i``
+is data row ``i + 1``) sent by ``stream_bulk(journal=FileJournal(path))``, which writes
+``attempting`` before each send and resumes by the same rules as any library job
+(``devsms_async._journal``):
 
-* a row whose last record is ``done`` is never sent again;
+* a row whose last record is ``sent`` is never sent again;
 * ``attempting`` (the run died mid-send) or ``unknown`` (no answer proved it either
   way): never re-sent automatically; listed, with how to check. ``--retry-unknown``
   sends them again once you have checked that they did not go out;
-* ``failed`` (refused by the API, or the connection never opened): sent again;
+* ``failed`` (refused by the API, or the connection never opened) or ``not_started``:
+  sent again;
 * a row whose content changed since the journal was written stops the run (edited
   CSV, or other ``--normalize``/``--sender``): nothing is sent.
 """
@@ -16,22 +20,26 @@ from __future__ import annotations
 import csv
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
+from .._journal import JournalEntry
 from .._redact import mask_phone
-from ..errors import AuthenticationError, DevSMSError, PermissionDeniedError, ValidationError
+from ..errors import DevSMSError, ValidationError
+from ..models import BulkOutcome
 from . import _render
-from ._journal import Entry, Journal, content_hash, utc_now
+from ._journal import content_hash
 from ._runtime import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNKNOWN, CLIError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from .._bulk import BulkStream, JournalReconcileResult
     from .._client import AsyncDevSMS
+    from .._journal import FileJournal
     from ..models import BulkMessage, BulkResult
     from ..pricing import BulkEstimate
 
@@ -147,20 +155,23 @@ def _header(path: Path, line: int, names: tuple[str, ...]) -> tuple[str, ...]:
 
 @attrs.define
 class Plan:
+    """What a run will do, from the journal: the rows by their journal state."""
+
     rows: list[Row]
     done: list[Row] = attrs.Factory(list)
-    unknown: list[tuple[Row, Entry]] = attrs.Factory(list)
+    unknown: list[tuple[Row, JournalEntry]] = attrs.Factory(list)
     retry: list[Row] = attrs.Factory(list)
-    """Failed before, sent again now."""
+    """Failed (or not started) before, sent again now."""
     to_send: list[Row] = attrs.Factory(list)
 
 
-def make_plan(rows: list[Row], entries: dict[int, Entry], *, retry_unknown: bool) -> Plan:
-    by_number = {row.number: row for row in rows}
+def make_plan(rows: list[Row], entries: Mapping[int, JournalEntry], *, retry_unknown: bool) -> Plan:
+    """Check the CSV against its journal (nothing is sent if a row changed) and plan."""
+    by_index = {row.number - 1: row for row in rows}
     changed = sorted(
-        number
-        for number, entry in entries.items()
-        if number not in by_number or by_number[number].hash != entry.hash
+        index + 1
+        for index, entry in entries.items()
+        if index not in by_index or by_index[index].hash != entry.hash
     )
     if changed:
         listed = ", ".join(map(str, changed[:MAX_LISTED]))
@@ -172,12 +183,12 @@ def make_plan(rows: list[Row], entries: dict[int, Entry], *, retry_unknown: bool
         )
     plan = Plan(rows)
     for row in rows:
-        entry = entries.get(row.number)
+        entry = entries.get(row.number - 1)
         if entry is None:
             plan.to_send.append(row)
-        elif entry.state == "done":
+        elif entry.state == "sent":
             plan.done.append(row)
-        elif entry.state == "failed":
+        elif not entry.in_doubt:
             plan.retry.append(row)
             plan.to_send.append(row)
         elif retry_unknown:
@@ -187,201 +198,123 @@ def make_plan(rows: list[Row], entries: dict[int, Entry], *, retry_unknown: bool
     return plan
 
 
+def messages(rows: list[Row], callback_url: str | None) -> list[BulkMessage]:
+    """The rows as the library's messages: message ``i`` is data row ``i + 1``."""
+    from ..models import BulkMessage
+
+    return [
+        BulkMessage(phone=r.phone, message=r.message, sender=r.sender, callback_url=callback_url)
+        for r in rows
+    ]
+
+
 # -- sending -------------------------------------------------------------------------------
 
 
 @attrs.define
-class Outcome:
-    row: Row
-    state: str  # done | failed | unknown
-    sms_id: int | None = None
-    cost: int = 0
-    error: str | None = None
-
-
-@attrs.define
 class Run:
-    outcomes: list[Outcome] = attrs.Factory(list)
-    sent: int = 0
-    bad: int = 0
+    """This run's results (``BulkResult`` of the rows it tried), for the bar and summary."""
+
+    results: list[tuple[Row, BulkResult]] = attrs.Factory(list)
+    counts: dict[BulkOutcome, int] = attrs.Factory(dict)
+    cost: int = 0
     stopped_because: str | None = None
     interrupted: bool = False
     abandoned: bool = False
     balance: int | None = None
 
+    def count(self, outcome: BulkOutcome) -> int:
+        return self.counts.get(outcome, 0)
+
     @property
-    def not_started(self) -> int:
-        return sum(o.state == "failed" and o.error == NOT_STARTED for o in self.outcomes)
-
-
-NOT_STARTED = "not started: the run stopped first"
-
-
-class _Feed:
-    """The rows as an async iterator for ``stream_bulk``.
-
-    Each row's ``attempting`` record is on disk before the row is handed over, so
-    before its send can start. A row whose record was written but which was never
-    handed over (the job stopped while writing it) is kept in ``unhanded``: it was
-    certainly not sent.
-    """
-
-    def __init__(self, rows: list[Row], journal: Journal, callback_url: str | None) -> None:
-        self.rows = rows
-        self.journal = journal
-        self.callback_url = callback_url
-        self.handed = 0
-        self.unhanded: list[Row] = []
-
-    def __aiter__(self) -> _Feed:
-        return self
-
-    async def __anext__(self) -> BulkMessage:
-        from ..models import BulkMessage
-
-        if self.handed >= len(self.rows):
-            raise StopAsyncIteration
-        row = self.rows[self.handed]
-        try:
-            await self.journal.append(_record(row, "attempting"))
-        except BaseException:
-            self.unhanded.append(row)
-            raise
-        self.handed += 1
-        return BulkMessage(
-            phone=row.phone, message=row.message, sender=row.sender, callback_url=self.callback_url
+    def finished(self) -> int:
+        """Rows this run has an outcome for (sent, failed or unknown): the bar's count."""
+        return sum(
+            self.count(o) for o in (BulkOutcome.SENT, BulkOutcome.FAILED, BulkOutcome.UNKNOWN)
         )
 
+    def add(self, row: Row, result: BulkResult) -> None:
+        self.results.append((row, result))
+        outcome = result.outcome
+        self.counts[outcome] = self.count(outcome) + 1
+        if result.result is not None:
+            self.cost += result.result.total_cost
+            self.balance = result.result.balance
 
-def _record(row: Row, state: str, **extra: Any) -> dict[str, Any]:
-    return {"row": row.number, "hash": row.hash, "state": state, "at": utc_now(), **extra}
 
-
-class Sender:
-    """Sends the planned rows through ``stream_bulk``, journaling each one.
+async def send_rows(
+    sms: AsyncDevSMS,
+    rows: list[Row],
+    journal: FileJournal,
+    *,
+    concurrency: int,
+    per_second: float | None,
+    callback_url: str | None,
+    retry_unknown: bool,
+    on_result: Callable[[Run], object],
+    err: Console,
+) -> Run:
+    """Every row through ``stream_bulk(journal=...)``; the rows the journal settles
+    (sent before, or left in doubt) are skipped by the library itself.
 
     Ctrl-C once: no new send starts, the sends in flight finish and are journaled.
-    Twice: the sends in flight are abandoned (journaled ``unknown``: they may have
-    gone out). The run also stops by itself when the token is refused, or after
+    Twice: the sends in flight are abandoned (journaled ``unknown``). The run also
+    stops by itself when the token is refused, or after
     ``STOP_AFTER_CONSECUTIVE_ERRORS`` results in a row that are not a success.
     """
+    import anyio
 
-    def __init__(
-        self,
-        sms: AsyncDevSMS,
-        journal: Journal,
-        *,
-        concurrency: int,
-        per_second: float | None,
-        callback_url: str | None,
-        on_result: Callable[[Run], object],
-        err: Console,
-    ) -> None:
-        self.sms = sms
-        self.journal = journal
-        self.concurrency = concurrency
-        self.per_second = per_second
-        self.callback_url = callback_url
-        self.on_result = on_result
-        self.err = err
-        self.run = Run()
-        self._stopping = False
-        self._consecutive_errors = 0
+    run = Run()
+    stream = sms.stream_bulk(
+        messages(rows, callback_url),
+        concurrency=concurrency,
+        per_second=per_second,
+        journal=journal,
+        resend_in_doubt=retry_unknown,
+        stop_after_failures=STOP_AFTER_CONSECUTIVE_ERRORS,
+    )
 
-    def stop(self, reason: str) -> None:
-        if not self._stopping:
-            self._stopping = True
-            self.run.stopped_because = reason
+    def take(result: BulkResult) -> None:
+        if result.previous is None:  # settled by an earlier run: in the plan already
+            run.add(rows[result.index], result)
+            on_result(run)
 
-    async def send_all(self, rows: list[Row]) -> Run:
-        import anyio
+    async with anyio.create_task_group() as watchers:
+        job_scope = anyio.CancelScope()
+        if sys.platform != "win32":
+            watchers.start_soon(_watch_interrupts, run, stream, job_scope, err)
+        with job_scope:
+            async with stream as results:
+                async for result in results:
+                    take(result)
+        watchers.cancel_scope.cancel()
+    for result in stream.leftover:
+        take(result)
+    run.stopped_because = run.stopped_because or stream.stopped_because
+    return run
 
-        feed = _Feed(rows, self.journal, self.callback_url)
-        async with anyio.create_task_group() as watchers:
-            job_scope = anyio.CancelScope()
-            if sys.platform != "win32":
-                watchers.start_soon(self._watch_interrupts, job_scope)
-            stream = self.sms.stream_bulk(
-                feed, concurrency=self.concurrency, per_second=self.per_second
-            )
-            with job_scope:
-                async with stream as results:
-                    async for result in results:
-                        await self._record(rows[result.index], result)
-                        if self._stopping:
-                            break
-            watchers.cancel_scope.cancel()
-        # The rest is bookkeeping that must reach the disk whatever happens now.
-        with anyio.CancelScope(shield=True):
-            for result in stream.leftover:
-                await self._record(rows[result.index], result)
-            for row in feed.unhanded:
-                await self._record_outcome(Outcome(row, "failed", error=NOT_STARTED))
-        return self.run
 
-    async def _watch_interrupts(self, job_scope: Any) -> None:
-        import anyio
+async def _watch_interrupts(run: Run, stream: BulkStream, job_scope: Any, err: Console) -> None:
+    import anyio
 
-        with anyio.open_signal_receiver(signal.SIGINT) as signals:
-            async for _ in signals:
-                self.run.interrupted = True
-                if not self._stopping:
-                    self.stop("interrupted (Ctrl-C)")
-                    self.err.print(
-                        "[yellow]Ctrl-C: no new sends; waiting for the ones in flight "
-                        "(Ctrl-C again to abandon them)[/]"
-                    )
-                else:
-                    self.run.abandoned = True
-                    job_scope.cancel()
-                    return
-
-    async def _record(self, row: Row, result: BulkResult) -> None:
-        from ..models import BulkOutcome
-
-        outcome = result.outcome
-        if outcome is BulkOutcome.SENT:
-            assert result.result is not None
-            self.run.balance = result.result.balance
-            out = Outcome(row, "done", sms_id=result.result.sms_id, cost=result.result.total_cost)
-        elif outcome is BulkOutcome.NOT_STARTED:
-            out = Outcome(row, "failed", error=NOT_STARTED)
-        else:
-            assert result.error is not None
-            error = _render_error(result.error)
-            if outcome is BulkOutcome.UNKNOWN:
-                out = Outcome(row, "unknown", error=error)
+    with anyio.open_signal_receiver(signal.SIGINT) as signals:
+        async for _ in signals:
+            if not run.interrupted:
+                run.interrupted = True
+                run.stopped_because = "interrupted (Ctrl-C)"
+                stream.stop()
+                err.print(
+                    "[yellow]Ctrl-C: no new sends; waiting for the ones in flight "
+                    "(Ctrl-C again to abandon them)[/]"
+                )
             else:
-                out = Outcome(row, "failed", error=error)
-                if isinstance(result.error, AuthenticationError | PermissionDeniedError):
-                    self.stop(f"the API refused the token (HTTP {result.error.status_code})")
-        await self._record_outcome(out)
-
-    async def _record_outcome(self, out: Outcome) -> None:
-        import anyio
-
-        extra: dict[str, Any] = {}
-        if out.sms_id is not None:
-            extra = {"sms_id": out.sms_id, "cost": out.cost}
-        if out.error is not None:
-            extra["error"] = out.error
-        # Once an answer is in, it must reach the journal even under a second Ctrl-C.
-        with anyio.CancelScope(shield=True):
-            await self.journal.append(_record(out.row, out.state, **extra))
-        self.run.outcomes.append(out)
-        if out.state == "done":
-            self.run.sent += 1
-            self._consecutive_errors = 0
-        elif out.error != NOT_STARTED:
-            self.run.bad += 1
-            self._consecutive_errors += 1
-            if self._consecutive_errors >= STOP_AFTER_CONSECUTIVE_ERRORS:
-                self.stop(f"{STOP_AFTER_CONSECUTIVE_ERRORS} sends in a row did not succeed")
-        self.on_result(self.run)
+                run.abandoned = True
+                job_scope.cancel()
+                return
 
 
-def _render_error(exc: DevSMSError) -> str:
-    return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+def error_text(exc: DevSMSError | None) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:300] if exc is not None else ""
 
 
 # -- reconciling ---------------------------------------------------------------------------
@@ -391,46 +324,13 @@ RECONCILE_MIN_AGE = 120.0
 
 
 async def reconcile_unknown(
-    sms: AsyncDevSMS, plan: Plan, journal: Journal, *, total_rows: int
-) -> tuple[int, int]:
-    """Look every unknown row up in the history (``sms.reconcile``).
-
-    Found: journaled ``done`` (never sent again). Not found, with the search complete
-    and the attempt older than ``RECONCILE_MIN_AGE``: journaled ``failed`` and sent in
-    this run. Otherwise it stays unknown. Returns ``(found, not_sent)``.
-    """
-    import datetime as _dt
-
-    from ..errors import SendOutcomeUnknownError
-
-    found = not_sent = 0
-    still: list[tuple[Row, Entry]] = []
-    now = _dt.datetime.now(_dt.timezone.utc)
-    window = min(max(200, 2 * total_rows), 20_000)
-    for row, entry in plan.unknown:
-        started = _dt.datetime.fromisoformat(entry.at)
-        error = SendOutcomeUnknownError(
-            "from the bulk journal",
-            phone=row.phone,
-            fingerprint="",
-            started_at=started,
-            text=row.message,
-        )
-        result = await sms.reconcile(error, window=window)
-        if result.record is not None:
-            await journal.append(_record(row, "done", sms_id=result.record.id, reconciled=True))
-            plan.done.append(row)
-            found += 1
-        elif result.complete and (now - started).total_seconds() >= RECONCILE_MIN_AGE:
-            await journal.append(_record(row, "failed", error="not in the history (reconciled)"))
-            plan.retry.append(row)
-            plan.to_send.append(row)
-            not_sent += 1
-        else:
-            still.append((row, entry))
-    plan.to_send.sort(key=lambda r: r.number)
-    plan.unknown = still
-    return found, not_sent
+    sms: AsyncDevSMS, rows: list[Row], journal: FileJournal, *, callback_url: str | None
+) -> JournalReconcileResult:
+    """Settle the rows in doubt from the history (``sms.reconcile_journal``)."""
+    window = min(max(200, 2 * len(rows)), 20_000)
+    return await sms.reconcile_journal(
+        journal, messages(rows, callback_url), window=window, min_age=RECONCILE_MIN_AGE
+    )
 
 
 # -- reporting -----------------------------------------------------------------------------
@@ -471,51 +371,43 @@ def plan_summary(plan: Plan, est: BulkEstimate, balance: int | None) -> dict[str
     return data
 
 
+def _row_item(row: Row, **more: Any) -> dict[str, Any]:
+    return {"row": row.number, "line": row.line, "phone": mask_phone(row.phone), **more}
+
+
 def unknown_rows(plan: Plan, run: Run) -> list[dict[str, Any]]:
     """Rows left unknown by an earlier run (``since``) or by this one (``error``)."""
     items = [
-        {"row": row.number, "line": row.line, "phone": mask_phone(row.phone), "since": entry.at}
+        _row_item(row, since=entry.at.isoformat(timespec="milliseconds"))
         for row, entry in plan.unknown
     ]
     items += [
-        {
-            "row": o.row.number,
-            "line": o.row.line,
-            "phone": mask_phone(o.row.phone),
-            "error": o.error,
-        }
-        for o in run.outcomes
-        if o.state == "unknown"
+        _row_item(row, error=error_text(r.error))
+        for row, r in run.results
+        if r.outcome is BulkOutcome.UNKNOWN
     ]
     return sorted(items, key=lambda item: item["row"])
 
 
 def run_summary(plan: Plan, run: Run, journal: Path) -> dict[str, Any]:
-    count = {"done": 0, "failed": 0, "unknown": 0}
-    for o in run.outcomes:
-        if o.error != NOT_STARTED:
-            count[o.state] += 1
-    not_started = run.not_started + (len(plan.to_send) - len(run.outcomes))
+    # A row planned but never read by the job counts as not started, like a row read
+    # and stopped before its send.
+    not_started = len(plan.to_send) - run.finished
     return {
         "rows": len(plan.rows),
         "already_sent": len(plan.done),
-        "sent": count["done"],
-        "failed": count["failed"],
-        "unknown": count["unknown"] + len(plan.unknown),
+        "sent": run.count(BulkOutcome.SENT),
+        "failed": run.count(BulkOutcome.FAILED),
+        "unknown": run.count(BulkOutcome.UNKNOWN) + len(plan.unknown),
         "not_started": not_started,
-        "cost": sum(o.cost for o in run.outcomes),
+        "cost": run.cost,
         "balance": run.balance,
         "stopped_because": run.stopped_because,
         "journal": str(journal),
         "failed_rows": [
-            {
-                "row": o.row.number,
-                "line": o.row.line,
-                "phone": mask_phone(o.row.phone),
-                "error": o.error,
-            }
-            for o in sorted(run.outcomes, key=lambda o: o.row.number)
-            if o.state == "failed" and o.error != NOT_STARTED
+            _row_item(row, error=error_text(r.error))
+            for row, r in sorted(run.results, key=lambda item: item[0].number)
+            if r.outcome is BulkOutcome.FAILED
         ],
         "unknown_rows": unknown_rows(plan, run),
     }

@@ -6,8 +6,9 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
+from ..models import BulkOutcome
 from . import _bulk, _render
-from ._journal import Journal, JournalError, default_path, read_entries
+from ._journal import FileJournal, JournalError, default_path, read_entries
 from ._render import OutFormat
 from ._runtime import EXIT_ERROR, EXIT_OK, EXIT_USAGE, CLIError, Globals, run
 
@@ -30,6 +31,7 @@ def bulk(
     retry_unknown: bool,
     account: Literal["local", "foreign"],
     fmt: OutFormat,
+    allow_partial: bool = False,
 ) -> int:
     from .._validation import check_callback_url, check_sender
 
@@ -61,11 +63,12 @@ def bulk(
         return _show_plan(opts, plan, path, account=account, fmt=fmt, file=file)
 
     try:
-        journal = Journal.open(path, csv_name=file.name)
+        journal = FileJournal(path, name=file.name)
     except JournalError as exc:
         raise CLIError(str(exc)) from None
     try:
-        plan = _bulk.make_plan(rows, journal.entries, retry_unknown=retry_unknown)
+        # Checked before anything is sent: an edited CSV stops here.
+        plan = _bulk.make_plan(rows, journal.entries(), retry_unknown=retry_unknown)
         return run(
             opts,
             lambda: _send(
@@ -74,6 +77,8 @@ def bulk(
                 journal,
                 file=file,
                 yes=yes,
+                allow_partial=allow_partial,
+                retry_unknown=retry_unknown,
                 callback_url=callback_url,
                 concurrency=concurrency,
                 per_second=per_second,
@@ -126,10 +131,12 @@ def _show_plan(
 async def _send(
     opts: Globals,
     plan: _bulk.Plan,
-    journal: Journal,
+    journal: FileJournal,
     *,
     file: Path,
     yes: bool,
+    allow_partial: bool,
+    retry_unknown: bool,
     callback_url: str | None,
     concurrency: int,
     per_second: float | None,
@@ -145,12 +152,13 @@ async def _send(
     # Bulk is where the transport's CPU cost adds up: aiohttp when installed.
     async with opts.client(http_backend="auto") as sms:
         if reconcile and plan.unknown:
-            found, missing = await _bulk.reconcile_unknown(
-                sms, plan, journal, total_rows=len(plan.rows)
+            settled = await _bulk.reconcile_unknown(
+                sms, plan.rows, journal, callback_url=callback_url
             )
+            plan = _bulk.make_plan(plan.rows, journal.entries(), retry_unknown=retry_unknown)
             err.print(
-                f"reconciled: {found} found in the history (sent), {missing} not there "
-                f"(sending them), {len(plan.unknown)} still unknown"
+                f"reconciled: {settled.found} found in the history (sent), {settled.not_sent} "
+                f"not there (sending them), {settled.in_doubt} still unknown"
             )
         bal = await sms.get_balance()
         est = _bulk.estimate(plan.to_send, account=account, uz_price=bal.sms_price)
@@ -159,6 +167,13 @@ async def _send(
         _bulk.print_plan(out if fmt is OutFormat.TABLE else err, data, file)
         if not plan.to_send:
             return _finish(plan, _bulk.Run(balance=bal.balance), journal.path, fmt, out)
+        if est.total > bal.balance and not allow_partial:
+            raise CLIError(
+                f"the balance ({_render.money(bal.balance)}) does not cover this job (about "
+                f"{_render.money(est.total)}): nothing was sent. Top up, or pass "
+                "--allow-partial to send until the balance runs out",
+                EXIT_ERROR,
+            )
         if not yes:
             if not sys.stdin.isatty():
                 raise CLIError(
@@ -179,23 +194,33 @@ async def _send(
             )
             err.print(f"transport: {sms.http_backend}{hint}")
         progress = _progress(err)
-        task = progress.add_task("sending", total=len(plan.to_send), sent=0, bad=0)
+        task = progress.add_task("sending", total=len(plan.to_send), sent=0, failed=0, unknown=0)
 
         def on_result(state: _bulk.Run) -> None:
-            progress.update(task, completed=len(state.outcomes), sent=state.sent, bad=state.bad)
+            progress.update(
+                task,
+                completed=state.finished,
+                sent=state.count(BulkOutcome.SENT),
+                failed=state.count(BulkOutcome.FAILED),
+                unknown=state.count(BulkOutcome.UNKNOWN),
+            )
 
-        sender = _bulk.Sender(
-            sms,
-            journal,
-            concurrency=min(concurrency, sms.pool_size),
-            per_second=per_second,
-            callback_url=callback_url,
-            on_result=on_result,
-            err=err,
-        )
-        sender.run.balance = bal.balance
         with progress:
-            result = await sender.send_all(plan.to_send)
+            result = await _bulk.send_rows(
+                sms,
+                plan.rows,
+                journal,
+                concurrency=min(concurrency, sms.pool_size),
+                per_second=per_second,
+                callback_url=callback_url,
+                retry_unknown=retry_unknown,
+                on_result=on_result,
+                err=err,
+            )
+            # The bar ends on the numbers of the summary, even after Ctrl-C.
+            on_result(result)
+        if result.balance is None:
+            result.balance = bal.balance
         return _finish(plan, result, journal.path, fmt, out)
 
 
@@ -213,16 +238,29 @@ def _progress(err: Any) -> Any:
         BarColumn,
         MofNCompleteColumn,
         Progress,
+        ProgressColumn,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        """Sends finished per second (rich's own speed columns count bytes)."""
+
+        def render(self, task: Any) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("-- SMS/s" if speed is None else f"{speed:.1f} SMS/s")
 
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("[green]{task.fields[sent]} sent[/] [red]{task.fields[bad]} not[/]"),
+        TextColumn(
+            "[green]{task.fields[sent]} sent[/], [red]{task.fields[failed]} failed[/], "
+            "[magenta]{task.fields[unknown]} unknown[/]"
+        ),
+        RateColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=err,

@@ -132,8 +132,8 @@ def describe_error(exc: BaseException) -> tuple[str, int]:
     """The one-line message and the exit code for an error a command raised."""
     if isinstance(exc, CLIError):
         return one_line(str(exc)), exc.code
+    from .._journal import JournalError
     from .._polling import WaitTimeoutError
-    from ._journal import JournalError
 
     if isinstance(exc, JournalError):
         # Raised mid-run (opening errors are reported before anything is sent): sends

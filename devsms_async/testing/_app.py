@@ -273,10 +273,14 @@ def _get_history(state: ServiceState, query: Mapping[str, str], body: bytes) -> 
             wanted = None
         if wanted is None or wanted is SmsStatus.UNKNOWN:
             raise RefusedError(400, ERR_STATUS_FILTER)
-    newest_first = sorted(state.messages.values(), key=lambda m: m.sms_id, reverse=True)
+    ordered = sorted(
+        state.messages.values(),
+        key=lambda m: m.sms_id,
+        reverse=state.history_order == "newest_first",
+    )
     if status_filter is not None:
-        newest_first = [m for m in newest_first if m.status.value == status_filter]
-    page = [m.to_api() for m in newest_first[offset : offset + limit]]
+        ordered = [m for m in ordered if m.status.value == status_filter]
+    page = [m.to_api() for m in ordered[offset : offset + limit]]
     # "count" is the size of this page: the spec leaves it open, and its example fits.
     data = {"history": page, "count": len(page), "limit": limit, "offset": offset}
     return json_reply(200, {"success": True, "data": data})

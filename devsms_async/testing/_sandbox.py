@@ -92,6 +92,9 @@ class Sandbox:
         callback_transport: an ``httpx`` transport for callbacks, e.g.
             ``httpx.ASGITransport(app)`` to deliver them into your app in-process.
         first_sms_id: the first ``sms_id`` handed out.
+        history_order: ``"newest_first"`` (what the live service does) or
+            ``"oldest_first"``: the spec promises no order, so code that reads the
+            history can be tested against both.
     """
 
     def __init__(
@@ -106,6 +109,7 @@ class Sandbox:
         callback_timeout: float = CALLBACK_TIMEOUT,
         callback_transport: AsyncBaseTransport | None = None,
         first_sms_id: int = 1,
+        history_order: Literal["newest_first", "oldest_first"] = "newest_first",
     ) -> None:
         given_token: object = token  # callers may pass anything at run time
         if not isinstance(given_token, str) or not token or any(c.isspace() for c in token):
@@ -124,6 +128,10 @@ class Sandbox:
         ):
             raise ValidationError("callback_timeout", "must be a positive number of seconds")
         _check_int("first_sms_id", first_sms_id, 1)
+        if history_order not in ("newest_first", "oldest_first"):
+            raise ValidationError(
+                "history_order", f"must be 'newest_first' or 'oldest_first', got {history_order!r}"
+            )
         self._state = ServiceState(
             token=token,
             balance=balance,
@@ -133,6 +141,8 @@ class Sandbox:
             blocked_service_names=blocked_service_names,
             first_sms_id=first_sms_id,
         )
+        # The spec promises no order for get_history; the live service is newest first.
+        self._state.history_order = history_order
         self.callback_timeout = float(callback_timeout)
         self.callback_transport = callback_transport
         self.requests: list[RecordedRequest] = []

@@ -201,6 +201,7 @@ class ServiceState:
         self.messages: dict[int, SandboxMessage] = {}
         self.by_request_id: dict[str, int] = {}
         self.outbox: list[CallbackJob] = []
+        self.history_order: Literal["newest_first", "oldest_first"] = "newest_first"
         self._next_id = first_sms_id
 
     def now(self) -> _dt.datetime:

@@ -1,10 +1,16 @@
-"""Send every row of a CSV file (``phone,message``), safe to interrupt and to re-run.
+"""Send every row of a CSV file (``phone,message``), safe to kill and to re-run.
 
-See docs/bulk.md. Each final result is appended to a journal (one JSON line per row) the
-moment it is known, including when you press Ctrl-C: the rows sent in flight are then
-journaled as ``unknown``, the rows read but not started as ``not_started``. Running the
-script again skips the rows the journal has as ``sent`` or ``unknown`` (check those with
-``sms.reconcile`` or in the history before sending them again) and sends the rest.
+See docs/bulk.md. The job runs with the library's write-ahead journal
+(``FileJournal``): before each send, an ``attempting`` record of its row is on disk
+(fsync'd), and the outcome follows as soon as it is known. So whatever stops the
+script (Ctrl-C, ``kill -9``, a power cut), running it again:
+
+* skips the rows the journal has as sent;
+* first looks the rows left in doubt (``attempting``/``unknown``: they may have gone
+  out) up in the history: found ones count as sent; ones provably absent, after
+  ``--min-age`` seconds (the history may lag), are sent again; the rest stay in doubt
+  for a later run and are never sent blindly;
+* sends everything else.
 
 Try it against the sandbox, in two terminals::
 
@@ -22,29 +28,20 @@ import argparse
 import asyncio
 import collections
 import csv
-import itertools
-import json
 import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
 
-from devsms_async import AsyncDevSMS, BulkMessage, BulkOutcome, BulkResult
-
-DONE = {BulkOutcome.SENT.value, BulkOutcome.UNKNOWN.value}
-"""Journal outcomes that must not be sent again blindly."""
+from devsms_async import AsyncDevSMS, BulkMessage, BulkResult, FileJournal
 
 
-def finished_rows(journal: Path) -> set[int]:
-    """Rows the journal already has as sent or unknown (the last word per row counts)."""
-    last: dict[int, str] = {}
-    if journal.exists():
-        with journal.open(encoding="utf-8") as lines:
-            for line in lines:
-                entry = json.loads(line)
-                last[entry["row"]] = entry["outcome"]
-    return {row for row, outcome in last.items() if outcome in DONE}
+def read_messages(csv_path: Path) -> Iterator[BulkMessage]:
+    """One message per CSV row, in file order: the journal knows row ``i`` as index ``i - 1``."""
+    with csv_path.open(newline="", encoding="utf-8") as rows:
+        for row in csv.reader(rows):
+            phone, text, *_ = [*row, "", ""]  # a short row fails validation, alone
+            yield BulkMessage(phone=phone, message=text)
 
 
 async def send_csv(
@@ -53,61 +50,53 @@ async def send_csv(
     journal_path: Path,
     *,
     per_second: float | None = None,
+    min_age: float = 120.0,
 ) -> collections.Counter[str]:
-    """Send the rows not done yet; journal every result. Returns counts by outcome."""
-    skip = finished_rows(journal_path)
-    # The job numbers the messages it is given (0, 1, 2, ...); remember which CSV row
-    # each one is until its result comes. This holds only the messages in flight.
-    row_of: dict[int, int] = {}
-    job_index = itertools.count()
+    """Settle the rows in doubt, then send the rest; returns counts by outcome."""
     counts: collections.Counter[str] = collections.Counter()
 
-    def messages(rows: TextIO) -> Iterator[BulkMessage]:
-        for row_number, row in enumerate(csv.reader(rows), start=1):
-            if row_number in skip:
-                continue
-            phone, text, *_ = [*row, "", ""]  # short rows fail validation
-            row_of[next(job_index)] = row_number
-            yield BulkMessage(phone=phone, message=text)
+    def count(result: BulkResult) -> None:
+        counts[result.outcome.value] += 1
 
-    with (
-        csv_path.open(newline="", encoding="utf-8") as rows,
-        journal_path.open("a", encoding="utf-8", buffering=1) as journal,
-    ):
-
-        def record(result: BulkResult) -> None:
-            row = row_of.pop(result.index)
-            counts[result.outcome.value] += 1
-            entry = {
-                "row": row,
-                "outcome": result.outcome.value,
-                "sms_id": result.result.sms_id if result.result else None,
-                "cost": result.result.total_cost if result.result else None,
-                "error": str(result.error) if result.error else None,
-            }
-            journal.write(json.dumps(entry, ensure_ascii=False) + "\n")
-
-        await sms.send_bulk(messages(rows), per_second=per_second, normalize=True, on_result=record)
+    with FileJournal(journal_path, name=csv_path.name) as journal:
+        await sms.reconcile_journal(
+            journal, read_messages(csv_path), normalize=True, min_age=min_age
+        )
+        await sms.send_bulk(
+            read_messages(csv_path),
+            per_second=per_second,
+            normalize=True,
+            journal=journal,
+            on_result=count,
+        )
     return counts
 
 
 async def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("csv", type=Path)
     parser.add_argument("--journal", type=Path, required=True)
     parser.add_argument("--per-second", type=float, default=None)
+    parser.add_argument(
+        "--min-age",
+        type=float,
+        default=120.0,
+        help="seconds after an attempt before 'not in the history' means 'not sent'",
+    )
     args = parser.parse_args(argv)
     base_url = os.environ.get("DEVSMS_BASE_URL", "https://devsms.uz/api")
     async with AsyncDevSMS(base_url=base_url) as sms:  # the token comes from DEVSMS_TOKEN
-        counts = await send_csv(sms, args.csv, args.journal, per_second=args.per_second)
+        counts = await send_csv(
+            sms, args.csv, args.journal, per_second=args.per_second, min_age=args.min_age
+        )
     print(", ".join(f"{outcome}: {n}" for outcome, n in sorted(counts.items())))
-    return 0 if counts.keys() <= {"sent"} else 1
+    return 0 if counts.keys() <= {"sent", "already_sent"} else 1
 
 
 if __name__ == "__main__":
     try:
         sys.exit(asyncio.run(main()))
     except KeyboardInterrupt:
-        # Every row read has its line in the journal; run again to send the rest.
-        print("interrupted: see the journal, then run again", file=sys.stderr)
+        # Every row attempted has its record in the journal; run again to go on.
+        print("interrupted: run again to go on (nothing is sent twice)", file=sys.stderr)
         sys.exit(130)

@@ -1,0 +1,357 @@
+"""The write-ahead journal of a bulk job: what was attempted and what came of it.
+
+``stream_bulk(..., journal=...)`` writes, for message ``i`` of the input:
+
+* an ``attempting`` entry, durable **before** the request of ``i`` starts;
+* its outcome when it ends: ``sent`` (with ``sms_id``), ``failed`` (provably not sent),
+  ``unknown`` (may have been sent) or ``not_started`` — the :class:`BulkOutcome` values.
+
+Run again with the same journal, the job resumes: ``sent`` is never sent again,
+``attempting``/``unknown`` (in doubt) are not re-sent unless asked, ``failed`` and
+``not_started`` are sent again. A message whose content differs from its entry (an
+edited input) is refused, never trusted.
+
+:class:`Journal` is the protocol the engine needs; :class:`FileJournal` keeps it in a
+JSON Lines file, ``fsync``'d per group of records, locked for one run at a time.
+
+Why JSON Lines and not SQLite: the engine needs exactly two things, "durable on
+return" and "the last entry per message", which an append-only file gives with one
+``write`` + ``fsync`` per group of concurrent records (a SQLite commit costs the same
+fsyncs, and its own locks are per transaction, not per run, so a lock file would be
+needed anyway). A line cut short by a crash is detectable and dropped, the file can be
+read with ``tail``, and journals of ``devsms bulk`` 0.1 keep working.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
+
+import attrs
+
+from .errors import DevSMSError
+
+if TYPE_CHECKING:
+    import anyio
+
+__all__ = [
+    "FileJournal",
+    "Journal",
+    "JournalEntry",
+    "JournalError",
+    "JournalState",
+    "content_hash",
+]
+
+FORMAT = "devsms-bulk"
+VERSION = 2
+"""2: outcome states are the ``BulkOutcome`` values (version 1 wrote ``done`` for
+``sent``; it is still read)."""
+
+JournalState = Literal["attempting", "sent", "failed", "unknown", "not_started"]
+STATES: frozenset[str] = frozenset({"attempting", "sent", "failed", "unknown", "not_started"})
+IN_DOUBT: frozenset[str] = frozenset({"attempting", "unknown"})
+
+
+class JournalError(DevSMSError):
+    """The journal cannot be used: corrupt, locked by another run, for other
+    messages, or the disk refused a write."""
+
+
+def content_hash(phone: str, message: str, sender: str | None) -> str:
+    """A short hash of what a message sends (number, text, sender): no secret in it."""
+    data = "\x1f".join((phone, message, sender or "")).encode("utf-8", "surrogatepass")
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+@attrs.frozen(kw_only=True)
+class JournalEntry:
+    """One record of the journal: message ``index`` (0-based) reached ``state``."""
+
+    index: int
+    hash: str
+    state: JournalState
+    at: _dt.datetime = attrs.field(factory=_now)
+    sms_id: int | None = None
+    cost: int | None = None
+    error: str | None = None
+    reconciled: bool = False
+    """Settled from the history by ``reconcile_journal``, not by a send's answer."""
+
+    @property
+    def in_doubt(self) -> bool:
+        """``attempting`` or ``unknown``: it may have been sent."""
+        return self.state in IN_DOUBT
+
+
+class Journal(Protocol):
+    """What ``stream_bulk(journal=...)`` needs from a journal."""
+
+    def entries(self) -> Mapping[int, JournalEntry]:
+        """The last entry of every message, by index (kept up to date by ``write``)."""
+        ...
+
+    async def write(self, entry: JournalEntry) -> None:
+        """Record ``entry``; it must be durable when this returns."""
+        ...
+
+
+def _encode(record: Mapping[str, Any]) -> bytes:
+    return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def _to_record(entry: JournalEntry) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "row": entry.index + 1,
+        "hash": entry.hash,
+        "state": entry.state,
+        "at": entry.at.isoformat(timespec="milliseconds"),
+    }
+    for name in ("sms_id", "cost", "error"):
+        value = getattr(entry, name)
+        if value is not None:
+            record[name] = value
+    if entry.reconciled:
+        record["reconciled"] = True
+    return record
+
+
+class FileJournal:
+    """A :class:`Journal` in a JSON Lines file, locked while open.
+
+    ``FileJournal(path)`` opens (or creates) the file and takes an exclusive lock on
+    it (``JournalError`` if another process holds it; the lock dies with the process).
+    Use it as a context manager, or call :meth:`close`::
+
+        with FileJournal("job.journal.jsonl") as journal:
+            results = await sms.send_bulk(messages, journal=journal)
+
+    The journal holds no phone number or text: an index, a hash, a state, a time.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, name: str | None = None) -> None:
+        self.path = Path(path)
+        created = not self.path.exists()
+        file = open(self.path, "a+b")  # noqa: SIM115 - owned by the journal, closed by close()
+        try:
+            _lock(file, self.path)
+            entries, complete = read_entries(self.path)
+            if file.seek(0, os.SEEK_END) != complete:
+                file.truncate(complete)  # drop a record cut short by a crash
+            if complete == 0:
+                header: dict[str, Any] = {"journal": FORMAT, "version": VERSION}
+                if name is not None:
+                    header["csv"] = name
+                header["created_at"] = _now().isoformat(timespec="milliseconds")
+                _write_all(file, _encode(header))
+                if created:
+                    _fsync_dir(self.path.parent)
+        except BaseException:
+            file.close()
+            raise
+        self._file = file
+        self._entries = entries
+        self._pending: list[bytes] = []
+        self._staged: list[JournalEntry] = []
+        self._queued = 0
+        self._durable = 0
+        self._flushing = False
+        self._flushed: anyio.Event | None = None  # made in the running loop
+        self._error: BaseException | None = None
+
+    def __repr__(self) -> str:
+        state = "closed" if self._file.closed else f"{len(self._entries)} entries"
+        return f"<FileJournal {str(self.path)!r} {state}>"
+
+    def entries(self) -> Mapping[int, JournalEntry]:
+        return self._entries
+
+    def close(self) -> None:
+        """Close the file (which releases the lock). Idempotent."""
+        self._file.close()
+
+    def __enter__(self) -> FileJournal:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def write(self, entry: JournalEntry) -> None:
+        """Append ``entry``; it is on disk (fsync'd) when this returns.
+
+        Records written while a flush is running are grouped into the next one: one
+        ``write`` + ``fsync`` (in a worker thread) per group.
+        """
+        import anyio
+
+        if self._file.closed:
+            raise JournalError(f"{self.path} is closed")
+        if self._flushed is None:
+            self._flushed = anyio.Event()
+        self._pending.append(_encode(_to_record(entry)))
+        self._staged.append(entry)
+        self._queued += 1
+        mine = self._queued
+        while self._durable < mine:
+            if self._error is not None:
+                raise JournalError(f"cannot write {self.path}: {self._error}") from self._error
+            if self._flushing:
+                await self._flushed.wait()
+                continue
+            await self._flush()
+
+    async def _flush(self) -> None:
+        import anyio
+
+        assert self._flushed is not None
+        self._flushing = True
+        batch, self._pending = b"".join(self._pending), []
+        staged, self._staged = self._staged, []
+        upto = self._queued
+        try:
+            # Not abandoned on cancellation: the thread always finishes, so we always
+            # know whether the batch reached the disk.
+            await anyio.to_thread.run_sync(self._write_sync, batch)
+        except OSError as exc:
+            self._error = exc
+        else:
+            self._durable = upto
+            for entry in staged:
+                self._entries[entry.index] = entry
+        finally:
+            self._flushing = False
+            done, self._flushed = self._flushed, anyio.Event()
+            done.set()
+
+    def _write_sync(self, data: bytes) -> None:
+        _write_all(self._file, data)
+
+
+def read_entries(path: Path) -> tuple[dict[int, JournalEntry], int]:
+    """The last entry per message and the byte length of the complete records.
+
+    A final line without its newline is a record cut short by a crash: its write never
+    finished, so it never counted (an ``attempting`` record is durable before a send
+    starts, never after); it is ignored. Any other bad line is an error.
+    """
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1
+    lines = data[:end].splitlines()
+    entries: dict[int, JournalEntry] = {}
+    if not lines:
+        return entries, end
+    version = _check_header(path, lines[0])
+    for number, raw in enumerate(lines[1:], start=2):
+        entry = _parse_entry(path, number, raw, version)
+        entries[entry.index] = entry
+    return entries, end
+
+
+def _check_header(path: Path, raw: bytes) -> int:
+    try:
+        header = json.loads(raw)
+    except ValueError:
+        header = None
+    if not isinstance(header, dict) or header.get("journal") != FORMAT:
+        raise JournalError(f"{path} is not a devsms bulk journal (line 1)")
+    version = header.get("version")
+    if version not in (1, VERSION):
+        raise JournalError(
+            f"{path} has journal version {version!r}; this devsms reads 1 and {VERSION}"
+        )
+    return int(version)
+
+
+def _parse_entry(path: Path, number: int, raw: bytes, version: int) -> JournalEntry:
+    try:
+        rec = json.loads(raw)
+        row, digest, state, at = rec["row"], rec["hash"], rec["state"], rec["at"]
+        if version == 1 and state == "done":
+            state = "sent"
+        sms_id, cost, error = rec.get("sms_id"), rec.get("cost"), rec.get("error")
+        reconciled = rec.get("reconciled", False)
+        when = _timestamp(at)
+        ok = (
+            type(row) is int
+            and row >= 1
+            and isinstance(digest, str)
+            and state in STATES
+            and when is not None
+            and (sms_id is None or type(sms_id) is int)
+            and (cost is None or type(cost) is int)
+            and (error is None or isinstance(error, str))
+            and isinstance(reconciled, bool)
+        )
+    except (ValueError, KeyError, TypeError):
+        ok = False
+    if not ok:
+        raise JournalError(f"{path} line {number} is not a valid journal record")
+    assert when is not None
+    return JournalEntry(
+        index=row - 1,
+        hash=digest,
+        state=state,
+        at=when,
+        sms_id=sms_id,
+        cost=cost,
+        error=error,
+        reconciled=reconciled,
+    )
+
+
+def _timestamp(text: object) -> _dt.datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        when = _dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=_dt.timezone.utc)
+
+
+def _write_all(file: IO[bytes], data: bytes) -> None:
+    file.write(data)
+    file.flush()
+    os.fsync(file.fileno())
+
+
+def _fsync_dir(directory: Path) -> None:
+    # Makes the new file's directory entry durable too (POSIX; a no-op elsewhere).
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _lock(file: IO[bytes], path: Path) -> None:
+    try:
+        if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+            import msvcrt
+
+            file.seek(0)
+            msvcrt.locking(file.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise JournalError(f"{path} is in use by another bulk run; wait for it to finish") from None
