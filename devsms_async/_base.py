@@ -216,12 +216,13 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
         return params
 
     def _send_call(self, params: Params) -> Call:
+        phone: str = params["phone"]
         return Call(
             SEND_SMS,
             tz=self._tz,
-            secrets=(self._token.value,),
+            secrets=(self._token.value, phone),  # an echoed number is masked in full
             key=self._token.key,
-            phone=params["phone"],
+            phone=phone,
             text=params["message"],
         )
 
@@ -250,7 +251,7 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
         call = Call(
             SEND_SMS,
             tz=self._tz,
-            secrets=(self._token.value, code),
+            secrets=(self._token.value, number, code),
             key=self._token.key,
             phone=number,
             text=render_otp(template_type, name, code),
