@@ -76,6 +76,19 @@ T = TypeVar("T")
 
 DEFAULT_BASE_URL = "https://devsms.uz/api"
 TOKEN_ENV = "DEVSMS_TOKEN"  # noqa: S105 - a variable name, not a secret
+BASE_URL_ENV = "DEVSMS_BASE_URL"
+
+
+def _check_base_url(base_url: str | None, *, allow_insecure_http: bool) -> str:
+    """The argument, else ``DEVSMS_BASE_URL`` (an empty value counts as unset, as in the
+    CLI), else the service's own URL; an error says when the environment gave it."""
+    if base_url is not None:
+        return check_base_url(base_url, allow_insecure_http=allow_insecure_http)
+    from_env = os.environ.get(BASE_URL_ENV, "").strip()
+    try:
+        return check_base_url(from_env or DEFAULT_BASE_URL, allow_insecure_http=allow_insecure_http)
+    except ValidationError as exc:
+        raise ValidationError("base_url", f"{exc.reason} (from {BASE_URL_ENV})") from None
 
 
 class _State(enum.Enum):
@@ -114,8 +127,10 @@ class AsyncDevSMS:
 
     Args:
         token: API token; defaults to the ``DEVSMS_TOKEN`` environment variable.
-        base_url: the API root. Plain ``http://`` is refused for non-loopback hosts
-            unless ``allow_insecure_http=True`` (the token would travel in clear text).
+        base_url: the API root; defaults to the ``DEVSMS_BASE_URL`` environment
+            variable, else ``https://devsms.uz/api``. Plain ``http://`` is refused for
+            non-loopback hosts unless ``allow_insecure_http=True`` (the token would
+            travel in clear text).
         timeout: seconds or an ``httpx.Timeout``; default connect 5, read 30,
             write 10, pool 10. Every method also takes ``timeout=``.
         max_retries: retries of *reads* (history, balance, status). Sends are retried
@@ -143,7 +158,7 @@ class AsyncDevSMS:
         self,
         token: str | None = None,
         *,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | None = None,
         timeout: TimeoutTypes = DEFAULT_TIMEOUT,
         max_retries: int = 2,
         retry_deadline: float = 60.0,
@@ -168,7 +183,7 @@ class AsyncDevSMS:
         if http_backend not in ("httpx", "aiohttp", "auto"):
             raise ValidationError("http_backend", "must be 'httpx', 'aiohttp' or 'auto'")
         self._token = _Secret(token.strip())
-        self._base_url = check_base_url(base_url, allow_insecure_http=allow_insecure_http)
+        self._base_url = _check_base_url(base_url, allow_insecure_http=allow_insecure_http)
         timeout_obj = to_timeout(timeout)
         assert timeout_obj is not None
         self._timeout = timeout_obj

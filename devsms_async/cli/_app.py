@@ -586,7 +586,8 @@ def bulk(
     file: Annotated[
         Path,
         typer.Argument(
-            help="CSV with the columns phone,message[,sender] (a header row is optional).",
+            help="CSV with the columns phone,message[,sender] (a header row is optional; "
+            "tel, text, telefon, matn, ... are accepted too).",
             exists=True,
             dir_okay=False,
             readable=True,
@@ -640,6 +641,13 @@ def bulk(
         Account, typer.Option(help="Your account's price list, for the estimate.")
     ] = Account.LOCAL,
     fmt: FormatOpt = OutFormat.TABLE,
+    delimiter: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Cell separator: , ; | or tab (default: detected from the file).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> int:
     """Send every row of a CSV: estimate, confirm, send with a journal, summarise.
 
@@ -662,6 +670,7 @@ def bulk(
         reconcile=reconcile,
         retry_unknown=retry_unknown,
         account=account.literal,
+        delimiter=delimiter,
         fmt=fmt,
     )
 

@@ -30,6 +30,7 @@ def bulk(
     retry_unknown: bool,
     account: Literal["local", "foreign"],
     fmt: OutFormat,
+    delimiter: str | None = None,
 ) -> int:
     from .._validation import check_callback_url, check_sender
 
@@ -39,7 +40,11 @@ def bulk(
         raise CLIError("--reconcile and --retry-unknown exclude each other")
     out, err = _render.consoles()
 
-    rows, errors = _bulk.load_rows(file, default_sender=sender, normalize=normalize)
+    from ._csv import parse_delimiter
+
+    rows, errors = _bulk.load_rows(
+        file, default_sender=sender, normalize=normalize, delimiter=parse_delimiter(delimiter)
+    )
     if errors:
         for e in errors[:MAX_ROW_ERRORS_SHOWN]:
             err.print(

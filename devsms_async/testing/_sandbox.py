@@ -312,8 +312,10 @@ class Sandbox:
     def client(self, **options: Any) -> AsyncDevSMS:
         """A not-yet-entered ``AsyncDevSMS`` wired to this sandbox in-process;
         ``options`` go to ``AsyncDevSMS`` (``sender=``, ``max_retries=``, ...)."""
-        from .._client import AsyncDevSMS
+        from .._client import DEFAULT_BASE_URL, AsyncDevSMS
 
+        # In-process: a DEVSMS_BASE_URL meant for a real server must not change the paths.
+        options.setdefault("base_url", DEFAULT_BASE_URL)
         return AsyncDevSMS(self.token, transport=self.transport(), **options)
 
     def _handle(
