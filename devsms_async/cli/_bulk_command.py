@@ -182,7 +182,7 @@ async def _send(
                 if sms.http_backend == "aiohttp"
                 else " (pip install 'devsms-async[aiohttp]' is faster)"
             )
-            err.print(f"transport: {sms.http_backend}{hint}")
+            err.print(f"transport: {sms.http_backend}{_render._escape(hint)}")
         progress = _progress(err)
         task = progress.add_task("sending", total=len(plan.to_send), sent=0, bad=0)
 
