@@ -92,7 +92,7 @@ async def send_csv(
 
 
 async def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("csv", type=Path)
     parser.add_argument("--journal", type=Path, required=True)
     parser.add_argument("--per-second", type=float, default=None)

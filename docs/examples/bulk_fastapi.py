@@ -41,8 +41,8 @@ class Campaign:
 
     id: int
     total: int
-    counts: collections.Counter[str] = attrs.field(factory=collections.Counter)
-    problems: list[dict[str, Any]] = attrs.field(factory=list)
+    counts: collections.Counter[str] = attrs.field(factory=collections.Counter[str])
+    problems: list[dict[str, Any]] = attrs.field(factory=list[dict[str, Any]])
     spent: int = 0
     finished: bool = False
 
