@@ -253,19 +253,21 @@ def _check_flag(name: str, value: object) -> bool:
 class BulkStream:
     """A running bulk job whose results arrive as they complete.
 
-    Returned by :meth:`AsyncDevSMS.stream_bulk`; use it as an async context manager
-    and iterate it inside the block::
+    Returned by ``AsyncDevSMS.stream_bulk``; use it as an async context manager
+    and iterate it inside the block:
 
-        async with sms.stream_bulk(messages, concurrency=10) as results:
-            async for r in results:
-                progress.advance()
+    ```python
+    async with sms.stream_bulk(messages, concurrency=10) as results:
+        async for r in results:
+            progress.advance()
+    ```
 
     The workers run in a task group that lives exactly as long as the ``async with``
     block (an ``async def`` generator could not hold one safely across ``yield``).
 
     Every result yielded is final. When the block ends before the job did, no new send
-    starts; after the block, :attr:`leftover` holds the final result of every message
-    that was read from the input but not yielded, and :attr:`taken` says how many
+    starts; after the block, ``leftover`` holds the final result of every message
+    that was read from the input but not yielded, and ``taken`` says how many
     messages were read: messages from index ``taken`` on were never read.
     """
 
@@ -607,7 +609,7 @@ async def send_bulk(
     on_result: Callable[[BulkResult], object] | None = None,
     _clock: Clock | None = None,
 ) -> list[BulkResult]:
-    """See :meth:`AsyncDevSMS.send_bulk`."""
+    """See ``AsyncDevSMS.send_bulk``."""
     if on_result is not None and not callable(on_result):
         raise ValidationError("on_result", f"must be a callable or None, got {on_result!r}")
     stream = BulkStream(

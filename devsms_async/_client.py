@@ -120,10 +120,12 @@ class AsyncDevSMS:
     """Asynchronous client for the DevSMS.uz API.
 
     Use it as an async context manager; it owns one pooled ``httpx.AsyncClient`` that
-    is created on entry (bound to the running event loop) and closed on exit::
+    is created on entry (bound to the running event loop) and closed on exit:
 
-        async with AsyncDevSMS("token") as sms:
-            result = await sms.send_sms("998901234567", "Salom!")
+    ```python
+    async with AsyncDevSMS("token") as sms:
+        result = await sms.send_sms("998901234567", "Salom!")
+    ```
 
     Args:
         token: API token; defaults to the ``DEVSMS_TOKEN`` environment variable.
@@ -528,7 +530,7 @@ class AsyncDevSMS:
         max_items: int | None = None,
         timeout: TimeoutTypes | None = None,
     ) -> HistoryIterator[HistoryPage]:
-        """Like :meth:`iter_history`, one ``HistoryPage`` at a time.
+        """Like ``iter_history``, one ``HistoryPage`` at a time.
 
         A page's ``items`` have repeats removed (so a page may hold fewer than
         ``page_size`` records); a page left empty by that is skipped.
@@ -599,11 +601,13 @@ class AsyncDevSMS:
         check_balance: bool = False,
         timeout: TimeoutTypes | None = None,
     ) -> BulkStream:
-        """Like :meth:`send_bulk`, yielding each ``BulkResult`` as it completes::
+        """Like ``send_bulk``, yielding each ``BulkResult`` as it completes:
 
-            async with sms.stream_bulk(messages) as results:
-                async for r in results:
-                    ...
+        ```python
+        async with sms.stream_bulk(messages) as results:
+            async for r in results:
+                ...
+        ```
 
         Memory stays bounded however long the input. Leaving the block early starts no
         new send; afterwards ``results.leftover`` holds the final result of every

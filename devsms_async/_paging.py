@@ -7,7 +7,7 @@ history.
 The API has no cursor, and the history is (most likely) newest first: every SMS sent
 while the walk runs pushes the older rows one place down, so the next page starts with
 rows that ended the previous one. The walk drops a record whose ``id`` it saw among the
-last :data:`DEDUPE_WINDOW` records it fetched: up to that many sends between two page
+last ``DEDUPE_WINDOW`` records it fetched: up to that many sends between two page
 fetches are absorbed; the set of ids kept never grows beyond it.
 
 The iterators are plain classes rather than ``async def`` generators: one that is
@@ -131,8 +131,8 @@ class _Walk:
 class HistoryIterator(Generic[T]):
     """An async iterator over the history (records or pages), one request per page.
 
-    Returned by :meth:`AsyncDevSMS.iter_history` and
-    :meth:`AsyncDevSMS.iter_history_pages`. Nothing is requested until the first
+    Returned by ``AsyncDevSMS.iter_history`` and
+    ``AsyncDevSMS.iter_history_pages``. Nothing is requested until the first
     ``__anext__``, then one page at a time. Stopping early (``break``) needs no
     clean-up; ``aclose()`` and ``async with`` are there for code that wants to be
     explicit, and make any further iteration end at once. If a page fails (after the
@@ -205,7 +205,7 @@ def iter_history_pages(
     max_items: int | None = None,
     timeout: TimeoutTypes | None = None,
 ) -> HistoryIterator[HistoryPage]:
-    """See :meth:`AsyncDevSMS.iter_history_pages`. Arguments are checked here, at once."""
+    """See ``AsyncDevSMS.iter_history_pages``. Arguments are checked here, at once."""
     walk = _Walk(
         client,
         status=status,
@@ -226,7 +226,7 @@ def iter_history(
     max_items: int | None = None,
     timeout: TimeoutTypes | None = None,
 ) -> HistoryIterator[SmsRecord]:
-    """See :meth:`AsyncDevSMS.iter_history`. Arguments are checked here, at once."""
+    """See ``AsyncDevSMS.iter_history``. Arguments are checked here, at once."""
     walk = _Walk(
         client,
         status=status,

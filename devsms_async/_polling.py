@@ -98,7 +98,7 @@ async def wait_for_status(
 ) -> SmsRecord:
     """Call ``get_status()`` until ``until`` holds or the status is final.
 
-    See :meth:`AsyncDevSMS.wait_for_status`; this is its engine, kept free of the
+    See ``AsyncDevSMS.wait_for_status``; this is its engine, kept free of the
     client so it can be driven by any awaitable.
     """
     import anyio  # on first use: `import devsms_async` stays light

@@ -1,6 +1,6 @@
 """``reconcile``: did a send whose outcome is unknown go through after all?
 
-A :class:`~devsms_async.errors.SendOutcomeUnknownError` keeps the number, the text (privately)
+A ``SendOutcomeUnknownError`` keeps the number, the text (privately)
 and the time the send began. The history is newest first, so the search reads it from
 the top and stops at the first record created before ``started_at - skew``, or after
 ``window`` records, whichever comes first. A record matches when its number and text
@@ -49,7 +49,7 @@ differ from ours."""
 
 @attrs.frozen(kw_only=True)
 class ReconcileResult:
-    """What :meth:`AsyncDevSMS.reconcile` found in the history.
+    """What ``AsyncDevSMS.reconcile`` found in the history.
 
     ``record`` is the matching SMS (the match created closest to the send), or
     ``None``. ``matches`` holds every matching record seen, newest first: more than one
@@ -78,7 +78,7 @@ async def reconcile(
     skew: float | _dt.timedelta = DEFAULT_SKEW,
     timeout: TimeoutTypes | None = None,
 ) -> ReconcileResult:
-    """See :meth:`AsyncDevSMS.reconcile`."""
+    """See ``AsyncDevSMS.reconcile``."""
     if not isinstance(error, SendOutcomeUnknownError):
         raise ValidationError(
             "error", f"must be a SendOutcomeUnknownError, not {type(error).__name__}"

@@ -214,7 +214,7 @@ class BulkResult:
 
     @property
     def outcome(self) -> BulkOutcome:
-        """``SENT``, ``FAILED``, ``UNKNOWN`` or ``NOT_STARTED``: see :class:`BulkOutcome`."""
+        """``SENT``, ``FAILED``, ``UNKNOWN`` or ``NOT_STARTED``: see ``BulkOutcome``."""
         if self.result is not None:
             return BulkOutcome.SENT
         if isinstance(self.error, SendOutcomeUnknownError):

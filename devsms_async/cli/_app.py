@@ -1,7 +1,7 @@
 """The ``devsms`` command: typer commands over the SDK.
 
 Each command is a thin function: parse options, run one coroutine, print the result.
-Errors are not handled here; :func:`run_cli` turns every one of them into one line on
+Errors are not handled here; ``run_cli`` turns every one of them into one line on
 stderr and an exit code (see ``_runtime``).
 """
 

@@ -139,7 +139,7 @@ def _is_timestamp(text: str) -> bool:
 
 
 class Journal:
-    """An open, locked journal. Create it with :meth:`open`; ``append`` records."""
+    """An open, locked journal. Create it with ``open``; ``append`` records."""
 
     def __init__(self, path: Path, file: IO[bytes], entries: dict[int, Entry]) -> None:
         self.path = path
