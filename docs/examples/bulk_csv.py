@@ -24,7 +24,6 @@ import collections
 import csv
 import itertools
 import json
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,8 +96,7 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--journal", type=Path, required=True)
     parser.add_argument("--per-second", type=float, default=None)
     args = parser.parse_args(argv)
-    base_url = os.environ.get("DEVSMS_BASE_URL", "https://devsms.uz/api")
-    async with AsyncDevSMS(base_url=base_url) as sms:  # the token comes from DEVSMS_TOKEN
+    async with AsyncDevSMS() as sms:  # DEVSMS_TOKEN, and DEVSMS_BASE_URL when it is set
         counts = await send_csv(sms, args.csv, args.journal, per_second=args.per_second)
     print(", ".join(f"{outcome}: {n}" for outcome, n in sorted(counts.items())))
     return 0 if counts.keys() <= {"sent"} else 1
