@@ -184,8 +184,18 @@ def test_an_unknown_delimiter_is_refused(cli: Cli, sandbox: Sandbox, tmp_path: P
         (f"+998 90 123-45-67\tSalom\n{PHONE2}\tHi\n", "\t"),
         ("", ","),
         (f"{PHONE}\n", ","),
+        # Only the first 20 rows count: 30 more with commas change nothing.
+        (f"{PHONE};Salom\n" * 20 + f"{PHONE},Salom,x\n" * 30, ";"),
     ],
-    ids=["commas-with-semicolons", "semicolons-with-commas", "header", "tab", "empty", "one"],
+    ids=[
+        "commas-with-semicolons",
+        "semicolons-with-commas",
+        "header",
+        "tab",
+        "empty",
+        "one",
+        "first-rows",
+    ],
 )
 def test_detect_delimiter(sample: str, expected: str) -> None:
     assert detect_delimiter(sample) == expected
