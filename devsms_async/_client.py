@@ -79,6 +79,19 @@ T = TypeVar("T")
 
 DEFAULT_BASE_URL = "https://devsms.uz/api"
 TOKEN_ENV = "DEVSMS_TOKEN"  # noqa: S105 - a variable name, not a secret
+BASE_URL_ENV = "DEVSMS_BASE_URL"
+
+
+def _check_base_url(base_url: str | None, *, allow_insecure_http: bool) -> str:
+    """The argument, else ``DEVSMS_BASE_URL`` (an empty value counts as unset, as in the
+    CLI), else the service's own URL; an error says when the environment gave it."""
+    if base_url is not None:
+        return check_base_url(base_url, allow_insecure_http=allow_insecure_http)
+    from_env = os.environ.get(BASE_URL_ENV, "").strip()
+    try:
+        return check_base_url(from_env or DEFAULT_BASE_URL, allow_insecure_http=allow_insecure_http)
+    except ValidationError as exc:
+        raise ValidationError("base_url", f"{exc.reason} (from {BASE_URL_ENV})") from None
 
 
 class _State(enum.Enum):
@@ -110,15 +123,19 @@ class AsyncDevSMS:
     """Asynchronous client for the DevSMS.uz API.
 
     Use it as an async context manager; it owns one pooled ``httpx.AsyncClient`` that
-    is created on entry (bound to the running event loop) and closed on exit::
+    is created on entry (bound to the running event loop) and closed on exit:
 
-        async with AsyncDevSMS("token") as sms:
-            result = await sms.send_sms("998901234567", "Salom!")
+    ```python
+    async with AsyncDevSMS("token") as sms:
+        result = await sms.send_sms("998901234567", "Salom!")
+    ```
 
     Args:
         token: API token; defaults to the ``DEVSMS_TOKEN`` environment variable.
-        base_url: the API root. Plain ``http://`` is refused for non-loopback hosts
-            unless ``allow_insecure_http=True`` (the token would travel in clear text).
+        base_url: the API root; defaults to the ``DEVSMS_BASE_URL`` environment
+            variable, else ``https://devsms.uz/api``. Plain ``http://`` is refused for
+            non-loopback hosts unless ``allow_insecure_http=True`` (the token would
+            travel in clear text).
         timeout: seconds or an ``httpx.Timeout``; default connect 5, read 30,
             write 10, pool 10. Every method also takes ``timeout=``.
         max_retries: retries of *reads* (history, balance, status). Sends are retried
@@ -146,7 +163,7 @@ class AsyncDevSMS:
         self,
         token: str | None = None,
         *,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | None = None,
         timeout: TimeoutTypes = DEFAULT_TIMEOUT,
         max_retries: int = 2,
         retry_deadline: float = 60.0,
@@ -171,7 +188,7 @@ class AsyncDevSMS:
         if http_backend not in ("httpx", "aiohttp", "auto"):
             raise ValidationError("http_backend", "must be 'httpx', 'aiohttp' or 'auto'")
         self._token = _Secret(token.strip())
-        self._base_url = check_base_url(base_url, allow_insecure_http=allow_insecure_http)
+        self._base_url = _check_base_url(base_url, allow_insecure_http=allow_insecure_http)
         timeout_obj = to_timeout(timeout)
         assert timeout_obj is not None
         self._timeout = timeout_obj
@@ -515,7 +532,7 @@ class AsyncDevSMS:
         max_items: int | None = None,
         timeout: TimeoutTypes | None = None,
     ) -> HistoryIterator[HistoryPage]:
-        """Like :meth:`iter_history`, one ``HistoryPage`` at a time.
+        """Like ``iter_history``, one ``HistoryPage`` at a time.
 
         A page's ``items`` have repeats removed (so a page may hold fewer than
         ``page_size`` records); a page left empty by that is skipped.
@@ -572,7 +589,7 @@ class AsyncDevSMS:
                 including, when the job is cancelled, the ``UNKNOWN`` (abandoned in
                 flight) and ``NOT_STARTED`` ones. Synchronous; keep it quick. If it
                 raises, the job stops and ``BulkCallbackError`` carries every result.
-            journal: a write-ahead :class:`~devsms_async.FileJournal` (or any
+            journal: a write-ahead ``FileJournal`` (or any
                 ``Journal``): safe to kill and re-run with the same input in the same
                 order; nothing is sent twice (see ``docs/bulk.md``).
             resend_in_doubt: with a journal, send again the messages an earlier run
@@ -613,11 +630,13 @@ class AsyncDevSMS:
         resend_in_doubt: bool = False,
         stop_after_failures: int | None = None,
     ) -> BulkStream:
-        """Like :meth:`send_bulk`, yielding each ``BulkResult`` as it completes::
+        """Like ``send_bulk``, yielding each ``BulkResult`` as it completes:
 
-            async with sms.stream_bulk(messages) as results:
-                async for r in results:
-                    ...
+        ```python
+        async with sms.stream_bulk(messages) as results:
+            async for r in results:
+                ...
+        ```
 
         Memory stays bounded however long the input. Leaving the block early starts no
         new send; afterwards ``results.leftover`` holds the final result of every

@@ -1,25 +1,27 @@
 """Every error the SDK raises.
 
-All of them derive from :class:`DevSMSError`, so one ``except DevSMSError`` catches
-everything the SDK can raise::
+All of them derive from ``DevSMSError``, so one ``except DevSMSError`` catches
+everything the SDK can raise:
 
-    DevSMSError
-    ├── ValidationError              bad input, raised before any request (also a ValueError)
-    │   └── InsufficientBalanceError send_bulk(check_balance=True): the job costs too much
-    ├── UsageError                   the client is used wrongly (not entered, closed, entered twice)
-    ├── APIError                     the server answered and said no
-    │   ├── BadRequestError          400
-    │   ├── AuthenticationError      401
-    │   ├── PermissionDeniedError    403
-    │   ├── NotFoundError            404
-    │   ├── RateLimitError           429
-    │   ├── ServerError              5xx
-    │   └── ServiceNameRejectedError universal OTP refused by moderation; the money is gone
-    ├── APIConnectionError           no usable answer: connection refused, reset, ...
-    │   └── APITimeoutError          connect, read, write or pool timeout
-    ├── MalformedResponseError       the answer is not the JSON the spec promises
-    ├── SendOutcomeUnknownError      a send may or may not have happened; reconcile it
-    └── WaitTimeoutError             wait_for_status gave up (also a TimeoutError)
+```text
+DevSMSError
+├── ValidationError              bad input, raised before any request (also a ValueError)
+│   └── InsufficientBalanceError send_bulk(check_balance=True): the job costs too much
+├── UsageError                   the client is used wrongly (not entered, closed, entered twice)
+├── APIError                     the server answered and said no
+│   ├── BadRequestError          400
+│   ├── AuthenticationError      401
+│   ├── PermissionDeniedError    403
+│   ├── NotFoundError            404
+│   ├── RateLimitError           429
+│   ├── ServerError              5xx
+│   └── ServiceNameRejectedError universal OTP refused by moderation; the money is gone
+├── APIConnectionError           no usable answer: connection refused, reset, ...
+│   └── APITimeoutError          connect, read, write or pool timeout
+├── MalformedResponseError       the answer is not the JSON the spec promises
+├── SendOutcomeUnknownError      a send may or may not have happened; reconcile it
+└── WaitTimeoutError             wait_for_status gave up (also a TimeoutError)
+```
 
 Error texts never contain the token, phone numbers or OTP codes: phone numbers are
 masked (``99890***4567``) and response bodies are cut to a short, redacted snippet.

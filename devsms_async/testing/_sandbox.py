@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_BLOCKED_SERVICE_NAMES", "DEFAULT_TOKEN", "RecordedRequest", "Sandbox"]
 
 DEFAULT_TOKEN = "sandbox-token"  # noqa: S105 - the sandbox's well-known test token
+"""The one token a ``Sandbox()`` accepts unless given another."""
 DEFAULT_BALANCE = 100_000
 DEFAULT_SMS_PRICE = 50
 DEFAULT_BLOCKED_SERVICE_NAMES = frozenset({"blocked", "casino", "kazino", "scam"})
@@ -36,7 +37,7 @@ def _query_repr(query: Mapping[str, str]) -> str:
 @attrs.frozen(kw_only=True)
 class RecordedRequest:
     """One request the sandbox received, and the status it answered (``None``: the
-    connection was dropped by :meth:`Sandbox.disconnect_next`)."""
+    connection was dropped by ``Sandbox.disconnect_next``)."""
 
     method: str
     path: str
@@ -75,7 +76,7 @@ class Sandbox:
     """A faithful, in-memory DevSMS service for tests and demos.
 
     Drive it in-process with ``AsyncDevSMS(sandbox.token, transport=sandbox.transport())``
-    (or just ``sandbox.client()``), or over real HTTP with :func:`serve_sandbox`.
+    (or just ``sandbox.client()``), or over real HTTP with ``serve_sandbox``.
 
     Args:
         token: the one Bearer token it accepts.
@@ -84,7 +85,7 @@ class Sandbox:
             price table's per-part price for ``account``).
         account: ``"local"`` (Uzbek account, default) or ``"foreign"`` prices.
         clock: returns the current time; default the real time. Pass a
-            :class:`ManualClock` for deterministic timestamps.
+            ``ManualClock`` for deterministic timestamps.
         blocked_service_names: what universal-OTP moderation refuses (whole words, any
             case); the refusal still charges, like the real service.
         callback_timeout: seconds before a callback POST counts as ``timeout`` (5).
@@ -185,7 +186,7 @@ class Sandbox:
 
     @property
     def clock(self) -> Clock:
-        """The clock that timestamps everything (a :class:`ManualClock` if you gave one)."""
+        """The clock that timestamps everything (a ``ManualClock`` if you gave one)."""
         return self._state.clock
 
     @property
@@ -246,7 +247,7 @@ class Sandbox:
 
     async def deliver_callbacks(self) -> list[CallbackAttempt]:
         """POST every queued callback once (5 s timeout, no retry) and record it in
-        :attr:`callbacks`; returns this batch's attempts."""
+        ``callbacks``; returns this batch's attempts."""
         jobs = self._state.take_outbox()
         attempts = await deliver(
             jobs,
@@ -322,8 +323,10 @@ class Sandbox:
     def client(self, **options: Any) -> AsyncDevSMS:
         """A not-yet-entered ``AsyncDevSMS`` wired to this sandbox in-process;
         ``options`` go to ``AsyncDevSMS`` (``sender=``, ``max_retries=``, ...)."""
-        from .._client import AsyncDevSMS
+        from .._client import DEFAULT_BASE_URL, AsyncDevSMS
 
+        # In-process: a DEVSMS_BASE_URL meant for a real server must not change the paths.
+        options.setdefault("base_url", DEFAULT_BASE_URL)
         return AsyncDevSMS(self.token, transport=self.transport(), **options)
 
     def _handle(

@@ -53,7 +53,7 @@ _CONNECTION_GONE = (
 
 
 class SandboxServer:
-    """A running sandbox HTTP server (made by :func:`serve_sandbox`)."""
+    """A running sandbox HTTP server (made by ``serve_sandbox``)."""
 
     def __init__(self, sandbox: Sandbox, host: str, port: int) -> None:
         self.sandbox = sandbox
@@ -225,11 +225,13 @@ async def serve_sandbox(
     ``port=0`` picks a free port; read it from the yielded server's ``port`` or
     ``base_url``. Callbacks are POSTed in the background right after each answer.
     ``advance_every`` (seconds) moves statuses one step at that interval, for demos and
-    hand-testing; leave it ``None`` and call ``sandbox.advance()`` in tests::
+    hand-testing; leave it ``None`` and call ``sandbox.advance()`` in tests:
 
-        async with serve_sandbox(Sandbox(token="T")) as server:
-            async with server.client() as sms:      # or: curl server.base_url + ...
-                await sms.send_sms("998901234567", "Salom!")
+    ```python
+    async with serve_sandbox(Sandbox(token="T")) as server:
+        async with server.client() as sms:      # or: curl server.base_url + ...
+            await sms.send_sms("998901234567", "Salom!")
+    ```
     """
     if advance_every is not None and not advance_every > 0:
         raise ValueError("advance_every must be a positive number of seconds or None")

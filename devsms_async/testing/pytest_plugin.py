@@ -3,9 +3,9 @@
 Registered as the ``devsms_async`` pytest plugin (entry point ``pytest11``), so
 installing devsms-async makes them available; ``-p no:devsms_async`` turns them off.
 
-* ``devsms_clock``: the :class:`~devsms_async.testing.ManualClock` of
+* ``devsms_clock``: the ``ManualClock`` of
   ``devsms_sandbox`` (starts at 2026-03-09 10:30:00 Tashkent time; ``.advance(s)``).
-* ``devsms_sandbox``: a fresh :class:`~devsms_async.testing.Sandbox` per test, on
+* ``devsms_sandbox``: a fresh ``Sandbox`` per test, on
   ``devsms_clock`` (deterministic timestamps).
 * ``devsms_client``: an entered ``AsyncDevSMS`` wired to it in-process. It is an async
   fixture: it needs pytest-asyncio (or the anyio pytest plugin).
