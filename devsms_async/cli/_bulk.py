@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -27,7 +27,7 @@ import attrs
 
 from .._journal import JournalEntry
 from .._redact import mask_phone
-from ..errors import DevSMSError, ValidationError
+from ..errors import DevSMSError
 from ..models import BulkOutcome
 from . import _render
 
@@ -38,7 +38,6 @@ from ._csv import RowError as RowError
 from ._csv import _header as _header
 from ._csv import _records as _records
 from ._csv import load_rows as load_rows
-from ._journal import content_hash
 from ._runtime import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNKNOWN, CLIError
 
 if TYPE_CHECKING:
