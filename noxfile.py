@@ -52,7 +52,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package (config in pyproject.toml)."""
-    _install(session, "typing", extras="[cli,fastapi,aiohttp]")
+    _install(session, "typing", extras="[cli,fastapi,aiohttp,redis]")
     session.run("mypy", "devsms_async")
     session.run("mypy", "tests/typing")
 
