@@ -115,7 +115,8 @@ def test_start_then_check_approves_exactly_once(run: Run) -> None:
             verifier = make(sms, clock)
             started = await verifier.start("+998 90 123-45-67")
             code = sandbox.last_otp(PHONE)
-            assert len(code) == 6 and code.isdigit()
+            assert len(code) == 6
+            assert code.isdigit()
             message = sandbox.messages[-1]
             assert started.sms_id == message.sms_id
             assert message.type.value == "universal_otp"
@@ -426,7 +427,8 @@ async def test_code_length(
     verifier = make(devsms_client, devsms_clock, code_length=length)
     await verifier.start(PHONE)
     code = devsms_sandbox.last_otp(PHONE)
-    assert len(code) == length and code.isdigit()
+    assert len(code) == length
+    assert code.isdigit()
     assert isinstance(await verifier.check(PHONE, code), Approved)
 
 
