@@ -443,9 +443,7 @@ def test_codes_are_uniform_digits(monkeypatch: pytest.MonkeyPatch) -> None:
         seen.append(seq)
         return original(seq)
 
-    from devsms_async.verify import _verifier
-
-    monkeypatch.setattr(_verifier.secrets, "choice", choice)
+    monkeypatch.setattr(secrets, "choice", choice)
 
     async def scenario() -> None:
         clock = ManualClock()
