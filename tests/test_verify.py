@@ -752,3 +752,38 @@ async def test_the_verifier_fixture(
     assert started.expires_at == devsms_clock() + _dt.timedelta(seconds=300)
     assert devsms_verifier.service_name == "Sandbox App"
     assert isinstance(await devsms_verifier.check(PHONE, devsms_sandbox.last_otp(PHONE)), Approved)
+
+
+async def test_memory_store_forgets_a_key_at_its_ttl_between_purges() -> None:
+    store = MemoryStore()
+    record = CodeRecord(
+        verification_id="v", digest="d" * 64, expires_at=5.0, resend_at=1.0, max_attempts=3
+    )
+    assert await store.begin("k", record, [], now=0.0, ttl=10) is None
+    taken = await store.take_attempt("k", now=9.0)
+    assert taken is not None
+    assert taken[0].attempts == 0  # expired at 5: not counted
+    assert taken[1] is False
+    assert await store.take_attempt("k", now=10.0) is None  # the key's ttl has passed
+    limit = Limit(scope="phone", key="n", limit=2, retry_after=5, ttl=5)
+    await store.rollback("k", "v", [limit])  # nothing to give back: no error
+    assert len(store) == 0
+
+
+def test_the_verify_namespace() -> None:
+    import subprocess
+    import sys
+
+    import devsms_async.verify as verify
+
+    assert verify.__all__ == sorted(verify.__all__)
+    assert set(verify.__all__) <= set(dir(verify))
+    with pytest.raises(AttributeError):
+        verify.NoSuchThing  # noqa: B018
+    # redis-py is loaded only when a RedisStore is made.
+    code = (
+        "import sys, devsms_async.verify as v; print('redis' in sys.modules); "
+        "v.RedisStore(url='redis://127.0.0.1:1'); print('redis' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]

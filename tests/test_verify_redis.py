@@ -426,3 +426,9 @@ def test_the_fixture_gives_a_real_server(redis_url: str) -> None:
         info = connection.info("server")
     assert info["redis_version"]
     assert _dt.datetime.now() is not None
+
+
+async def test_a_given_client_stays_open(client: redis.asyncio.Redis) -> None:
+    async with RedisStore(client, prefix="x:") as store:
+        assert store.redis is client
+    assert await client.ping() is True
