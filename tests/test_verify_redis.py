@@ -319,13 +319,15 @@ async def test_concurrent_starts_respect_the_caps_on_redis(
 # -- concurrency: processes ----------------------------------------------------------------
 
 
-def _run_workers(redis_url: str, spec: dict[str, Any], codes: list[list[str]]) -> list[str]:
+def _run_workers(
+    redis_url: str, spec: dict[str, Any], codes: list[list[str]], field: str = "codes"
+) -> list[str]:
     import redis as sync_redis
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     workers = [
         subprocess.Popen(
-            [sys.executable, str(WORKER), redis_url, json.dumps({**spec, "codes": mine})],
+            [sys.executable, str(WORKER), redis_url, json.dumps({**spec, field: mine})],
             stdout=subprocess.PIPE,
             text=True,
             env=env,
@@ -417,6 +419,37 @@ async def test_two_processes_a_right_code_among_wrong_ones(
     assert compared <= 5
     assert statuses.count("approved") <= 1
     assert statuses.count("too_many_attempts") + statuses.count("no_pending") == 41 - compared
+
+
+def test_two_processes_share_the_caps(redis_url: str, prefix: str) -> None:
+    """60 concurrent starts from two processes: the caps hold across them."""
+    spec = {
+        "now": ManualClock()().timestamp(),
+        "prefix": prefix,
+        "service_name": "Redis App",
+        "secret_key": SECRET,
+        "max_attempts": 5,
+        "barrier": f"{prefix}barrier",
+        "per_phone": (3, 3600),
+        "per_key": (7, 3600),
+        "per_service": (20, 3600),
+    }
+    # Worker 1: 30 different phones for caller "a" -> per_key lets 7 through.
+    # Worker 2: 10 phones x 3 tries with no key -> the cooldown lets one per phone.
+    starts_a = [[f"99890100{n:04d}", "a"] for n in range(30)]
+    starts_b = [[f"99890200{n % 10:04d}", None] for n in range(30)]
+    outcomes = _run_workers(redis_url, spec, [starts_a, starts_b], field="starts")
+    first, second = outcomes[:30], outcomes[30:]
+    assert first.count("sent") == 7
+    assert first.count("KeyLimitError") == 23
+    assert second.count("sent") == 10
+    assert second.count("ResendTooSoonError") == 20
+    # The whole service is capped at 20: 17 were sent, so 3 more go, then it refuses.
+    spec["per_key"] = (100, 3600)
+    more = [[f"99890300{n:04d}", "c"] for n in range(10)]
+    outcomes = _run_workers(redis_url, spec, [more[:5], more[5:]], field="starts")
+    assert outcomes.count("sent") == 3
+    assert outcomes.count("ServiceLimitError") == 7
 
 
 def test_the_fixture_gives_a_real_server(redis_url: str) -> None:

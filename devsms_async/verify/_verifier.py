@@ -8,7 +8,7 @@ import hmac
 import logging
 import secrets
 from collections.abc import Callable, Iterable
-from typing import Protocol
+from typing import Literal, Protocol
 
 import attrs
 
@@ -122,10 +122,13 @@ class Verifier:
         ttl: seconds a code is valid.
         max_attempts: checks per code, right ones included.
         resend_after: seconds before a new code to the same phone.
-        per_phone, per_key, per_service: caps on codes sent (``Rate`` or ``None``).
+        per_phone: cap on codes to one phone (a ``Rate``, or ``None`` for none).
+        per_key: cap on codes for one caller ``key``; applies when ``key`` is given.
+        per_service: cap on codes for the whole service.
         allowed_countries: ISO codes that may receive codes (fraud guard).
         max_spend_per_hour: cap on the estimated so'm spent per hour (``None``: off).
-        account, uz_price: which price column and the Uzbek part price, for that cap.
+        account: the price column (``"local"`` or ``"foreign"``) for that cap.
+        uz_price: the so'm price of one part to an Uzbek number, for that cap.
         clock: returns an aware ``datetime`` (a ``ManualClock`` in tests).
     """
 
@@ -146,7 +149,7 @@ class Verifier:
         per_service: Rate | None = Rate(1000, 3600),
         allowed_countries: Iterable[str] = ("UZ",),
         max_spend_per_hour: int | None = None,
-        account: str = "local",
+        account: Literal["local", "foreign"] = "local",
         uz_price: int = 50,
         clock: Callable[[], _dt.datetime] | None = None,
     ) -> None:
@@ -180,7 +183,7 @@ class Verifier:
         self.max_spend_per_hour = max_spend_per_hour
         if account not in ("local", "foreign"):
             raise ValidationError("account", f"must be 'local' or 'foreign', got {account!r}")
-        self.account = account
+        self.account: Literal["local", "foreign"] = account
         self.uz_price = _positive_int("uz_price", uz_price, 0)
         self._clock = clock if clock is not None else _utc_now
         # One hash tag for every key of this service name: a Lua script touches the
@@ -265,7 +268,7 @@ class Verifier:
 
             text = render_otp(int(self.template), self.service_name, "0" * self.code_length)
             self._parts = count_parts(text).parts
-        return self._parts * country.price("foreign" if self.account == "foreign" else "local")
+        return self._parts * country.price(self.account)
 
     # -- the flow -------------------------------------------------------------------
 
