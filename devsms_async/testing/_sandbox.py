@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
+from .._redact import mask_phone
 from ..errors import ValidationError
-from ..models import SmsStatus
+from ..models import SmsStatus, SmsType
 from . import _app
 from ._callbacks import CALLBACK_TIMEOUT, CallbackAttempt, deliver
 from ._state import Clock, SandboxMessage, ServiceState, wall_clock
@@ -28,6 +30,8 @@ DEFAULT_BALANCE = 100_000
 DEFAULT_SMS_PRICE = 50
 DEFAULT_BLOCKED_SERVICE_NAMES = frozenset({"blocked", "casino", "kazino", "scam"})
 """Service names the sandbox's "AI moderation" refuses (as whole words, any case)."""
+
+_OTP_AT_END = re.compile(r"([0-9]{4,8})\Z")
 
 
 def _query_repr(query: Mapping[str, str]) -> str:
@@ -210,6 +214,23 @@ class Sandbox:
         except KeyError:
             which = f"sms_id={sms_id}" if sms_id is not None else f"request_id={request_id!r}"
             raise ValidationError("sms_id", f"the sandbox has no SMS with {which}") from None
+
+    def last_otp(self, phone: str) -> str:
+        """The code of the newest universal OTP delivered to ``phone`` (for tests of
+        verification flows). ``ValidationError`` when none was (a moderation refusal
+        delivers nothing)."""
+        from .._validation import normalize_phone
+
+        number = normalize_phone(phone)
+        for message in reversed(self._state.messages.values()):
+            if message.phone == number and message.type is SmsType.UNIVERSAL_OTP:
+                if message.blocked:
+                    continue
+                # Every universal OTP template ends with the code.
+                found = _OTP_AT_END.search(message.text)
+                if found is not None:
+                    return found.group(1)
+        raise ValidationError("phone", f"the sandbox delivered no OTP code to {mask_phone(number)}")
 
     @property
     def pending_callbacks(self) -> int:
