@@ -167,7 +167,9 @@
     });
     if (refocus) {
       const node = cards.get(refocus.id).node;
-      const target = (refocus.action && node.querySelector('[data-action="' + refocus.action + '"]:not(:disabled)')) || node;
+      // The same button if it still can be used; else the card itself (tabindex=-1).
+      const target = (refocus.action && node.querySelector('[data-action="' + refocus.action + '"]:not(:disabled)')) ||
+        node.querySelector("article");
       target.focus();
     }
     if (fresh.length) {
@@ -204,8 +206,10 @@
     if (m.normalized) {
       article.append(el("p", {class: "trap", "data-role": "trap"},
         "Apostrophe trap: a look-alike of ' forces UCS-2. With normalize_uzbek() this text is " +
-        m.normalized.encoding + ", " + m.normalized.parts + " part" + (m.normalized.parts === 1 ? "" : "s") +
-        " instead of " + m.parts + "."));
+        m.normalized.encoding + (m.normalized.parts === m.parts
+          ? " (160 characters a part instead of 70)."
+          : ", " + m.normalized.parts + " part" + (m.normalized.parts === 1 ? "" : "s") +
+            " instead of " + m.parts + ".")));
     }
     article.append(
       el("p", {class: "encoding"}, "Cost ", el("strong", {text: m.cost + " so'm"}), " · " + m.country),
