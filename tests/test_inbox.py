@@ -5,6 +5,7 @@ real browser in tests/test_inbox_browser.py."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -468,3 +469,18 @@ async def test_a_change_made_in_process_is_seen_by_a_long_poll() -> None:
         sandbox.balance = 5  # nobody calls notify(): the recheck finds it
     assert seen == [version + 1]
     assert repr(inbox) == f"<Inbox version={version + 1} show_numbers=False>"
+
+
+async def test_the_inbox_s_requests_are_logged_at_debug_without_their_query(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sandbox = Sandbox(TOKEN)
+    with caplog.at_level(logging.DEBUG, logger="devsms_async.testing"):
+        async with serve_sandbox(sandbox, inbox=True) as server, httpx.AsyncClient() as http:
+            await http.get(f"{server.inbox_url}inbox/api/state?q={UZ}")
+            async with server.client() as sms:
+                await sms.get_balance()
+    lines = [(r.levelno, r.getMessage().rsplit(" ", 2)[0]) for r in caplog.records]
+    assert (logging.DEBUG, "GET /inbox/api/state 200") in lines
+    assert (logging.INFO, "GET /api/get_balance.php 200") in lines
+    assert UZ not in caplog.text
