@@ -730,31 +730,17 @@ def demo(ctx: typer.Context) -> int:
     return EXIT_OK
 
 
-@sandbox_app.command("serve", cls=_Command)
-def sandbox_serve(
-    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port; 0 picks a free one.", min=0, max=65535)] = 8000,
-    token: Annotated[str, typer.Option(help="The one token the sandbox accepts.")] = "",
-    balance_: Annotated[int, typer.Option("--balance", help="Starting balance, so'm.", min=0)] = (
-        100_000
-    ),
-    sms_price: Annotated[int, typer.Option(help="So'm per Uzbek SMS part.", min=0)] = 50,
-    advance_every: Annotated[
-        float,
-        typer.Option(help="Move statuses one step every SECONDS; 0: only when told.", min=0),
-    ] = 2.0,
-) -> int:
-    """Serve a sandbox over HTTP for other programs (and `devsms --base-url ...`)."""
+@sandbox_app.command(
+    "serve",
+    cls=_Command,
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def sandbox_serve(ctx: typer.Context) -> int:
+    """Serve a sandbox over HTTP, with a web inbox at / (`devsms sandbox serve --help`)."""
     from ._serve import serve_forever
 
-    return serve_forever(
-        host=host,
-        port=port,
-        token=token or None,
-        balance=balance_,
-        sms_price=sms_price,
-        advance_every=advance_every or None,
-    )
+    return serve_forever(ctx.args, verbose=_opts(ctx).verbose)
 
 
 # -- the entry point ---------------------------------------------------------------------------

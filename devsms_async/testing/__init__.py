@@ -12,8 +12,9 @@ status life cycle as the spec), used two ways:
     await sandbox.advance()  # sent -> delivered, callbacks POSTed
     ```
 
-- over real HTTP on 127.0.0.1 (``serve_sandbox``, ``serve``,
-  ``python -m devsms_async.testing --port 8000``, ``devsms sandbox serve``).
+- over real HTTP on 127.0.0.1 (``serve_sandbox``, ``serve``, and one command:
+  ``devsms sandbox serve`` = ``python -m devsms_async.testing``), with a web inbox of
+  every SMS at ``/`` (``serve_sandbox(inbox=True)``; the command serves it by default).
 
 The pytest fixtures ``devsms_sandbox``, ``devsms_client`` and ``devsms_clock`` come from
 ``devsms_async.testing.pytest_plugin``. See the testing guide (``docs/testing.md``).
