@@ -51,24 +51,24 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the package (config in pyproject.toml)."""
-    _install(session, "typing", extras="[cli,fastapi,aiohttp]")
+    """mypy --strict on the package (config in pyproject.toml); pyright strict on the
+    docs' examples (mypy checks them in tests/test_docs_typing.py)."""
+    _install(session, "typing", extras="[cli,fastapi,aiohttp,redis]")
     session.run("mypy", "devsms_async")
     session.run("mypy", "tests/typing")
+    session.run("python", "tests/test_docs_typing.py", os.path.join(session.create_tmp(), "docs"))
 
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """Build the documentation; any warning fails the build."""
-    _install(session, "docs")
-    session.run(
-        "mkdocs",
-        "build",
-        "--strict",
-        "--site-dir",
-        session.create_tmp() + "/site",
-        env={"NO_MKDOCS_2_WARNING": "1"},
-    )
+    """Build the documentation (any warning fails the build) and check the reference."""
+    # The reference check imports every public module: fastapi and pytest among them.
+    _install(session, "docs", extras="[cli,fastapi]")
+    session.install("pytest")
+    site = session.create_tmp() + "/site"
+    session.run("mkdocs", "build", "--strict", "--site-dir", site, env={"NO_MKDOCS_2_WARNING": "1"})
+    # Every public name has an entry; defaults show as values; no reST leaks.
+    session.run("python", "tests/test_reference.py", site)
 
 
 @nox.session

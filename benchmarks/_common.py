@@ -56,7 +56,7 @@ def python_cmd(script: str, *args: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def bench_server(*, pin: bool, history_total: int = 100_000) -> Iterator[int]:
+def bench_server(*, pin: bool, history_total: int = 0) -> Iterator[int]:
     """Start ``server.py`` in its own process (pinned to CPU 0); yield its port."""
     cmd = pinned(
         python_cmd("server.py", "--history-total", str(history_total)), SERVER_CPU, pin=pin

@@ -74,7 +74,8 @@ async def raw_asyncio_client(stack: AsyncExitStack, base: str, concurrency: int)
             reader, writer = await asyncio.open_connection(host, int(port))
         writer.write(request)
         head = await reader.readuntil(b"\r\n\r\n")
-        marker = head.find(b"Content-Length:")
+        # Header names in any case: the sandbox's server (h11) sends them lower-case.
+        marker = head.lower().find(b"content-length:")
         length = int(head[marker + 15 : head.find(b"\r\n", marker)])
         data = json.loads(await reader.readexactly(length))["data"]
         idle.append((reader, writer))

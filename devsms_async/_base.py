@@ -49,10 +49,23 @@ if TYPE_CHECKING:
 
 DEFAULT_BASE_URL = "https://devsms.uz/api"
 TOKEN_ENV = "DEVSMS_TOKEN"  # noqa: S105 - a variable name, not a secret
+BASE_URL_ENV = "DEVSMS_BASE_URL"
 
 Params = dict[str, Any]
 TransportT = TypeVar("TransportT")
 HTTPClientT = TypeVar("HTTPClientT")
+
+
+def _check_base_url(base_url: str | None, *, allow_insecure_http: bool) -> str:
+    """The argument, else ``DEVSMS_BASE_URL`` (an empty value counts as unset, as in the
+    CLI), else the service's own URL; an error says when the environment gave it."""
+    if base_url is not None:
+        return check_base_url(base_url, allow_insecure_http=allow_insecure_http)
+    from_env = os.environ.get(BASE_URL_ENV, "").strip()
+    try:
+        return check_base_url(from_env or DEFAULT_BASE_URL, allow_insecure_http=allow_insecure_http)
+    except ValidationError as exc:
+        raise ValidationError("base_url", f"{exc.reason} (from {BASE_URL_ENV})") from None
 
 
 class State(enum.Enum):
@@ -95,7 +108,7 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
         self,
         token: str | None = None,
         *,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | None = None,
         timeout: TimeoutTypes = DEFAULT_TIMEOUT,
         max_retries: int = 2,
         retry_deadline: float = 60.0,
@@ -120,7 +133,7 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
         if http_backend not in ("httpx", "aiohttp", "auto"):
             raise ValidationError("http_backend", "must be 'httpx', 'aiohttp' or 'auto'")
         self._token = Secret(token.strip())
-        self._base_url = check_base_url(base_url, allow_insecure_http=allow_insecure_http)
+        self._base_url = _check_base_url(base_url, allow_insecure_http=allow_insecure_http)
         timeout_obj = to_timeout(timeout)
         assert timeout_obj is not None
         self._timeout: Timeout = timeout_obj

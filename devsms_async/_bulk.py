@@ -1,8 +1,8 @@
 """Many sends at once: the one bulk engine behind ``send_bulk``, ``stream_bulk`` and
 ``devsms bulk``.
 
-The engine knows no client. It takes three narrow callables (:class:`BulkSender`):
-``prepare`` checks one :class:`BulkMessage` and returns a :class:`PreparedSend` (or
+The engine knows no client. It takes three narrow callables (``BulkSender``):
+``prepare`` checks one ``BulkMessage`` and returns a ``PreparedSend`` (or
 raises ``ValidationError``), ``send`` sends a prepared message and returns its
 ``SendResult`` (or raises a ``DevSMSError``), ``fingerprint`` keys a text like the
 client's unknown-outcome errors, so that ``reconcile`` finds what bulk lost.
@@ -351,19 +351,21 @@ def _refused_token(error: DevSMSError | None) -> bool:
 class BulkStream:
     """A running bulk job whose results arrive as they complete.
 
-    Returned by :meth:`AsyncDevSMS.stream_bulk`; use it as an async context manager
-    and iterate it inside the block::
+    Returned by ``AsyncDevSMS.stream_bulk``; use it as an async context manager
+    and iterate it inside the block:
 
-        async with sms.stream_bulk(messages, concurrency=10) as results:
-            async for r in results:
-                progress.advance()
+    ```python
+    async with sms.stream_bulk(messages, concurrency=10) as results:
+        async for r in results:
+            progress.advance()
+    ```
 
     The workers run in a task group that lives exactly as long as the ``async with``
     block (an ``async def`` generator could not hold one safely across ``yield``).
 
     Every result yielded is final. When the block ends before the job did, no new send
-    starts; after the block, :attr:`leftover` holds the final result of every message
-    that was read from the input but not yielded, and :attr:`taken` says how many
+    starts; after the block, ``leftover`` holds the final result of every message
+    that was read from the input but not yielded, and ``taken`` says how many
     messages were read: messages from index ``taken`` on were never read.
     """
 
@@ -803,7 +805,7 @@ def _outcome_entry(slot: _Slot, result: BulkResult) -> JournalEntry:
 
 @attrs.frozen
 class JournalReconcileResult:
-    """What :meth:`AsyncDevSMS.reconcile_journal` did with the messages in doubt.
+    """What ``AsyncDevSMS.reconcile_journal`` did with the messages in doubt.
 
     ``found``: in the history, now journaled ``sent`` (never sent again);
     ``not_sent``: provably not there, journaled ``failed`` (the next run sends them);
@@ -880,10 +882,10 @@ async def reconcile_journal(
 async def send_bulk(
     stream: BulkStream, *, on_result: Callable[[BulkResult], object] | None = None
 ) -> list[AnyBulkResult]:
-    """Run ``stream`` to the end; see :meth:`AsyncDevSMS.send_bulk`.
+    """Run ``stream`` to the end; see ``AsyncDevSMS.send_bulk``.
 
     If ``on_result`` raises, the job stops as after ``break`` and
-    :class:`BulkCallbackError` carries every result, reported or not.
+    ``BulkCallbackError`` carries every result, reported or not.
     """
     if on_result is not None and not callable(on_result):
         raise ValidationError("on_result", f"must be a callable or None, got {on_result!r}")

@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _paging
-from ._base import DEFAULT_BASE_URL, TOKEN_ENV, BaseClient, Params, State, check_bool
+from ._base import BASE_URL_ENV, DEFAULT_BASE_URL, TOKEN_ENV, BaseClient, Params, State, check_bool
 from ._classify import Call
 from ._endpoints import GET_BALANCE, GET_HISTORY, GET_STATUS, SEND_SMS, Endpoint
 from ._engine import AsyncBackend, AsyncEngine
@@ -55,7 +55,14 @@ if TYPE_CHECKING:
     from ._journal import Journal
     from ._paging import AsyncFetchPage, HistoryIterator, PageQuery
 
-__all__ = ["DEFAULT_BASE_URL", "OTP_TEMPLATES", "TOKEN_ENV", "AsyncDevSMS", "render_otp"]
+__all__ = [
+    "BASE_URL_ENV",
+    "DEFAULT_BASE_URL",
+    "OTP_TEMPLATES",
+    "TOKEN_ENV",
+    "AsyncDevSMS",
+    "render_otp",
+]
 
 T = TypeVar("T")
 
@@ -64,15 +71,19 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
     """Asynchronous client for the DevSMS.uz API.
 
     Use it as an async context manager; it owns one pooled ``httpx.AsyncClient`` that
-    is created on entry (bound to the running event loop) and closed on exit::
+    is created on entry (bound to the running event loop) and closed on exit:
 
-        async with AsyncDevSMS("token") as sms:
-            result = await sms.send_sms("998901234567", "Salom!")
+    ```python
+    async with AsyncDevSMS("token") as sms:
+        result = await sms.send_sms("998901234567", "Salom!")
+    ```
 
     Args:
         token: API token; defaults to the ``DEVSMS_TOKEN`` environment variable.
-        base_url: the API root. Plain ``http://`` is refused for non-loopback hosts
-            unless ``allow_insecure_http=True`` (the token would travel in clear text).
+        base_url: the API root; defaults to the ``DEVSMS_BASE_URL`` environment
+            variable, else ``https://devsms.uz/api``. Plain ``http://`` is refused for
+            non-loopback hosts unless ``allow_insecure_http=True`` (the token would
+            travel in clear text).
         timeout: seconds or an ``httpx.Timeout``; default connect 5, read 30,
             write 10, pool 10. Every method also takes ``timeout=``.
         max_retries: retries of *reads* (history, balance, status). Sends are retried
@@ -328,7 +339,7 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         max_items: int | None = None,
         timeout: TimeoutTypes | None = None,
     ) -> HistoryIterator[HistoryPage]:
-        """Like :meth:`iter_history`, one ``HistoryPage`` at a time.
+        """Like ``iter_history``, one ``HistoryPage`` at a time.
 
         A page's ``items`` have repeats removed (so a page may hold fewer than
         ``page_size`` records); a page left empty by that is skipped.
@@ -425,11 +436,13 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         resend_in_doubt: bool = False,
         stop_after_failures: int | None = None,
     ) -> BulkStream:
-        """Like ``send_bulk``, yielding each ``BulkResult`` as it completes::
+        """Like ``send_bulk``, yielding each ``BulkResult`` as it completes:
 
-            async with sms.stream_bulk(messages) as results:
-                async for r in results:
-                    ...
+        ```python
+        async with sms.stream_bulk(messages) as results:
+            async for r in results:
+                ...
+        ```
 
         Memory stays bounded however long the input. Leaving the block early starts no
         new send; afterwards ``results.leftover`` holds the final result of every

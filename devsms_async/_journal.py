@@ -4,14 +4,14 @@
 
 * an ``attempting`` entry, durable **before** the request of ``i`` starts;
 * its outcome when it ends: ``sent`` (with ``sms_id``), ``failed`` (provably not sent),
-  ``unknown`` (may have been sent) or ``not_started`` — the :class:`BulkOutcome` values.
+  ``unknown`` (may have been sent) or ``not_started`` — the ``BulkOutcome`` values.
 
 Run again with the same journal, the job resumes: ``sent`` is never sent again,
 ``attempting``/``unknown`` (in doubt) are not re-sent unless asked, ``failed`` and
 ``not_started`` are sent again. A message whose content differs from its entry (an
 edited input) is refused, never trusted.
 
-:class:`Journal` is the protocol the engine needs; :class:`FileJournal` keeps it in a
+``Journal`` is the protocol the engine needs; ``FileJournal`` keeps it in a
 JSON Lines file, ``fsync``'d per group of records, locked for one run at a time.
 
 Why JSON Lines and not SQLite: the engine needs exactly two things, "durable on
@@ -128,14 +128,16 @@ def _to_record(entry: JournalEntry) -> dict[str, Any]:
 
 
 class FileJournal:
-    """A :class:`Journal` in a JSON Lines file, locked while open.
+    """A ``Journal`` in a JSON Lines file, locked while open.
 
     ``FileJournal(path)`` opens (or creates) the file and takes an exclusive lock on
     it (``JournalError`` if another process holds it; the lock dies with the process).
-    Use it as a context manager, or call :meth:`close`::
+    Use it as a context manager, or call ``close``:
 
-        with FileJournal("job.journal.jsonl") as journal:
-            results = await sms.send_bulk(messages, journal=journal)
+    ```python
+    with FileJournal("job.journal.jsonl") as journal:
+        results = await sms.send_bulk(messages, journal=journal)
+    ```
 
     The journal holds no phone number or text: an index, a hash, a state, a time.
     """

@@ -1,16 +1,16 @@
 """Walking the whole SMS history: a pure state machine and two thin drivers.
 
-:class:`HistoryWalk` holds the state of one walk and does no I/O: ``next_query()``
-says which page to ask for (a :class:`PageQuery`, or ``None`` when the walk is over),
+``HistoryWalk`` holds the state of one walk and does no I/O: ``next_query()``
+says which page to ask for (a ``PageQuery``, or ``None`` when the walk is over),
 ``feed(page)`` takes the page the server returned and gives back the records not
-seen before. :class:`HistoryIterator` (async) and :class:`SyncHistoryIterator` drive
+seen before. ``HistoryIterator`` (async) and ``SyncHistoryIterator`` drive
 it over a ``fetch_page(query)`` callable; the async and the sync client pass their own
 ``get_history``.
 
 The API has no cursor, and the history is (most likely) newest first: every SMS sent
 while the walk runs pushes the older rows one place down, so the next page starts with
 rows that ended the previous one. The walk drops a record whose ``id`` it saw among the
-last :data:`DEDUPE_WINDOW` records it fetched: up to that many sends between two page
+last ``DEDUPE_WINDOW`` records it fetched: up to that many sends between two page
 fetches are absorbed; the set of ids kept never grows beyond it. It stops after a
 short or empty page, so memory holds one page whatever the length of the history.
 
@@ -96,10 +96,12 @@ class HistoryWalk:
     """The state of one history walk (no I/O): offset, ids seen lately, items wanted.
 
     Arguments are checked here, at once (``ValidationError``, named as in
-    ``iter_history``). Drive it as::
+    ``iter_history``). Drive it as:
 
-        while (query := walk.next_query()) is not None:
-            fresh = walk.feed(fetch_page(query))   # a HistoryPage, or None
+    ```python
+    while (query := walk.next_query()) is not None:
+        fresh = walk.feed(fetch_page(query))  # a HistoryPage, or None
+    ```
     """
 
     def __init__(
@@ -212,8 +214,8 @@ class _IteratorBase(Generic[T]):
 class HistoryIterator(_IteratorBase[T]):
     """An async iterator over the history (records or pages), one request per page.
 
-    Returned by :meth:`AsyncDevSMS.iter_history` and
-    :meth:`AsyncDevSMS.iter_history_pages`. Nothing is requested until the first
+    Returned by ``AsyncDevSMS.iter_history`` and
+    ``AsyncDevSMS.iter_history_pages``. Nothing is requested until the first
     ``__anext__``, then one page at a time. Stopping early (``break``) needs no
     clean-up; ``aclose()`` and ``async with`` are there for code that wants to be
     explicit, and make any further iteration end at once. If a page fails (after the
@@ -265,7 +267,7 @@ class HistoryIterator(_IteratorBase[T]):
 
 
 class SyncHistoryIterator(_IteratorBase[T]):
-    """The same walk as :class:`HistoryIterator`, as a plain iterator (sync clients)."""
+    """The same walk as ``HistoryIterator``, as a plain iterator (sync clients)."""
 
     def __init__(
         self,
@@ -333,7 +335,7 @@ def iter_history_pages(
     start_offset: int = 0,
     max_items: int | None = None,
 ) -> HistoryIterator[HistoryPage]:
-    """Like :func:`iter_history`, one ``HistoryPage`` (repeats removed) at a time."""
+    """Like ``iter_history``, one ``HistoryPage`` (repeats removed) at a time."""
     walk = HistoryWalk(
         status=status, page_size=page_size, start_offset=start_offset, max_items=max_items
     )
@@ -348,7 +350,7 @@ def iter_history_sync(
     start_offset: int = 0,
     max_items: int | None = None,
 ) -> SyncHistoryIterator[SmsRecord]:
-    """:func:`iter_history` for a synchronous ``fetch_page(query)``."""
+    """``iter_history`` for a synchronous ``fetch_page(query)``."""
     walk = HistoryWalk(
         status=status, page_size=page_size, start_offset=start_offset, max_items=max_items
     )
@@ -363,7 +365,7 @@ def iter_history_pages_sync(
     start_offset: int = 0,
     max_items: int | None = None,
 ) -> SyncHistoryIterator[HistoryPage]:
-    """:func:`iter_history_pages` for a synchronous ``fetch_page(query)``."""
+    """``iter_history_pages`` for a synchronous ``fetch_page(query)``."""
     walk = HistoryWalk(
         status=status, page_size=page_size, start_offset=start_offset, max_items=max_items
     )

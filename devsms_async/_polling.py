@@ -8,8 +8,8 @@ up to ``poll_max``), so the status is checked at least every ``poll_max`` second
 Sleeping goes through ``anyio.sleep``: it works on asyncio and trio, and a test clock
 (``trio.testing.MockClock``) drives it without wall time.
 
-The schedule is a pure :class:`PollPlan` (when to poll next, when to give up), driven by
-:func:`wait_for_status` (async) and :func:`wait_for_status_sync` (a plain callable,
+The schedule is a pure ``PollPlan`` (when to poll next, when to give up), driven by
+``wait_for_status`` (async) and ``wait_for_status_sync`` (a plain callable,
 ``time.sleep``, for the sync client); both raise the same ``WaitTimeoutError``.
 """
 
@@ -148,7 +148,7 @@ async def wait_for_status(
 ) -> SmsRecord:
     """Call ``await get_status()`` until ``until`` holds or the status is final.
 
-    See :meth:`AsyncDevSMS.wait_for_status`; this is its engine, kept free of the
+    See ``AsyncDevSMS.wait_for_status``; this is its engine, kept free of the
     client so it can be driven by any awaitable. ``sms_id``/``request_id`` only name
     the SMS in the ``WaitTimeoutError``.
     """
@@ -178,7 +178,7 @@ def wait_for_status_sync(
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], object] | None = None,
 ) -> SmsRecord:
-    """:func:`wait_for_status` for a synchronous ``get_status()``.
+    """``wait_for_status`` for a synchronous ``get_status()``.
 
     ``clock`` (default ``time.monotonic``) and ``sleep`` (default ``time.sleep``) are
     the seams for tests. A poll in progress is not interrupted at the deadline (a sync

@@ -1,11 +1,11 @@
 """``reconcile``: did a send whose outcome is unknown go through after all?
 
-Pure matching plus two thin drivers. :class:`ReconcileSearch` takes the records of
-the history one at a time (``feed``) and knows no I/O; :func:`reconcile_async` and
-:func:`reconcile_sync` walk the history over a ``fetch_page(query)`` callable (see
+Pure matching plus two thin drivers. ``ReconcileSearch`` takes the records of
+the history one at a time (``feed``) and knows no I/O; ``reconcile_async`` and
+``reconcile_sync`` walk the history over a ``fetch_page(query)`` callable (see
 ``_paging``) and feed it.
 
-A record matches a :class:`~devsms_async._unknown.SendQuery` when its number (digits
+A record matches a ``SendQuery`` when its number (digits
 only) is the query's and ``fingerprint(record.message)`` equals the query's
 fingerprint: digests are compared, never raw texts, so an unknown-outcome error that
 keeps only its fingerprint matches as well as one that keeps the text. A record whose
@@ -68,7 +68,7 @@ HistoryOrder = Literal["newest_first", "oldest_first", "unknown"]
 
 @attrs.frozen(kw_only=True)
 class ReconcileResult:
-    """What :meth:`AsyncDevSMS.reconcile` found in the history.
+    """What ``AsyncDevSMS.reconcile`` found in the history.
 
     ``record`` is the matching SMS (the match created closest to the send), or
     ``None``. ``matches`` holds every matching record seen, in the order read: more
@@ -278,7 +278,7 @@ def reconcile_sync(
     skew: float | _dt.timedelta = DEFAULT_SKEW,
     exclude: Collection[int] = (),
 ) -> AnyReconcileResult:
-    """:func:`reconcile_async` for a synchronous ``fetch_page(PageQuery)``."""
+    """``reconcile_async`` for a synchronous ``fetch_page(PageQuery)``."""
     search = ReconcileSearch(query, fingerprint, window=window, skew=skew, exclude=exclude)
     records = iter_history_sync(fetch_page, page_size=min(window, 200), max_items=window)
     for record in records:

@@ -1,9 +1,9 @@
-"""The one place that builds a :class:`~devsms_async.errors.SendOutcomeUnknownError`.
+"""The one place that builds a ``SendOutcomeUnknownError``.
 
 The client (no answer / unusable answer) and bulk sending (cancelled or crashed in
-flight) both call :func:`unknown_outcome`, so every unknown-outcome error carries the
-same fields, keyed the same way, and :func:`reconcile` matches all of them alike.
-Reconcile never builds one as a query: it takes a :class:`SendQuery` instead.
+flight) both call ``unknown_outcome``, so every unknown-outcome error carries the
+same fields, keyed the same way, and ``reconcile`` matches all of them alike.
+Reconcile never builds one as a query: it takes a ``SendQuery`` instead.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def unknown_outcome(
 class SendQuery:
     """What reconcile looks for: a number, a message fingerprint, a start time.
 
-    Built from an unknown-outcome error (:func:`query_of`) or from a bulk journal's row
+    Built from an unknown-outcome error (``query_of``) or from a bulk journal's row
     in doubt; the text itself is never needed, only its fingerprint.
     """
 

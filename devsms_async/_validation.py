@@ -1,6 +1,6 @@
 """Input rules, checked before any request is sent.
 
-Every failure is a :class:`~devsms_async.errors.ValidationError` naming the field. The
+Every failure is a ``ValidationError`` naming the field. The
 user's data is never changed silently: the only rewrite is phone formatting (spaces,
 hyphens, dots, brackets and a leading ``+``), which changes no digit.
 

@@ -1,25 +1,36 @@
 """Every error the SDK raises.
 
-All of them derive from :class:`DevSMSError`, so one ``except DevSMSError`` catches
-everything the SDK can raise::
+All of them derive from ``DevSMSError``, so one ``except DevSMSError`` catches
+everything the SDK can raise:
 
-    DevSMSError
-    ├── ValidationError              bad input, raised before any request (also a ValueError)
-    │   └── InsufficientBalanceError send_bulk(check_balance=True): the job costs too much
-    ├── UsageError                   the client is used wrongly (not entered, closed, entered twice)
-    ├── APIError                     the server answered and said no
-    │   ├── BadRequestError          400
-    │   ├── AuthenticationError      401
-    │   ├── PermissionDeniedError    403
-    │   ├── NotFoundError            404
-    │   ├── RateLimitError           429
-    │   ├── ServerError              5xx
-    │   └── ServiceNameRejectedError universal OTP refused by moderation; the money is gone
-    ├── APIConnectionError           no usable answer: connection refused, reset, ...
-    │   └── APITimeoutError          connect, read, write or pool timeout
-    ├── MalformedResponseError       the answer is not the JSON the spec promises
-    ├── SendOutcomeUnknownError      a send may or may not have happened; reconcile it
-    └── WaitTimeoutError             wait_for_status gave up (also a TimeoutError)
+```text
+DevSMSError
+├── ValidationError              bad input, raised before any request (also a ValueError)
+│   └── InsufficientBalanceError send_bulk(check_balance=True): the job costs too much
+├── UsageError                   the client is used wrongly (not entered, closed, entered twice)
+├── APIError                     the server answered and said no
+│   ├── BadRequestError          400
+│   ├── AuthenticationError      401
+│   ├── PermissionDeniedError    403
+│   ├── NotFoundError            404
+│   ├── RateLimitError           429
+│   ├── ServerError              5xx
+│   └── ServiceNameRejectedError universal OTP refused by moderation; the money is gone
+├── APIConnectionError           no usable answer: connection refused, reset, ...
+│   └── APITimeoutError          connect, read, write or pool timeout
+├── MalformedResponseError       the answer is not the JSON the spec promises
+├── SendOutcomeUnknownError      a send may or may not have happened; reconcile it
+├── WaitTimeoutError             wait_for_status gave up (also a TimeoutError)
+└── VerificationError            devsms_async.verify refused to send a code; nothing was sent
+    ├── CountryNotAllowedError   fraud guard: the number's country is not in allowed_countries
+    ├── ServiceNameBlockedError  moderation rejected service_name before; no more sends with it
+    └── VerifyLimitError         a verification limit was hit; retry_after seconds
+        ├── ResendTooSoonError   a new code before resend_after
+        ├── PhoneLimitError      too many codes to this phone in the window
+        ├── KeyLimitError        too many codes for this caller key (an IP, a chat id)
+        ├── ServiceLimitError    too many codes for the whole service in the window
+        └── SpendLimitError      the hourly spend cap would be exceeded
+```
 
 Error texts never contain the token, phone numbers or OTP codes: phone numbers are
 masked (``99890***4567``) and response bodies are cut to a short, redacted snippet.
@@ -51,6 +62,16 @@ __all__ = [
     "UsageError",
     "ValidationError",
     "WaitTimeoutError",
+    # -- phone verification (devsms_async.verify) --
+    "CountryNotAllowedError",
+    "KeyLimitError",
+    "PhoneLimitError",
+    "ResendTooSoonError",
+    "ServiceLimitError",
+    "ServiceNameBlockedError",
+    "SpendLimitError",
+    "VerificationError",
+    "VerifyLimitError",
 ]
 
 
@@ -243,3 +264,75 @@ class WaitTimeoutError(DevSMSError, TimeoutError):
         self.timeout = timeout
         self.last = last
         self.polls = polls
+
+
+# -- phone verification (devsms_async.verify) ------------------------------------------
+
+
+class VerificationError(DevSMSError):
+    """A :class:`~devsms_async.verify.Verifier` refused to send a code; nothing was sent."""
+
+
+class CountryNotAllowedError(VerificationError):
+    """The fraud guard refused a number outside ``allowed_countries``.
+
+    ``country`` is the ISO code the price table gives the number (``"KZ"``).
+    """
+
+    def __init__(self, message: str, *, country: str) -> None:
+        super().__init__(message)
+        self.country = country
+
+
+class ServiceNameBlockedError(VerificationError):
+    """Moderation rejected ``service_name`` earlier (that send was charged): the verifier
+    sends nothing more under that name. Never retry with another name; change the
+    name in your configuration after talking to the provider."""
+
+    def __init__(self, message: str, *, service_name: str) -> None:
+        super().__init__(message)
+        self.service_name = service_name
+
+
+class VerifyLimitError(VerificationError):
+    """A verification limit was hit; try again after ``retry_after`` seconds.
+
+    ``scope`` says which: ``"resend"``, ``"phone"``, ``"key"``, ``"service"`` or
+    ``"spend"``.
+    """
+
+    scope = ""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ResendTooSoonError(VerifyLimitError):
+    """A new code was asked for before ``resend_after`` seconds had passed."""
+
+    scope = "resend"
+
+
+class PhoneLimitError(VerifyLimitError):
+    """Too many codes to this phone in the window (``per_phone``)."""
+
+    scope = "phone"
+
+
+class KeyLimitError(VerifyLimitError):
+    """Too many codes for this caller ``key`` in the window (``per_key``)."""
+
+    scope = "key"
+
+
+class ServiceLimitError(VerifyLimitError):
+    """Too many codes for the whole service in the window (``per_service``)."""
+
+    scope = "service"
+
+
+class SpendLimitError(VerifyLimitError):
+    """The code would take this hour's spending over ``max_spend_per_hour``."""
+
+    scope = "spend"

@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 Account = Literal["local", "foreign"]
+"""Which price list applies: an Uzbek (``"local"``) or a ``"foreign"`` account."""
 
 DEFAULT_UZ_PRICE = 50
 # Two rows share "+1"; the provider names such numbers "United States" in its answers.
@@ -172,7 +173,7 @@ def estimate_cost(
 ) -> CostEstimate:
     """What sending ``text`` to ``phone`` would cost, in so'm.
 
-    ``normalize=True`` counts the text after :func:`~devsms_async.normalize_uzbek`, as
+    ``normalize=True`` counts the text after ``normalize_uzbek``, as
     a send with ``normalize=True`` would send it.
     """
     account = _check_account(account)
@@ -189,7 +190,7 @@ def estimate_bulk(
 ) -> BulkEstimate:
     """Total the cost of a bulk job by country, reading ``messages`` once.
 
-    Items are :class:`~devsms_async.models.BulkMessage` or ``(phone, message)`` tuples.
+    Items are ``BulkMessage`` or ``(phone, message)`` tuples.
     An item that cannot be estimated lands in ``errors`` and the rest are still counted;
     memory grows with the number of countries, not of messages (plus one entry per
     error).

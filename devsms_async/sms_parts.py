@@ -13,7 +13,7 @@ UCS-2     UTF-16 code units   70           67 (an emoji costs 2 and is never spl
 
 One character outside the GSM alphabet switches the whole text to UCS-2. Uzbek Latin is
 the usual victim: ``oʻ``/``gʻ`` typed with ``ʻ`` (U+02BB), ``‘``/``’`` (U+2018/U+2019),
-``ʼ`` (U+02BC) or a backtick. :func:`normalize_uzbek` turns those into ASCII ``'``.
+``ʼ`` (U+02BC) or a backtick. ``normalize_uzbek`` turns those into ASCII ``'``.
 
 These are estimates made on the client; the ``parts_count`` the server returns is what
 is billed.
@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 Encoding = Literal["GSM-7", "UCS-2"]
+"""The two encodings of an SMS: ``"GSM-7"`` (160 per part) or ``"UCS-2"`` (70 per part)."""
 
 GSM7_SINGLE = 160
 GSM7_MULTI = 153
@@ -82,7 +83,7 @@ def _hidden_segments(segments: tuple[str, ...]) -> str:
 
 @attrs.frozen
 class SmsParts:
-    """The cost of one text in SMS parts (see :func:`count_parts`).
+    """The cost of one text in SMS parts (see ``count_parts``).
 
     ``units`` are septets for GSM-7 and UTF-16 code units for UCS-2; ``per_part`` is
     the capacity of one part as it applies to this text (160/153 or 70/67);

@@ -514,7 +514,7 @@ def journal_for(csv_path: Path, rows: list[tuple[int, str, str, str]]) -> Path:
         (b"", "has no rows to send"),
         (b"\n\n", "has no rows to send"),
         (b"phone,message\n998901234567,\xff\xfe\n", "is not UTF-8 text"),
-        (b"phone,text\n998901234567,Salom\n", "unknown column(s) text"),
+        (b"phone,body\n998901234567,Salom\n", "unknown column(s) body"),
         (b"phone,sender\n998901234567,4546\n", "the header has no 'message' column"),
         (b"phone,message,phone\n998901234567,Salom,1\n", "a column is named twice"),
         (b"998901234567," + b"x" * 200_000 + b"\n", "not a readable CSV (field larger"),

@@ -64,7 +64,7 @@ def test_docs_error_tree_is_the_one_in_errors_py() -> None:
     from devsms_async import errors
 
     assert errors.__doc__ is not None
-    doc_tree = errors.__doc__.split("::\n\n", 1)[1].split("\n\n", 1)[0]
+    doc_tree = errors.__doc__.split("```text\n", 1)[1].split("```", 1)[0].strip()
     page = (Path(__file__).parents[1] / "docs" / "errors.md").read_text(encoding="utf-8")
     page_tree = re.search(r"```text\n(DevSMSError\n.*?)```", page, re.DOTALL)
     assert page_tree is not None

@@ -360,7 +360,6 @@ def test_python_dash_m_serves_over_http(tmp_path: Any) -> None:
             "cli-T0ken",
             "--balance",
             "1000",
-            "--quiet",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -370,8 +369,8 @@ def test_python_dash_m_serves_over_http(tmp_path: Any) -> None:
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
-        assert line.startswith("DevSMS sandbox serving at http://127.0.0.1:"), line
-        base_url = line.rsplit(" ", 1)[1].strip()
+        assert line.startswith("DevSMS sandbox serving at: http://127.0.0.1:"), line
+        base_url = line.split(": ", 1)[1].strip()
 
         async def check() -> None:
             from devsms_async import AsyncDevSMS

@@ -1,4 +1,5 @@
-"""The sandbox's HTTP server: ``python -m devsms_async.testing``, and its edges.
+"""The sandbox's HTTP server: ``python -m devsms_async.testing`` (the same command as
+``devsms sandbox serve``), and its edges.
 
 The process tests start the real command on port 0, read the URL it prints, talk to
 it with the SDK, and stop it with Ctrl-C (SIGINT) as a person would.
@@ -28,7 +29,7 @@ PHONE = "998901234567"
 
 @attrs.define
 class Server:
-    proc: subprocess.Popen[str]
+    proc: subprocess.Popen[bytes]
     base_url: str
     out: str = ""
     err: str = ""
@@ -38,20 +39,22 @@ class Server:
 def sandbox_process(*args: str) -> Iterator[Server]:
     """Run ``python -m devsms_async.testing --port 0 ARGS`` until the block ends, then
     Ctrl-C it; ``out``/``err`` hold the rest of its output afterwards."""
+    # Unbuffered bytes: readline() then takes only the first line, and communicate()
+    # gets every later one (a text wrapper could have read them ahead and kept them).
     proc = subprocess.Popen(
         [sys.executable, "-m", "devsms_async.testing", "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
+        bufsize=0,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert proc.stdout is not None
     server = Server(proc, "")
     try:
         ready, _, _ = select.select([proc.stdout], [], [], 30)
-        line = proc.stdout.readline() if ready else ""
-        assert line.startswith("DevSMS sandbox serving at http://127.0.0.1:"), line
-        server.base_url = line.rsplit(" ", 1)[1].strip()
+        line = proc.stdout.readline().decode() if ready else ""
+        assert line.startswith("DevSMS sandbox serving at: http://127.0.0.1:"), line
+        server.base_url = line.split(": ", 1)[1].strip()
         yield server
     finally:
         if proc.poll() is None:
@@ -61,7 +64,7 @@ def sandbox_process(*args: str) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             proc.kill()
             out, err = proc.communicate()
-    server.out, server.err = out, err
+    server.out, server.err = out.decode(), err.decode()
 
 
 # -- python -m devsms_async.testing ----------------------------------------------------------
@@ -70,9 +73,9 @@ on_posix = pytest.mark.skipif(sys.platform == "win32", reason="stopped with SIGI
 
 
 @on_posix
-def test_serves_the_given_account_and_logs_each_request() -> None:
+def test_serves_the_given_account_and_logs_each_request_with_v() -> None:
     args = ["--token", "T0k", "--balance", "777", "--sms-price", "60", "--advance-every", "0.05"]
-    with sandbox_process(*args) as server:
+    with sandbox_process(*args, "-v") as server:
 
         async def use() -> str:
             async with AsyncDevSMS("T0k", base_url=server.base_url) as sms:
@@ -90,15 +93,20 @@ def test_serves_the_given_account_and_logs_each_request() -> None:
 
     assert server.proc.returncode == 0  # Ctrl-C is the normal way to stop it
     assert "Traceback" not in server.err
-    log = server.err.splitlines()
+    # "HH:MM:SS METHOD TARGET STATUS N.N ms", one line per API request.
+    log = [line.split(" ", 1)[1].rsplit(" ", 2)[0] for line in server.err.splitlines()[:-1]]
     assert "GET /api/get_balance.php 200" in log
     assert "POST /api/send_sms.php 200" in log
+    assert all(line.endswith(" ms") for line in server.err.splitlines()[:-1])
+    assert server.err.splitlines()[-1] == "sandbox stopped"
     assert PHONE not in server.err
+    assert "T0k" not in server.out  # a token the user chose is not echoed
+    assert "<your --token>" in server.out
 
 
 @on_posix
-def test_quiet_serves_the_default_token_without_a_log() -> None:
-    with sandbox_process("--quiet") as server:
+def test_without_v_there_is_no_request_log_and_the_default_token_is_printed() -> None:
+    with sandbox_process() as server:
 
         async def use(token: str) -> int:
             async with AsyncDevSMS(token, base_url=server.base_url, max_retries=0) as sms:
@@ -109,8 +117,28 @@ def test_quiet_serves_the_default_token_without_a_log() -> None:
             anyio.run(use, "another-token")
 
     assert server.proc.returncode == 0
-    assert server.err == ""
-    assert server.out == ""
+    assert server.err == "sandbox stopped\n"
+    port = server.base_url.split(":")[2].split("/")[0]
+    assert server.out.splitlines() == [
+        f"inbox: http://127.0.0.1:{port}/ (numbers masked; --show-numbers shows them)",
+        f"token: {DEFAULT_TOKEN}",
+        f"try:   devsms --base-url {server.base_url} --token {DEFAULT_TOKEN} balance",
+        "statuses move one step every 2 s; Ctrl-C stops.",
+    ]
+
+
+@on_posix
+def test_quiet_is_deprecated_and_changes_nothing() -> None:
+    with sandbox_process("--quiet", "--advance-every", "0", "--no-inbox") as server:
+        pass
+    assert server.proc.returncode == 0
+    assert server.err.splitlines() == [
+        "warning: --quiet is deprecated and does nothing: the request log is off unless -v "
+        "is given",
+        "sandbox stopped",
+    ]
+    assert "inbox:" not in server.out
+    assert "statuses move only when told" in server.out
 
 
 # -- the server's edges ------------------------------------------------------------------------

@@ -249,6 +249,35 @@ async def test_every_error_type_keeps_secrets_out(fault_server: FaultServer) -> 
             await sms.send_bulk([(PHONE, TEXT)], check_balance=True)
         keep(info)
 
+    # Phone verification refusals (devsms_async.verify); each verifier has its own store.
+    from devsms_async.testing import ManualClock
+    from devsms_async.verify import Rate, Verifier
+
+    clock = ManualClock()
+    verify_sandbox = Sandbox(token=TOKEN, clock=clock)
+    other = "998901112233"
+    async with verify_sandbox.client() as sms:
+
+        def verifier(**options: Any) -> Verifier:
+            options.setdefault("service_name", "TechShop")
+            return Verifier(sms, secret_key=TOKEN, clock=clock, **options)
+
+        cases: list[tuple[Verifier, list[tuple[str, str | None]]]] = [
+            (verifier(), [(PHONE, None), (PHONE, None)]),
+            (verifier(per_phone=Rate(1), resend_after=0), [(PHONE, None), (PHONE, None)]),
+            (verifier(per_key=Rate(1)), [(PHONE, TOKEN), (other, TOKEN)]),
+            (verifier(per_service=Rate(1)), [(PHONE, None), (other, None)]),
+            (verifier(max_spend_per_hour=60), [(PHONE, None), (other, None)]),
+            (verifier(), [("77012345678", None)]),
+            (verifier(service_name="Scam Club"), [(PHONE, None), (PHONE, None)]),
+        ]
+        for v, starts in cases:
+            for phone, key in starts:
+                try:
+                    await v.start(phone, key=key)
+                except DevSMSError as exc:
+                    errors.setdefault(type(exc), exc)
+
     leaf_types = {
         cls
         for cls in _all_subclasses(DevSMSError)

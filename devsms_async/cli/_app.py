@@ -1,7 +1,7 @@
 """The ``devsms`` command: typer commands over the SDK.
 
 Each command is a thin function: parse options, run one coroutine, print the result.
-Errors are not handled here; :func:`run_cli` turns every one of them into one line on
+Errors are not handled here; ``run_cli`` turns every one of them into one line on
 stderr and an exit code (see ``_runtime``).
 """
 
@@ -42,7 +42,28 @@ if TYPE_CHECKING:
 # `Optional[X]` but not `X | None`. The help texts name the Uzbek apostrophe look-alikes.
 # ruff: noqa: UP045, RUF001
 
+
+def _flags_take_no_value(params: list[Any]) -> list[Any]:
+    # Recent typer prints a type for every option in the help, `--yes <bool>` too, as if
+    # it took a value: a flag (or a counter such as -v) gets an empty metavar instead.
+    for param in params:
+        if getattr(param, "is_flag", False) or getattr(param, "count", False):
+            param.metavar = ""
+    return params
+
+
+class _Command(typer.core.TyperCommand):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_take_no_value(super().get_params(ctx))
+
+
+class _Group(typer.core.TyperGroup):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_take_no_value(super().get_params(ctx))
+
+
 app = typer.Typer(
+    cls=_Group,
     name="devsms",
     help="Send SMS through DevSMS.uz from the command line.\n\n"
     "Try it without an account: [bold]devsms --sandbox demo[/]",
@@ -52,7 +73,9 @@ app = typer.Typer(
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-sandbox_app = typer.Typer(help="The sandbox: a fake DevSMS service for trying things out.")
+sandbox_app = typer.Typer(
+    cls=_Group, help="The sandbox: a fake DevSMS service for trying things out."
+)
 app.add_typer(sandbox_app, name="sandbox")
 
 
@@ -116,6 +139,14 @@ def _globals(
             help="API root, e.g. the URL `devsms sandbox serve` prints.",
         ),
     ] = None,
+    allow_insecure_http: Annotated[
+        bool,
+        typer.Option(
+            "--allow-insecure-http",
+            help="Allow a plain http:// --base-url that is not on this machine (the token "
+            "travels in clear text).",
+        ),
+    ] = False,
     sandbox: Annotated[
         bool,
         typer.Option(
@@ -150,6 +181,7 @@ def _globals(
     opts: Globals = ctx.obj
     opts.token = token
     opts.base_url = base_url
+    opts.allow_insecure_http = allow_insecure_http
     opts.sandbox = sandbox
     opts.timeout = timeout
     opts.retries = retries
@@ -187,7 +219,7 @@ WaitTimeoutOpt = Annotated[
 ]
 
 
-@app.command()
+@app.command(cls=_Command)
 def send(
     ctx: typer.Context,
     phone: Annotated[str, typer.Argument(help="International number, e.g. 998901234567.")],
@@ -250,7 +282,7 @@ def _print_sent(result: SendResult, final: SmsRecord | None, fmt: OutFormat, *, 
         out.print(f"final status: {_render.styled_status(final.status_raw)}")
 
 
-@app.command()
+@app.command(cls=_Command)
 def otp(
     ctx: typer.Context,
     phone: Annotated[str, typer.Argument(help="International number, e.g. 998901234567.")],
@@ -305,7 +337,7 @@ def otp(
     return _final_code(final)
 
 
-@app.command()
+@app.command(cls=_Command)
 def status(
     ctx: typer.Context,
     sms_id: Annotated[
@@ -410,7 +442,7 @@ def _hint_normalize(err: Any, text: str) -> None:
 # -- balance, history ------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(cls=_Command)
 def balance(ctx: typer.Context, fmt: FormatOpt = OutFormat.TABLE) -> int:
     """Balance, the price of one SMS part, and usage."""
     opts = _opts(ctx)
@@ -427,7 +459,7 @@ def balance(ctx: typer.Context, fmt: FormatOpt = OutFormat.TABLE) -> int:
     return EXIT_OK
 
 
-@app.command()
+@app.command(cls=_Command)
 def history(
     ctx: typer.Context,
     limit: Annotated[
@@ -521,7 +553,7 @@ async def _one_page(
 # -- estimate ----------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(cls=_Command)
 def estimate(
     message: Annotated[str, typer.Argument(help="The text; '-' reads it from stdin.")],
     phone: Annotated[
@@ -580,13 +612,14 @@ def estimate(
 # -- bulk ------------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(cls=_Command)
 def bulk(
     ctx: typer.Context,
     file: Annotated[
         Path,
         typer.Argument(
-            help="CSV with the columns phone,message[,sender] (a header row is optional).",
+            help="CSV with the columns phone,message[,sender] (a header row is optional; "
+            "tel, text, telefon, matn, ... are accepted too).",
             exists=True,
             dir_okay=False,
             readable=True,
@@ -647,6 +680,13 @@ def bulk(
         Account, typer.Option(help="Your account's price list, for the estimate.")
     ] = Account.LOCAL,
     fmt: FormatOpt = OutFormat.TABLE,
+    delimiter: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Cell separator: , ; | or tab (default: detected from the file).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> int:
     """Send every row of a CSV: estimate, confirm, send with a journal, summarise.
 
@@ -670,6 +710,7 @@ def bulk(
         reconcile=reconcile,
         retry_unknown=retry_unknown,
         account=account.literal,
+        delimiter=delimiter,
         fmt=fmt,
     )
 
@@ -677,7 +718,7 @@ def bulk(
 # -- demo, sandbox ---------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(cls=_Command)
 def demo(ctx: typer.Context) -> int:
     """A short guided tour against the sandbox: run it as `devsms --sandbox demo`."""
     opts = _opts(ctx)
@@ -689,31 +730,17 @@ def demo(ctx: typer.Context) -> int:
     return EXIT_OK
 
 
-@sandbox_app.command("serve")
-def sandbox_serve(
-    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port; 0 picks a free one.", min=0, max=65535)] = 8000,
-    token: Annotated[str, typer.Option(help="The one token the sandbox accepts.")] = "",
-    balance_: Annotated[int, typer.Option("--balance", help="Starting balance, so'm.", min=0)] = (
-        100_000
-    ),
-    sms_price: Annotated[int, typer.Option(help="So'm per Uzbek SMS part.", min=0)] = 50,
-    advance_every: Annotated[
-        float,
-        typer.Option(help="Move statuses one step every SECONDS; 0: only when told.", min=0),
-    ] = 2.0,
-) -> int:
-    """Serve a sandbox over HTTP for other programs (and `devsms --base-url ...`)."""
+@sandbox_app.command(
+    "serve",
+    cls=_Command,
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def sandbox_serve(ctx: typer.Context) -> int:
+    """Serve a sandbox over HTTP, with a web inbox at / (`devsms sandbox serve --help`)."""
     from ._serve import serve_forever
 
-    return serve_forever(
-        host=host,
-        port=port,
-        token=token or None,
-        balance=balance_,
-        sms_price=sms_price,
-        advance_every=advance_every or None,
-    )
+    return serve_forever(ctx.args, verbose=_opts(ctx).verbose)
 
 
 # -- the entry point ---------------------------------------------------------------------------

@@ -17,10 +17,9 @@ is data row ``i + 1``) sent by ``stream_bulk(journal=FileJournal(path))``, which
 
 from __future__ import annotations
 
-import csv
 import signal
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -28,10 +27,17 @@ import attrs
 
 from .._journal import JournalEntry
 from .._redact import mask_phone
-from ..errors import DevSMSError, ValidationError
+from ..errors import DevSMSError
 from ..models import BulkOutcome
 from . import _render
-from ._journal import content_hash
+
+# The CSV reading lives in _csv; these names stay importable from here.
+from ._csv import COLUMNS as COLUMNS
+from ._csv import Row as Row
+from ._csv import RowError as RowError
+from ._csv import _header as _header
+from ._csv import _records as _records
+from ._csv import load_rows as load_rows
 from ._runtime import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNKNOWN, CLIError
 
 if TYPE_CHECKING:
@@ -43,111 +49,8 @@ if TYPE_CHECKING:
     from ..models import BulkMessage, BulkResult
     from ..pricing import BulkEstimate
 
-COLUMNS = ("phone", "message", "sender")
 MAX_LISTED = 20
 STOP_AFTER_CONSECUTIVE_ERRORS = 5
-
-
-@attrs.frozen
-class Row:
-    """One CSV row, checked: what will be sent."""
-
-    number: int
-    """1-based number among the data rows (blank lines and the header not counted)."""
-    line: int
-    """Line in the file where the row starts."""
-    phone: str
-    message: str
-    sender: str | None
-    hash: str
-
-
-@attrs.frozen
-class RowError:
-    number: int
-    line: int
-    message: str
-
-
-# -- reading the CSV -------------------------------------------------------------------------
-
-
-def load_rows(
-    path: Path, *, default_sender: str | None, normalize: bool
-) -> tuple[list[Row], list[RowError]]:
-    """Read and check every row; nothing is sent here."""
-    from .._validation import check_message, check_sender, normalize_phone
-    from ..sms_parts import normalize_uzbek
-
-    rows: list[Row] = []
-    errors: list[RowError] = []
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            for number, line, cells in _records(path, f):
-                if "_columns" in cells:
-                    errors.append(
-                        RowError(number, line, f"expected the columns {cells['_columns']}")
-                    )
-                    continue
-                try:
-                    phone = normalize_phone(cells.get("phone", ""))
-                    message = check_message(cells.get("message", ""))
-                    if normalize:
-                        message = normalize_uzbek(message)
-                    sender = check_sender(cells.get("sender") or None) or default_sender
-                except ValidationError as exc:
-                    errors.append(RowError(number, line, str(exc)))
-                    continue
-                rows.append(
-                    Row(number, line, phone, message, sender, content_hash(phone, message, sender))
-                )
-    except UnicodeDecodeError:
-        raise CLIError(f"{path} is not UTF-8 text (save the CSV as UTF-8)") from None
-    except csv.Error as exc:
-        raise CLIError(f"{path}: not a readable CSV ({exc})") from None
-    if not rows and not errors:
-        raise CLIError(f"{path} has no rows to send (expected columns phone,message[,sender])")
-    return rows, errors
-
-
-def _records(path: Path, f: Any) -> Iterator[tuple[int, int, dict[str, str]]]:
-    reader = csv.reader(f)
-    columns: tuple[str, ...] | None = None
-    number = 0
-    while True:
-        line = reader.line_num + 1
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        if not any(cell.strip() for cell in cells):
-            continue
-        if columns is None:
-            names = tuple(cell.strip().lower() for cell in cells)
-            if "phone" in names:
-                columns = _header(path, line, names)
-                continue
-            columns = COLUMNS  # no header: phone,message[,sender]
-        number += 1
-        if len(cells) > len(columns) or len(cells) < 2:
-            expected = ",".join(columns) if columns is not COLUMNS else "phone,message[,sender]"
-            yield number, line, {"_columns": f"{expected}, got {len(cells)} cell(s)"}
-            continue
-        yield number, line, dict(zip(columns, cells, strict=False))
-
-
-def _header(path: Path, line: int, names: tuple[str, ...]) -> tuple[str, ...]:
-    unknown = [n for n in names if n not in COLUMNS]
-    if unknown:
-        raise CLIError(
-            f"{path} line {line}: unknown column(s) {', '.join(unknown)}; "
-            "the columns are phone, message and optionally sender"
-        )
-    if "message" not in names:
-        raise CLIError(f"{path} line {line}: the header has no 'message' column")
-    if len(set(names)) != len(names):
-        raise CLIError(f"{path} line {line}: a column is named twice")
-    return names
 
 
 # -- the plan ------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ def bulk(
     account: Literal["local", "foreign"],
     fmt: OutFormat,
     allow_partial: bool = False,
+    delimiter: str | None = None,
 ) -> int:
     from .._validation import check_callback_url, check_sender
 
@@ -41,7 +42,11 @@ def bulk(
         raise CLIError("--reconcile and --retry-unknown exclude each other")
     out, err = _render.consoles()
 
-    rows, errors = _bulk.load_rows(file, default_sender=sender, normalize=normalize)
+    from ._csv import parse_delimiter
+
+    rows, errors = _bulk.load_rows(
+        file, default_sender=sender, normalize=normalize, delimiter=parse_delimiter(delimiter)
+    )
     if errors:
         for e in errors[:MAX_ROW_ERRORS_SHOWN]:
             err.print(
@@ -192,7 +197,7 @@ async def _send(
                 if sms.http_backend == "aiohttp"
                 else " (pip install 'devsms-async[aiohttp]' is faster)"
             )
-            err.print(f"transport: {sms.http_backend}{hint}")
+            err.print(f"transport: {sms.http_backend}{_render._escape(hint)}")
         progress = _progress(err)
         task = progress.add_task("sending", total=len(plan.to_send), sent=0, failed=0, unknown=0)
 

@@ -125,9 +125,28 @@ async def tour(sandbox: Sandbox) -> None:
     out.print(
         'Next: [bold]devsms estimate "Oʻzbekiston"[/], [bold]devsms --sandbox send '
         f"{PHONE} Salom --wait[/], or serve the sandbox for your own code with "
-        "[bold]devsms sandbox serve[/]. Docs: docs/cli.md.",
+        f"[bold]devsms sandbox serve[/]. Docs: {_render._escape(docs_url())}",
         soft_wrap=True,
     )
+
+
+DOCS_URL = "https://github.com/devsms-async/devsms-async/tree/main/docs"
+"""The Documentation URL of pyproject.toml, for when the package metadata is missing."""
+
+
+def docs_url() -> str:
+    """The Documentation URL of the installed package: a wheel has no docs/ folder."""
+    from importlib.metadata import PackageNotFoundError, metadata
+
+    try:
+        urls: list[str] = metadata("devsms-async").get_all("Project-URL") or []
+    except PackageNotFoundError:  # pragma: no cover - run from a bare source tree
+        urls = []
+    for entry in urls:
+        label, _, url = entry.partition(",")
+        if label.strip().lower() == "documentation":
+            return url.strip()
+    return DOCS_URL  # pragma: no cover - metadata without the URL
 
 
 def _step(out: Console, number: int, title: str, code: str) -> None:

@@ -53,6 +53,7 @@ class Globals:
 
     token: str | None = attrs.field(default=None, repr=False)
     base_url: str | None = None
+    allow_insecure_http: bool = False
     sandbox: bool = False
     timeout: float | None = None
     retries: int = 2
@@ -75,6 +76,8 @@ class Globals:
         if self.timeout is not None:
             options.setdefault("timeout", self.timeout)
         options.setdefault("max_retries", self.retries)
+        if self.allow_insecure_http:
+            options["allow_insecure_http"] = True
         if self.sandbox:
             return self.get_sandbox().client(**options)
         if self.base_url is not None:
@@ -128,6 +131,26 @@ def one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+# The SDK's errors name its Python arguments; on the command line they are these flags.
+FLAGS = {
+    "base_url": "--base-url",
+    "callback_url": "--callback-url",
+    "sender": "--sender",
+    "timeout": "--timeout",
+    "max_retries": "--retries",
+}
+PYTHON_SPELLINGS = {"allow_insecure_http=True": "--allow-insecure-http"}
+
+
+def as_flags(exc: ValidationError) -> str:
+    """``base_url: ... pass allow_insecure_http=True`` as the CLI says it:
+    ``--base-url: ... pass --allow-insecure-http``."""
+    reason = exc.reason
+    for python, flag in PYTHON_SPELLINGS.items():
+        reason = reason.replace(python, flag)
+    return f"{FLAGS.get(exc.field, exc.field)}: {reason}"
+
+
 def describe_error(exc: BaseException) -> tuple[str, int]:
     """The one-line message and the exit code for an error a command raised."""
     if isinstance(exc, CLIError):
@@ -147,7 +170,7 @@ def describe_error(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, ValidationError):
         if exc.field == "token" and "no API token" in exc.reason:
             return "no API token: pass --token or set DEVSMS_TOKEN (or try --sandbox)", EXIT_USAGE
-        return one_line(str(exc)), EXIT_USAGE
+        return one_line(as_flags(exc)), EXIT_USAGE
     if isinstance(exc, SendOutcomeUnknownError):
         return (
             one_line(

@@ -1,30 +1,30 @@
 """FastAPI / Starlette integration (extra: ``pip install 'devsms-async[fastapi]'``).
 
-* :class:`DevSMSLifespan` opens one :class:`~devsms_async.AsyncDevSMS` when the app
+* ``DevSMSLifespan`` opens one ``AsyncDevSMS`` when the app
   starts and closes it on shutdown; it wraps your own lifespan if you have one.
-* :func:`get_devsms` (or the annotation :data:`DevSMSDep`) hands that client to a
+* ``get_devsms`` (or the annotation ``DevSMSDep``) hands that client to a
   handler.
-* :func:`callback_router` receives the delivery reports DevSMS POSTs to your
+* ``callback_router`` receives the delivery reports DevSMS POSTs to your
   ``callback_url``: it checks an optional secret carried in the URL, parses the
   report, answers ``200`` at once and runs your handler in the background (the service
   waits 5 seconds and never retries).
 
-::
+```python
+from fastapi import FastAPI
+from devsms_async import DeliveryReport
+from devsms_async.contrib.fastapi import DevSMSDep, DevSMSLifespan, callback_router
 
-    from fastapi import FastAPI
-    from devsms_async import DeliveryReport
-    from devsms_async.contrib.fastapi import DevSMSDep, DevSMSLifespan, callback_router
+async def on_report(report: DeliveryReport) -> None:
+    print(report.sms_id, report.status)
 
-    async def on_report(report: DeliveryReport) -> None:
-        print(report.sms_id, report.status)
+app = FastAPI(lifespan=DevSMSLifespan())  # token from DEVSMS_TOKEN
+app.include_router(callback_router(on_report, secret=CALLBACK_SECRET))
 
-    app = FastAPI(lifespan=DevSMSLifespan())  # token from DEVSMS_TOKEN
-    app.include_router(callback_router(on_report, secret=CALLBACK_SECRET))
-
-    @app.post("/notify")
-    async def notify(sms: DevSMSDep) -> dict[str, int]:
-        result = await sms.send_sms("998901234567", "Salom!")
-        return {"sms_id": result.sms_id}
+@app.post("/notify")
+async def notify(sms: DevSMSDep) -> dict[str, int]:
+    result = await sms.send_sms("998901234567", "Salom!")
+    return {"sms_id": result.sms_id}
+```
 """
 
 from __future__ import annotations
@@ -85,9 +85,11 @@ class DevSMSLifespan:
 
     The client is published as the lifespan state ``devsms`` (``request.state.devsms``,
     which also reaches mounted sub-apps) and as ``app.state.devsms``; the state your
-    own lifespan yields is passed on alongside it::
+    own lifespan yields is passed on alongside it:
 
-        app = FastAPI(lifespan=DevSMSLifespan(sender="4546", lifespan=my_lifespan))
+    ```python
+    app = FastAPI(lifespan=DevSMSLifespan(sender="4546", lifespan=my_lifespan))
+    ```
     """
 
     def __init__(
@@ -156,9 +158,11 @@ def get_devsms(connection: HTTPConnection) -> AsyncDevSMS:
 
 
 DevSMSDep = Annotated[AsyncDevSMS, Depends(get_devsms)]
-"""Annotate a handler parameter with it to receive the app's client::
+"""Annotate a handler parameter with it to receive the app's client:
 
-    async def handler(sms: DevSMSDep): ...
+```python
+async def handler(sms: DevSMSDep): ...
+```
 """
 
 

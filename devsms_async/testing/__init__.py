@@ -3,18 +3,21 @@
 One implementation of the whole API (the same paths, JSON shapes, errors, prices and
 status life cycle as the spec), used two ways:
 
-* in-process, as an ``httpx`` transport::
+- in-process, as an ``httpx`` transport:
 
-      sandbox = Sandbox()
-      async with sandbox.client() as sms:          # AsyncDevSMS over SandboxTransport
-          sent = await sms.send_sms("998901234567", "Salom!")
-      await sandbox.advance()                      # sent -> delivered, callbacks POSTed
+    ```python
+    sandbox = Sandbox()
+    async with sandbox.client() as sms:  # AsyncDevSMS over SandboxTransport
+        sent = await sms.send_sms("998901234567", "Salom!")
+    await sandbox.advance()  # sent -> delivered, callbacks POSTed
+    ```
 
-* over real HTTP on 127.0.0.1 (``serve_sandbox``, ``serve``,
-  ``python -m devsms_async.testing --port 8000``, ``devsms sandbox serve``).
+- over real HTTP on 127.0.0.1 (``serve_sandbox``, ``serve``, and one command:
+  ``devsms sandbox serve`` = ``python -m devsms_async.testing``), with a web inbox of
+  every SMS at ``/`` (``serve_sandbox(inbox=True)``; the command serves it by default).
 
-The pytest fixtures ``devsms_sandbox`` and ``devsms_client`` come from
-``devsms_async.testing.pytest_plugin``. See ``docs/testing.md``.
+The pytest fixtures ``devsms_sandbox``, ``devsms_client`` and ``devsms_clock`` come from
+``devsms_async.testing.pytest_plugin``. See the testing guide (``docs/testing.md``).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -77,6 +78,9 @@ class CallbackAttempt:
     """What went wrong, for every outcome but ``DELIVERED``."""
     at: _dt.datetime = attrs.field(repr=False)
     """The sandbox clock's time of the attempt."""
+    elapsed: float | None = attrs.field(default=None, repr=False)
+    """Seconds the POST took, from the start of the request to the receiver's answer
+    (or to the error); real seconds, whatever the sandbox's clock."""
 
     @property
     def delivered(self) -> bool:
@@ -142,6 +146,7 @@ async def _post(
     status_code: int | None = None
     error: str | None = None
     outcome = CallbackOutcome.ERROR
+    started = time.perf_counter()
     # httpx's timeout is per phase; the service's 5 s (curl's CURLOPT_TIMEOUT) is total.
     with anyio.move_on_after(timeout_s) as scope:
         try:
@@ -172,6 +177,7 @@ async def _post(
         status_code=status_code,
         error=error,
         at=at,
+        elapsed=time.perf_counter() - started,
     )
 
 

@@ -24,14 +24,16 @@ __all__ = ["SandboxTransport"]
 
 
 class SandboxTransport(AsyncBaseTransport, BaseTransport):
-    """Answers ``httpx`` requests from a :class:`Sandbox`, in-process.
+    """Answers ``httpx`` requests from a ``Sandbox``, in-process.
 
-    The host of the URL is ignored, so the SDK's default base URL works as is::
+    The host of the URL is ignored, so the SDK's default base URL works as is:
 
-        async with AsyncDevSMS(sandbox.token, transport=SandboxTransport(sandbox)) as sms:
-            ...
-        with DevSMS(sandbox.token, transport=SandboxTransport(sandbox)) as sms:
-            ...
+    ```python
+    async with AsyncDevSMS(sandbox.token, transport=SandboxTransport(sandbox)) as sms:
+        ...
+    with DevSMS(sandbox.token, transport=SandboxTransport(sandbox)) as sms:
+        ...
+    ```
 
     Callbacks are not POSTed behind your back: they wait until you call
     ``sandbox.advance()``, ``sandbox.set_status()`` or ``sandbox.deliver_callbacks()``.

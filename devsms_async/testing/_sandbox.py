@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
+from .._redact import mask_phone
 from ..errors import ValidationError
-from ..models import SmsStatus
+from ..models import SmsStatus, SmsType
 from . import _app
 from ._callbacks import CALLBACK_TIMEOUT, CallbackAttempt, deliver
 from ._state import Clock, SandboxMessage, ServiceState, wall_clock
@@ -24,10 +26,13 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_BLOCKED_SERVICE_NAMES", "DEFAULT_TOKEN", "RecordedRequest", "Sandbox"]
 
 DEFAULT_TOKEN = "sandbox-token"  # noqa: S105 - the sandbox's well-known test token
+"""The one token a ``Sandbox()`` accepts unless given another."""
 DEFAULT_BALANCE = 100_000
 DEFAULT_SMS_PRICE = 50
 DEFAULT_BLOCKED_SERVICE_NAMES = frozenset({"blocked", "casino", "kazino", "scam"})
 """Service names the sandbox's "AI moderation" refuses (as whole words, any case)."""
+
+_OTP_AT_END = re.compile(r"([0-9]{4,8})\Z")
 
 
 def _query_repr(query: Mapping[str, str]) -> str:
@@ -37,7 +42,7 @@ def _query_repr(query: Mapping[str, str]) -> str:
 @attrs.frozen(kw_only=True)
 class RecordedRequest:
     """One request the sandbox received, and the status it answered (``None``: the
-    connection was dropped by :meth:`Sandbox.disconnect_next`)."""
+    connection was dropped by ``Sandbox.disconnect_next``)."""
 
     method: str
     path: str
@@ -76,7 +81,7 @@ class Sandbox:
     """A faithful, in-memory DevSMS service for tests and demos.
 
     Drive it in-process with ``AsyncDevSMS(sandbox.token, transport=sandbox.transport())``
-    (or just ``sandbox.client()``), or over real HTTP with :func:`serve_sandbox`.
+    (or just ``sandbox.client()``), or over real HTTP with ``serve_sandbox``.
 
     Args:
         token: the one Bearer token it accepts.
@@ -85,7 +90,7 @@ class Sandbox:
             price table's per-part price for ``account``).
         account: ``"local"`` (Uzbek account, default) or ``"foreign"`` prices.
         clock: returns the current time; default the real time. Pass a
-            :class:`ManualClock` for deterministic timestamps.
+            ``ManualClock`` for deterministic timestamps.
         blocked_service_names: what universal-OTP moderation refuses (whole words, any
             case); the refusal still charges, like the real service.
         callback_timeout: seconds before a callback POST counts as ``timeout`` (5).
@@ -186,7 +191,7 @@ class Sandbox:
 
     @property
     def clock(self) -> Clock:
-        """The clock that timestamps everything (a :class:`ManualClock` if you gave one)."""
+        """The clock that timestamps everything (a ``ManualClock`` if you gave one)."""
         return self._state.clock
 
     @property
@@ -210,6 +215,23 @@ class Sandbox:
         except KeyError:
             which = f"sms_id={sms_id}" if sms_id is not None else f"request_id={request_id!r}"
             raise ValidationError("sms_id", f"the sandbox has no SMS with {which}") from None
+
+    def last_otp(self, phone: str) -> str:
+        """The code of the newest universal OTP delivered to ``phone`` (for tests of
+        verification flows). ``ValidationError`` when none was (a moderation refusal
+        delivers nothing)."""
+        from .._validation import normalize_phone
+
+        number = normalize_phone(phone)
+        for message in reversed(self._state.messages.values()):
+            if message.phone == number and message.type is SmsType.UNIVERSAL_OTP:
+                if message.blocked:
+                    continue
+                # Every universal OTP template ends with the code.
+                found = _OTP_AT_END.search(message.text)
+                if found is not None:
+                    return found.group(1)
+        raise ValidationError("phone", f"the sandbox delivered no OTP code to {mask_phone(number)}")
 
     @property
     def pending_callbacks(self) -> int:
@@ -247,7 +269,7 @@ class Sandbox:
 
     async def deliver_callbacks(self) -> list[CallbackAttempt]:
         """POST every queued callback once (5 s timeout, no retry) and record it in
-        :attr:`callbacks`; returns this batch's attempts."""
+        ``callbacks``; returns this batch's attempts."""
         jobs = self._state.take_outbox()
         attempts = await deliver(
             jobs,
@@ -323,8 +345,10 @@ class Sandbox:
     def client(self, **options: Any) -> AsyncDevSMS:
         """A not-yet-entered ``AsyncDevSMS`` wired to this sandbox in-process;
         ``options`` go to ``AsyncDevSMS`` (``sender=``, ``max_retries=``, ...)."""
-        from .._client import AsyncDevSMS
+        from .._client import DEFAULT_BASE_URL, AsyncDevSMS
 
+        # In-process: a DEVSMS_BASE_URL meant for a real server must not change the paths.
+        options.setdefault("base_url", DEFAULT_BASE_URL)
         return AsyncDevSMS(self.token, transport=self.transport(), **options)
 
     def sync_client(self, **options: Any) -> DevSMS:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import email.utils
 import http
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ from ._sandbox import Sandbox
 
 if TYPE_CHECKING:
     from .._client import AsyncDevSMS
+    from ._inbox import Inbox
 
 __all__ = ["SandboxServer", "serve", "serve_sandbox"]
 
@@ -53,13 +55,15 @@ _CONNECTION_GONE = (
 
 
 class SandboxServer:
-    """A running sandbox HTTP server (made by :func:`serve_sandbox`)."""
+    """A running sandbox HTTP server (made by ``serve_sandbox``)."""
 
     def __init__(self, sandbox: Sandbox, host: str, port: int) -> None:
         self.sandbox = sandbox
         self.host = host
         self.port = port
         self._wake_dispatcher = anyio.Event()
+        self.inbox: Inbox | None = None
+        """The web inbox served at ``/`` (``serve_sandbox(inbox=True)``), or ``None``."""
 
     def __repr__(self) -> str:
         return f"<SandboxServer {self.base_url}>"
@@ -74,6 +78,11 @@ class SandboxServer:
             host = f"[{host}]"
         return f"http://{host}:{self.port}/api"
 
+    @property
+    def inbox_url(self) -> str | None:
+        """The web inbox's address, e.g. ``http://127.0.0.1:8000/``; ``None`` without one."""
+        return None if self.inbox is None else self.base_url[: -len("api")]
+
     def client(self, **options: Any) -> AsyncDevSMS:
         """A not-yet-entered ``AsyncDevSMS`` talking to this server over HTTP."""
         from .._client import AsyncDevSMS
@@ -83,6 +92,8 @@ class SandboxServer:
     # -- background work -------------------------------------------------------------
 
     def _wake(self) -> None:
+        if self.inbox is not None:
+            self.inbox.notify()
         if self.sandbox.pending_callbacks:
             self._wake_dispatcher.set()
 
@@ -96,6 +107,8 @@ class SandboxServer:
                 await self.sandbox.deliver_callbacks()
             except Exception:
                 logger.exception("delivering callbacks failed")
+            if self.inbox is not None:
+                self.inbox.notify()
 
     async def _tick(self, interval: float) -> None:
         while True:
@@ -143,12 +156,25 @@ class SandboxServer:
         headers = [
             (name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers
         ]
-        reply = self.sandbox._handle(method, request.target.decode("latin-1"), headers, bytes(body))
-        logger.info(
-            "%s %s %s",
+        target = request.target.decode("latin-1")
+        logged = target
+        started = time.perf_counter()
+        if self.inbox is not None and self.inbox.owns(target.partition("?")[0]):
+            # The page's own requests never reach the fake API: not recorded, and an
+            # armed fault stays armed for the code under test.
+            reply = await self.inbox.handle(method, target, headers, bytes(body))
+            level = logging.DEBUG
+            logged = target.partition("?")[0]  # a search may hold a whole phone number
+        else:
+            reply = self.sandbox._handle(method, target, headers, bytes(body))
+            level = logging.INFO
+        logger.log(
+            level,
+            "%s %s %s %.1f ms",
             method,
-            request.target.decode("latin-1"),
+            logged,
             "-" if reply.disconnect else reply.status,
+            (time.perf_counter() - started) * 1000,
         )
         if reply.disconnect:
             return False
@@ -219,17 +245,23 @@ async def serve_sandbox(
     host: str = "127.0.0.1",
     port: int = 0,
     advance_every: float | None = None,
+    inbox: bool = False,
+    show_numbers: bool = False,
 ) -> AsyncIterator[SandboxServer]:
     """Serve ``sandbox`` (a new default one if ``None``) over HTTP while the block runs.
 
     ``port=0`` picks a free port; read it from the yielded server's ``port`` or
     ``base_url``. Callbacks are POSTed in the background right after each answer.
     ``advance_every`` (seconds) moves statuses one step at that interval, for demos and
-    hand-testing; leave it ``None`` and call ``sandbox.advance()`` in tests::
+    hand-testing; leave it ``None`` and call ``sandbox.advance()`` in tests.
+    ``inbox=True`` serves the web inbox at ``/`` too (numbers masked unless
+    ``show_numbers``); see ``server.inbox_url``:
 
-        async with serve_sandbox(Sandbox(token="T")) as server:
-            async with server.client() as sms:      # or: curl server.base_url + ...
-                await sms.send_sms("998901234567", "Salom!")
+    ```python
+    async with serve_sandbox(Sandbox(token="T")) as server:
+        async with server.client() as sms:      # or: curl server.base_url + ...
+            await sms.send_sms("998901234567", "Salom!")
+    ```
     """
     if advance_every is not None and not advance_every > 0:
         raise ValueError("advance_every must be a positive number of seconds or None")
@@ -238,6 +270,12 @@ async def serve_sandbox(
     async with listener:
         bound = listener.extra(anyio.abc.SocketAttribute.local_port)  # noqa: S610 - anyio, not Django
         server = SandboxServer(sandbox, host, bound)
+        if inbox:
+            from ._inbox import Inbox
+
+            server.inbox = Inbox(
+                sandbox, show_numbers=show_numbers, advance_every=advance_every, wake=server._wake
+            )
         # The task group is entered and left by hand so that an exception raised in the
         # `async with` body reaches the caller as itself, not inside an ExceptionGroup:
         # it never passes through the group, which only ever sees its own tasks.
@@ -264,13 +302,22 @@ async def serve(
     host: str = "127.0.0.1",
     port: int = 0,
     advance_every: float | None = None,
+    inbox: bool = False,
+    show_numbers: bool = False,
     on_ready: Callable[[SandboxServer], object] | None = None,
 ) -> None:
     """Serve until cancelled (Ctrl+C): the body of ``devsms sandbox serve``.
 
     ``on_ready(server)`` is called once the port is bound (print the URL there).
     """
-    async with serve_sandbox(sandbox, host=host, port=port, advance_every=advance_every) as srv:
+    async with serve_sandbox(
+        sandbox,
+        host=host,
+        port=port,
+        advance_every=advance_every,
+        inbox=inbox,
+        show_numbers=show_numbers,
+    ) as srv:
         if on_ready is not None:
             on_ready(srv)
         await anyio.sleep_forever()

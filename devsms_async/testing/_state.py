@@ -34,7 +34,7 @@ Account = Literal["local", "foreign"]
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 DEFAULT_START = _dt.datetime(2026, 3, 9, 10, 30, 0, tzinfo=TASHKENT)
-"""Where a :class:`ManualClock` starts by default: the date of the spec's examples."""
+"""Where a ``ManualClock`` starts by default: the date of the spec's examples."""
 
 FAIL_SUFFIX = "0000"
 """Numbers ending in these digits are not delivered: ``sent`` -> ``failed``."""
@@ -55,7 +55,7 @@ def wall_clock() -> _dt.datetime:
 class ManualClock:
     """A clock that moves only when told, for deterministic timestamps.
 
-    Pass it as ``Sandbox(clock=ManualClock())`` and call :meth:`advance` to let time
+    Pass it as ``Sandbox(clock=ManualClock())`` and call ``advance`` to let time
     pass; naive datetimes are taken as Tashkent time.
     """
 
@@ -225,7 +225,7 @@ class ServiceState:
     ) -> SandboxMessage:
         """Charge ``total_cost`` and store a new message.
 
-        A blocked one is stored ``failed``; one to a :data:`QUEUE_SUFFIX` number
+        A blocked one is stored ``failed``; one to a ``QUEUE_SUFFIX`` number
         ``pending``; any other is handed to Eskiz at once and stored ``sent`` (the
         service answers ``"status": "sent"``), which queues a ``sent`` callback.
         """
@@ -291,7 +291,7 @@ class ServiceState:
 
     def step(self, sms_id: int | None = None) -> list[SandboxMessage]:
         """Move every unfinished message (or just ``sms_id``) one step:
-        ``pending -> sent``, ``sent -> delivered`` (``failed`` for :data:`FAIL_SUFFIX`)."""
+        ``pending -> sent``, ``sent -> delivered`` (``failed`` for ``FAIL_SUFFIX``)."""
         if sms_id is not None:
             targets = [self.messages[sms_id]]
         else:

@@ -3,12 +3,15 @@
 Registered as the ``devsms_async`` pytest plugin (entry point ``pytest11``), so
 installing devsms-async makes them available; ``-p no:devsms_async`` turns them off.
 
-* ``devsms_clock``: the :class:`~devsms_async.testing.ManualClock` of
+* ``devsms_clock``: the ``ManualClock`` of
   ``devsms_sandbox`` (starts at 2026-03-09 10:30:00 Tashkent time; ``.advance(s)``).
-* ``devsms_sandbox``: a fresh :class:`~devsms_async.testing.Sandbox` per test, on
+* ``devsms_sandbox``: a fresh ``Sandbox`` per test, on
   ``devsms_clock`` (deterministic timestamps).
 * ``devsms_client``: an entered ``AsyncDevSMS`` wired to it in-process. It is an async
   fixture: it needs pytest-asyncio (or the anyio pytest plugin).
+* ``devsms_verifier``: a :class:`~devsms_async.verify.Verifier` on ``devsms_client``,
+  a fresh ``MemoryStore`` and ``devsms_clock`` (service name ``"Sandbox App"``);
+  read the code it sent with ``devsms_sandbox.last_otp(phone)``.
 
 Nothing heavy is imported until a fixture is used: this module is loaded by every
 pytest run in an environment where devsms-async is installed.
@@ -24,8 +27,9 @@ import pytest
 if TYPE_CHECKING:
     from devsms_async import AsyncDevSMS
     from devsms_async.testing import ManualClock, Sandbox
+    from devsms_async.verify import Verifier
 
-__all__ = ["devsms_client", "devsms_clock", "devsms_sandbox"]
+__all__ = ["devsms_client", "devsms_clock", "devsms_sandbox", "devsms_verifier"]
 
 
 def _async_fixture(fn: Any) -> Any:
@@ -59,3 +63,17 @@ async def devsms_client(devsms_sandbox: Sandbox) -> AsyncIterator[AsyncDevSMS]:
     """An entered ``AsyncDevSMS`` answering from ``devsms_sandbox``, in-process."""
     async with devsms_sandbox.client() as client:
         yield client
+
+
+@_async_fixture
+async def devsms_verifier(devsms_client: AsyncDevSMS, devsms_clock: ManualClock) -> Verifier:
+    """A ``Verifier`` sending through ``devsms_client``; time moves with ``devsms_clock``."""
+    from devsms_async.verify import MemoryStore, Verifier
+
+    return Verifier(
+        devsms_client,
+        MemoryStore(),
+        service_name="Sandbox App",
+        secret_key="devsms-sandbox-verify-secret-key",  # noqa: S106 - a test key
+        clock=devsms_clock,
+    )

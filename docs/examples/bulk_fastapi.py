@@ -22,7 +22,6 @@ per-message results in its database, and run very large jobs in a worker process
 from __future__ import annotations
 
 import collections
-import os
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -41,8 +40,8 @@ class Campaign:
 
     id: int
     total: int
-    counts: collections.Counter[str] = attrs.field(factory=collections.Counter)
-    problems: list[dict[str, Any]] = attrs.field(factory=list)
+    counts: collections.Counter[str] = attrs.field(factory=collections.Counter[str])
+    problems: list[dict[str, Any]] = attrs.field(factory=list[dict[str, Any]])
     spent: int = 0
     finished: bool = False
 
@@ -108,8 +107,8 @@ def create_app(client: Callable[[], AsyncDevSMS]) -> FastAPI:
 
 
 def _from_environment() -> FastAPI:
-    base_url = os.environ.get("DEVSMS_BASE_URL", "https://devsms.uz/api")
-    return create_app(lambda: AsyncDevSMS(base_url=base_url))  # token from DEVSMS_TOKEN
+    # The token from DEVSMS_TOKEN, and DEVSMS_BASE_URL when it is set.
+    return create_app(AsyncDevSMS)
 
 
 app = _from_environment()

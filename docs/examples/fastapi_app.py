@@ -7,7 +7,7 @@ Run it against the sandbox, in two terminals::
 
     DEVSMS_BASE_URL=http://127.0.0.1:8000/api DEVSMS_TOKEN=sandbox-token \\
     PUBLIC_URL=http://127.0.0.1:8001 CALLBACK_SECRET=change-me \\
-    uvicorn fastapi_app:app --app-dir docs/examples --port 8001
+    uvicorn fastapi_app:app --app-dir docs/examples --port 8001 --no-access-log
 
 then::
 
@@ -86,10 +86,9 @@ def create_app(
 
 
 def _from_environment() -> FastAPI:
-    base_url = os.environ.get("DEVSMS_BASE_URL", "https://devsms.uz/api")
     secret = os.environ.get("CALLBACK_SECRET") or secrets.token_urlsafe(24)
     return create_app(
-        lambda: AsyncDevSMS(base_url=base_url),  # the token comes from DEVSMS_TOKEN
+        AsyncDevSMS,  # token from DEVSMS_TOKEN, and DEVSMS_BASE_URL when it is set
         public_url=os.environ.get("PUBLIC_URL", "http://127.0.0.1:8001"),
         callback_secret=secret,
     )

@@ -1,0 +1,252 @@
+"""The ``Store`` protocol behind a ``Verifier``, its records, and ``MemoryStore``.
+
+A store keeps three kinds of keys: one code record per phone, fixed-window counters
+for the caps, and flags (a blocked service name). Every method is one atomic step;
+the verifier never reads, decides and writes in separate calls where another worker
+could slip in between.
+
+Times (``now``, ``expires_at``, ``resend_at``) are POSIX seconds from the verifier's
+clock and are passed in, so a ``ManualClock`` drives a store like any other clock;
+``ttl`` arguments are real seconds after which the store may forget a key.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal, Protocol, runtime_checkable
+
+import attrs
+
+from ..errors import ValidationError
+
+__all__ = ["CodeRecord", "Limit", "MemoryStore", "Refusal", "Scope", "Store"]
+
+Scope = Literal["resend", "phone", "key", "service", "spend"]
+
+
+@attrs.frozen(kw_only=True)
+class CodeRecord:
+    """The pending code of one phone, as a store keeps it.
+
+    ``digest`` is the hex HMAC-SHA256 of the code (never the code itself);
+    ``attempts`` how many checks were counted against it.
+    """
+
+    verification_id: str
+    digest: str = attrs.field(repr=False)
+    expires_at: float
+    resend_at: float
+    attempts: int = 0
+    max_attempts: int
+
+
+@attrs.frozen(kw_only=True)
+class Limit:
+    """One fixed-window counter that :meth:`Store.begin` checks and bumps.
+
+    The counter under ``key`` (the window's number is part of the key) may grow by
+    ``amount`` only while it stays ``<= limit``; ``retry_after`` is the time left in
+    the window, ``ttl`` how long the store must keep the counter.
+    """
+
+    scope: Scope
+    key: str
+    limit: int
+    amount: int = 1
+    retry_after: float
+    ttl: float
+
+
+@attrs.frozen
+class Refusal:
+    """Why :meth:`Store.begin` refused: the limit's ``scope`` and the seconds to wait."""
+
+    scope: Scope
+    retry_after: float
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What a :class:`~devsms_async.verify.Verifier` needs from its storage.
+
+    Implement these six coroutines with each one atomic (one Lua script, one SQL
+    transaction, one critical section without ``await`` inside) and any backend will
+    do. ``tests/test_verify.py`` runs the same claims against every store it knows.
+    """
+
+    async def begin(
+        self, key: str, record: CodeRecord, limits: Sequence[Limit], *, now: float, ttl: float
+    ) -> Refusal | None:
+        """Store ``record`` under ``key`` (replacing the old code) and bump every limit
+        by its amount, or change nothing and return a :class:`Refusal`.
+
+        Refuse with ``"resend"`` while the stored record's ``resend_at > now``, then with
+        the first limit whose counter would pass its ``limit``. Keep the record
+        ``ttl`` seconds.
+        """
+        ...
+
+    async def take_attempt(self, key: str, *, now: float) -> tuple[CodeRecord, bool] | None:
+        """Count one check against the record under ``key``: add 1 to ``attempts`` if
+        ``now < expires_at`` and ``attempts < max_attempts``.
+
+        Returns the record as it is afterwards and whether the check was counted, or
+        ``None`` when there is no record.
+        """
+        ...
+
+    async def consume(self, key: str, verification_id: str) -> bool:
+        """Delete the record under ``key`` if it is still ``verification_id``; ``True``
+        for exactly one caller."""
+        ...
+
+    async def rollback(self, key: str, verification_id: str, limits: Sequence[Limit]) -> None:
+        """Undo a :meth:`begin` whose SMS provably never left: :meth:`consume` and
+        take every limit's amount back (never below 0)."""
+        ...
+
+    async def delete(self, key: str) -> bool:
+        """Delete the record under ``key``; ``True`` if there was one."""
+        ...
+
+    async def set_flag(self, key: str, *, ttl: float) -> None:
+        """Set a flag for ``ttl`` seconds."""
+        ...
+
+    async def has_flag(self, key: str) -> bool:
+        """Whether the flag under ``key`` is set."""
+        ...
+
+
+@attrs.define
+class _Entry:
+    value: CodeRecord | int | bool
+    deadline: float
+
+
+class MemoryStore:
+    """The default store: a dict in this process.
+
+    For one process (one uvicorn worker, one bot process) on one event loop thread:
+    every method runs without an ``await`` inside, so it is atomic between tasks on
+    asyncio and trio alike. It keeps at most ``max_entries`` keys; expired ones are
+    purged as time passes, and when it is still full the oldest key is dropped.
+
+    Several processes need a shared store: :class:`~devsms_async.verify.RedisStore`.
+    """
+
+    def __init__(self, *, max_entries: int = 100_000) -> None:
+        given: object = max_entries
+        if isinstance(given, bool) or not isinstance(given, int) or given < 10:
+            raise ValidationError("max_entries", f"must be an int >= 10, got {given!r}")
+        self.max_entries = max_entries
+        self._data: dict[str, _Entry] = {}
+        self._now = -math.inf
+        self._next_purge = -math.inf
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"<MemoryStore entries={len(self._data)} max_entries={self.max_entries}>"
+
+    # The caller's clock is the only clock: each call moves "now" forward (never back),
+    # and expiry is judged against it.
+    def _tick(self, now: float | None) -> float:
+        if now is not None and now > self._now:
+            self._now = now
+        if self._now >= self._next_purge:
+            self._purge()
+            self._next_purge = self._now + 60
+        return self._now
+
+    def _purge(self) -> None:
+        dead = [key for key, entry in self._data.items() if entry.deadline <= self._now]
+        for key in dead:
+            del self._data[key]
+
+    def _get(self, key: str) -> _Entry | None:
+        entry = self._data.get(key)
+        if entry is not None and entry.deadline <= self._now:
+            del self._data[key]
+            return None
+        return entry
+
+    def _put(self, key: str, value: CodeRecord | int | bool, ttl: float) -> None:
+        self._data.pop(key, None)
+        if len(self._data) >= self.max_entries:
+            self._purge()
+        while len(self._data) >= self.max_entries:
+            del self._data[next(iter(self._data))]
+        self._data[key] = _Entry(value, self._now + ttl)
+
+    def _count(self, key: str) -> int:
+        entry = self._get(key)
+        return entry.value if entry is not None and isinstance(entry.value, int) else 0
+
+    async def begin(
+        self, key: str, record: CodeRecord, limits: Sequence[Limit], *, now: float, ttl: float
+    ) -> Refusal | None:
+        self._tick(now)
+        entry = self._get(key)
+        if (
+            entry is not None
+            and isinstance(entry.value, CodeRecord)
+            and entry.value.resend_at > now
+        ):
+            return Refusal("resend", entry.value.resend_at - now)
+        for limit in limits:
+            if self._count(limit.key) + limit.amount > limit.limit:
+                return Refusal(limit.scope, limit.retry_after)
+        for limit in limits:
+            counter = self._get(limit.key)
+            if counter is None:
+                self._put(limit.key, limit.amount, limit.ttl)
+            else:
+                counter.value = self._count(limit.key) + limit.amount
+        self._put(key, record, ttl)
+        return None
+
+    async def take_attempt(self, key: str, *, now: float) -> tuple[CodeRecord, bool] | None:
+        self._tick(now)
+        entry = self._get(key)
+        if entry is None or not isinstance(entry.value, CodeRecord):
+            return None
+        record = entry.value
+        if now < record.expires_at and record.attempts < record.max_attempts:
+            record = attrs.evolve(record, attempts=record.attempts + 1)
+            entry.value = record
+            return record, True
+        return record, False
+
+    async def consume(self, key: str, verification_id: str) -> bool:
+        self._tick(None)
+        entry = self._get(key)
+        if (
+            entry is not None
+            and isinstance(entry.value, CodeRecord)
+            and entry.value.verification_id == verification_id
+        ):
+            del self._data[key]
+            return True
+        return False
+
+    async def rollback(self, key: str, verification_id: str, limits: Sequence[Limit]) -> None:
+        await self.consume(key, verification_id)
+        for limit in limits:
+            counter = self._get(limit.key)
+            if counter is not None:
+                counter.value = max(0, self._count(limit.key) - limit.amount)
+
+    async def delete(self, key: str) -> bool:
+        self._tick(None)
+        return self._get(key) is not None and self._data.pop(key, None) is not None
+
+    async def set_flag(self, key: str, *, ttl: float) -> None:
+        self._tick(None)
+        self._put(key, True, ttl)
+
+    async def has_flag(self, key: str) -> bool:
+        self._tick(None)
+        return self._get(key) is not None
