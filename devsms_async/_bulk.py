@@ -61,7 +61,7 @@ from ._retry import fingerprint
 from ._transport import TimeoutTypes, to_timeout
 from .errors import (
     DevSMSError,
-    InsufficientBalanceError,
+    BalanceCheckError,
     SendOutcomeUnknownError,
     UsageError,
     ValidationError,
@@ -586,7 +586,7 @@ class BulkStream:
         assert isinstance(messages, Sequence)
         estimate = estimate_bulk(messages, uz_price=balance.sms_price, normalize=self._normalize)
         if estimate.total > balance.balance:
-            raise InsufficientBalanceError(
+            raise BalanceCheckError(
                 f"the job would cost about {estimate.total} so'm ({estimate.messages} "
                 f"messages, {estimate.parts} parts) but the balance is {balance.balance} "
                 "so'm; nothing was sent",
