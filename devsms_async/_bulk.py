@@ -48,6 +48,7 @@ import datetime as _dt
 import enum
 import math
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
+from decimal import Decimal
 from operator import attrgetter
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
@@ -60,8 +61,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from ._retry import fingerprint
 from ._transport import TimeoutTypes, to_timeout
 from .errors import (
-    DevSMSError,
     BalanceCheckError,
+    DevSMSError,
     SendOutcomeUnknownError,
     UsageError,
     ValidationError,
@@ -584,12 +585,17 @@ class BulkStream:
         balance = await self._client.get_balance(timeout=self._timeout)
         messages = self._messages
         assert isinstance(messages, Sequence)
-        estimate = estimate_bulk(messages, uz_price=balance.sms_price, normalize=self._normalize)
+        estimate = estimate_bulk(
+            messages,
+            uz_price=balance.sms_price,
+            normalize=self._normalize,
+            default_region=self._client.default_region,
+        )
         if estimate.total > balance.balance:
             raise BalanceCheckError(
-                f"the job would cost about {estimate.total} so'm ({estimate.messages} "
-                f"messages, {estimate.parts} parts) but the balance is {balance.balance} "
-                "so'm; nothing was sent",
+                f"the job would cost about {_so_m(estimate.total)} so'm ({estimate.messages} "
+                f"messages, {estimate.parts} parts) but the balance is "
+                f"{_so_m(balance.balance)} so'm; nothing was sent",
                 needed=estimate.total,
                 balance=balance.balance,
             )
@@ -638,3 +644,8 @@ async def send_bulk(
                 on_result(result)
     results.sort(key=attrgetter("index"))
     return results
+
+
+def _so_m(amount: Decimal) -> str:
+    """``550`` for ``Decimal("550.00")``; cents only when there are any."""
+    return str(amount.quantize(1)) if amount == amount.to_integral_value() else f"{amount:.2f}"

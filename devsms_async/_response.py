@@ -192,8 +192,9 @@ def _api_error(
         if isinstance(data, dict) and isinstance(data.get("charged"), bool):
             charged = data["charged"]
     snippet = body_snippet(body, secrets=secrets)
-    # Matched on the full text (the snippet may be cut); only the snippet is kept.
-    row = match_refusal(raw if isinstance(raw, str) else None, is_send=not endpoint.retry_safe)
+    # Matched on the redacted text: the token itself ("test-token-...") must not read
+    # as a text about the token. Refusal texts are far shorter than a snippet.
+    row = match_refusal(server_text, is_send=not endpoint.retry_safe)
     # 429 and 5xx keep their class whatever the text: they decide retries (reads) and
     # "outcome unknown" (sends), which a refusal type would silently switch off.
     if row is not None and not (status_code == 429 or status_code >= 500):

@@ -7,7 +7,7 @@ everything the SDK can raise::
     ├── ValidationError               bad input, raised before any request (also a ValueError)
     │   └── BalanceCheckError         send_bulk(check_balance=True): the job costs too much
     ├── InsufficientBalanceError      not enough money: BalanceCheckError or BalanceRefusedError
-    ├── UsageError                    the client is used wrongly (not entered, closed, entered twice)
+    ├── UsageError                    the client is used wrongly (not entered, closed, twice)
     ├── APIError                      the server answered and said no
     │   ├── BadRequestError           400, or success: false with a text not in the refusal table
     │   │   ├── BalanceRefusedError   the server: not enough balance ("Balans yetarli emas")

@@ -17,6 +17,7 @@ import csv
 import signal
 import sys
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -195,8 +196,10 @@ class Outcome:
     row: Row
     state: str  # done | failed | unknown
     sms_id: int | None = None
-    cost: int = 0
+    cost: Decimal | None = None
+    """``None`` when the server's answer did not say (or said it unreadably)."""
     error: str | None = None
+    request_id: str | None = None
 
 
 @attrs.define
@@ -207,7 +210,7 @@ class Run:
     stopped_because: str | None = None
     interrupted: bool = False
     abandoned: bool = False
-    balance: int | None = None
+    balance: Decimal | None = None
 
     @property
     def not_started(self) -> int:
@@ -341,9 +344,13 @@ class Sender:
 
         outcome = result.outcome
         if outcome is BulkOutcome.SENT:
-            assert result.result is not None
-            self.run.balance = result.result.balance
-            out = Outcome(row, "done", sms_id=result.result.sms_id, cost=result.result.total_cost)
+            sent = result.result
+            assert sent is not None
+            if sent.balance is not None:  # None: a confirmed send with an unreadable balance
+                self.run.balance = sent.balance
+            out = Outcome(
+                row, "done", sms_id=sent.sms_id, cost=sent.total_cost, request_id=sent.request_id
+            )
         elif outcome is BulkOutcome.NOT_STARTED:
             out = Outcome(row, "failed", error=NOT_STARTED)
         else:
@@ -361,8 +368,12 @@ class Sender:
         import anyio
 
         extra: dict[str, Any] = {}
-        if out.sms_id is not None:
-            extra = {"sms_id": out.sms_id, "cost": out.cost}
+        if out.state == "done":
+            extra = {
+                "sms_id": out.sms_id,
+                "request_id": out.request_id,
+                "cost": None if out.cost is None else _render.json_money(out.cost),
+            }
         if out.error is not None:
             extra["error"] = out.error
         # Once an answer is in, it must reach the journal even under a second Ctrl-C.
@@ -437,7 +448,7 @@ async def reconcile_unknown(
 
 
 def estimate(
-    rows: list[Row], *, account: Literal["local", "foreign"], uz_price: int
+    rows: list[Row], *, account: Literal["local", "foreign"], uz_price: Decimal | int
 ) -> BulkEstimate:
     from ..models import BulkMessage
     from ..pricing import estimate_bulk
@@ -449,7 +460,7 @@ def estimate(
     )
 
 
-def plan_summary(plan: Plan, est: BulkEstimate, balance: int | None) -> dict[str, Any]:
+def plan_summary(plan: Plan, est: BulkEstimate, balance: Decimal | None) -> dict[str, Any]:
     data: dict[str, Any] = {
         "rows": len(plan.rows),
         "already_sent": len(plan.done),
@@ -503,7 +514,7 @@ def run_summary(plan: Plan, run: Run, journal: Path) -> dict[str, Any]:
         "failed": count["failed"],
         "unknown": count["unknown"] + len(plan.unknown),
         "not_started": not_started,
-        "cost": sum(o.cost for o in run.outcomes),
+        "cost": sum((o.cost for o in run.outcomes if o.cost is not None), Decimal(0)),
         "balance": run.balance,
         "stopped_because": run.stopped_because,
         "journal": str(journal),

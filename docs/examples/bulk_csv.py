@@ -78,11 +78,13 @@ async def send_csv(
         def record(result: BulkResult) -> None:
             row = row_of.pop(result.index)
             counts[result.outcome.value] += 1
+            sent = result.result
             entry = {
                 "row": row,
                 "outcome": result.outcome.value,
-                "sms_id": result.result.sms_id if result.result else None,
-                "cost": result.result.total_cost if result.result else None,
+                "sms_id": sent.sms_id if sent else None,
+                # Money is a Decimal: written as a string, it stays exact ("50.00").
+                "cost": str(sent.total_cost) if sent and sent.total_cost is not None else None,
                 "error": str(result.error) if result.error else None,
             }
             journal.write(json.dumps(entry, ensure_ascii=False) + "\n")
