@@ -123,7 +123,7 @@ def parse_response(
             body_snippet=body_snippet(body, secrets=secrets),
         )
     try:
-        return structure(data, endpoint.model, tz)
+        result = structure(data, endpoint.model, tz)
     except Exception as exc:
         if endpoint.model is SendResult:
             proven = prove_send(payload)
@@ -144,6 +144,18 @@ def parse_response(
             status_code=status_code,
             body_snippet=body_snippet(body, secrets=secrets),
         ) from exc
+    if (
+        type(result) is SendResult
+        and not (result.sms_id is not None and result.sms_id > 0)
+        and not (result.request_id and result.request_id.strip())
+    ):
+        # Both ids are optional in the model (either proves the send), not both absent.
+        raise MalformedResponseError(
+            "the answer proves no send: no usable 'sms_id' or 'request_id'",
+            status_code=status_code,
+            body_snippet=body_snippet(body, secrets=secrets),
+        )
+    return result
 
 
 def _describe(exc: Exception) -> str:

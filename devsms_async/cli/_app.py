@@ -681,6 +681,13 @@ def demo(ctx: typer.Context) -> int:
     return EXIT_OK
 
 
+class MoneyShape(str, enum.Enum):
+    """How the served sandbox writes money."""
+
+    LIVE = "live"
+    DOCUMENTED = "documented"
+
+
 @sandbox_app.command("serve")
 def sandbox_serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
@@ -694,6 +701,32 @@ def sandbox_serve(
         float,
         typer.Option(help="Move statuses one step every SECONDS; 0: only when told.", min=0),
     ] = 2.0,
+    # The live-service switches (docs/live-service.md).
+    money: Annotated[
+        MoneyShape,
+        typer.Option(help='Money as the live service writes it ("50.00") or as documented (50).'),
+    ] = MoneyShape.LIVE,
+    refusals_as_200: Annotated[
+        bool,
+        typer.Option(
+            "--refusals-as-200", help="Refuse with HTTP 200 and success: false, as live does."
+        ),
+    ] = False,
+    template: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--template",
+            help="Turn on free-text moderation and approve this template ({} is any text); "
+            "repeat it for more.",
+        ),
+    ] = None,
+    registered_number: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--registered-number",
+            help="Turn on the test-sender rule: 4546 delivers only to these numbers; repeat it.",
+        ),
+    ] = None,
 ) -> int:
     """Serve a sandbox over HTTP for other programs (and `devsms --base-url ...`)."""
     from ._serve import serve_forever
@@ -705,6 +738,12 @@ def sandbox_serve(
         balance=balance_,
         sms_price=sms_price,
         advance_every=advance_every or None,
+        live={
+            "money": money.value,
+            "refusals_as_200": refusals_as_200,
+            "templates": template or None,
+            "registered_numbers": registered_number or None,
+        },
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from typing import Any
 
 from .._transport import is_loopback
 from ._runtime import EXIT_ERROR, EXIT_OK, CLIError
@@ -17,12 +18,13 @@ def serve_forever(
     balance: int,
     sms_price: int,
     advance_every: float | None,
+    live: dict[str, Any] | None = None,
 ) -> int:
     import anyio
 
     from ..testing import DEFAULT_TOKEN, Sandbox, SandboxServer, serve
 
-    sandbox = Sandbox(token or DEFAULT_TOKEN, balance=balance, sms_price=sms_price)
+    sandbox = Sandbox(token or DEFAULT_TOKEN, balance=balance, sms_price=sms_price, **(live or {}))
     if not is_loopback(host):
         print(
             f"warning: serving on {host}: the sandbox is a test server, and the token "
