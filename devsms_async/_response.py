@@ -145,7 +145,7 @@ def parse_response(
             body_snippet=body_snippet(body, secrets=secrets),
         ) from exc
     if (
-        type(result) is SendResult
+        isinstance(result, SendResult)
         and not (result.sms_id is not None and result.sms_id > 0)
         and not (result.request_id and result.request_id.strip())
     ):

@@ -93,7 +93,7 @@ def normalize_phone(
 def check_region(region: object) -> str | None:
     """A ``default_region``: ``None`` or an ISO 3166 code ``phonenumbers`` knows."""
     if region is None or region == DEFAULT_REGION:
-        return region  # type: ignore[return-value]
+        return region
     if not isinstance(region, str):
         raise ValidationError("default_region", f"must be a str or None, not {type(region)}")
     import phonenumbers
@@ -129,14 +129,17 @@ def _check_international(digits: str, field: str) -> str:
         number = phonenumbers.parse("+" + digits, None)
     except phonenumbers.NumberParseException:
         number = None
-    if number is None or not phonenumbers.region_codes_for_country_code(number.country_code):
+    country_code = number.country_code if number is not None else None
+    if number is None or not country_code or not phonenumbers.region_codes_for_country_code(
+        country_code
+    ):
         raise ValidationError(
             field, "does not start with a known country code (write it as +<country code>...)"
         )
     region = phonenumbers.region_code_for_number(
         number
-    ) or phonenumbers.region_code_for_country_code(number.country_code)
-    where = f"{region} (+{number.country_code})"
+    ) or phonenumbers.region_code_for_country_code(country_code)
+    where = f"{region} (+{country_code})"
     if not phonenumbers.is_valid_number(number):
         reasons = {
             phonenumbers.ValidationResult.TOO_SHORT: "is too short",

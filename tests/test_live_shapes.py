@@ -25,8 +25,10 @@ from devsms_async import (
     MalformedResponseError,
     SendOutcomeUnknownError,
     SmsStatus,
+    ValidationError,
 )
 from devsms_async._confirm import prove_send
+from devsms_async._validation import normalize_phone
 from devsms_async.testing import Sandbox, serve_sandbox
 from faultserver import FaultServer, Received, Reply, fault_server
 
@@ -341,11 +343,33 @@ async def test_the_documented_flavour_serves_integers_and_parses_the_same() -> N
 
 
 def test_sandbox_money_shape_is_checked() -> None:
-    from devsms_async import ValidationError
-
     with pytest.raises(ValidationError, match="money"):
         Sandbox(money="float")  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="balance"):
         Sandbox(balance=1.5)  # type: ignore[arg-type]
     sandbox = Sandbox(balance=Decimal("100.50"))
     assert sandbox.balance == Decimal("100.50")
+
+
+def test_the_live_service_page_examples_print_what_they_say(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Every ```python block of docs/live-service.md runs and prints its ``# `` lines."""
+    import re
+
+    page = Path(__file__).parents[1] / "docs" / "live-service.md"
+    text = page.read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    assert len(blocks) == 3
+    for block in blocks:
+        exec(compile(block, str(page), "exec"), {"__name__": "__main__"})
+        printed = capsys.readouterr().out.splitlines()
+        expected = re.findall(r"^    # (.*)$", block, flags=re.MULTILINE)
+        assert printed == expected
+    # The page's phone table is the rule's: every input in it gives the result it says.
+    for raw, result in re.findall(r"^\| `([^`]+)` \| `?([0-9]{7,15}|refused)", text, re.M):
+        if result == "refused":
+            with pytest.raises(ValidationError):
+                normalize_phone(raw)
+        else:
+            assert normalize_phone(raw) == result

@@ -102,8 +102,11 @@ def write_json(data: Any, out: TextIO | None = None) -> None:
     stream.write(json.dumps(jsonable(data), ensure_ascii=False, indent=2) + "\n")
 
 
-def money(amount: Decimal | int) -> str:
-    """``99 900 so'm``; fractions of a so'm only when there are any (``12.50 so'm``)."""
+def money(amount: Decimal | int | None) -> str:
+    """``99 900 so'm``; fractions of a so'm only when there are any (``12.50 so'm``);
+    ``?`` when the server's answer did not say (a confirmed send with an odd field)."""
+    if amount is None:
+        return "? so'm"
     if isinstance(amount, Decimal) and amount != amount.to_integral_value():
         text = f"{amount:,.2f}"
     else:
