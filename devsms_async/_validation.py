@@ -130,8 +130,10 @@ def _check_international(digits: str, field: str) -> str:
     except phonenumbers.NumberParseException:
         number = None
     country_code = number.country_code if number is not None else None
-    if number is None or not country_code or not phonenumbers.region_codes_for_country_code(
-        country_code
+    if (
+        number is None
+        or not country_code
+        or not phonenumbers.region_codes_for_country_code(country_code)
     ):
         raise ValidationError(
             field, "does not start with a known country code (write it as +<country code>...)"
