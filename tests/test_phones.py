@@ -137,3 +137,17 @@ def test_an_uzbek_send_does_not_import_phonenumbers() -> None:
         "assert 'phonenumbers' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_region_rules_refuse_what_they_cannot_read() -> None:
+    from devsms_async._validation import check_region
+
+    with pytest.raises(ValidationError, match="default_region"):
+        check_region(5)
+    assert check_region(None) is None
+    # Not a Kazakh national number, but a valid international one: taken as that.
+    assert normalize_phone("12025551234", default_region="KZ") == "12025551234"
+    with pytest.raises(ValidationError, match="7-15 digits"):
+        normalize_phone("77", default_region="KZ")
+    with pytest.raises(ValidationError, match="not a valid number"):
+        normalize_phone("79991234", default_region="KZ")  # neither reading is a number
