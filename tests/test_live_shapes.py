@@ -373,3 +373,35 @@ def test_the_live_service_page_examples_print_what_they_say(
                 normalize_phone(raw)
         else:
             assert normalize_phone(raw) == result
+
+
+def test_devsms_sandbox_serve_exposes_the_live_switches() -> None:
+    import signal
+
+    command = [
+        *(sys.executable, "-m", "devsms_async.cli", "sandbox", "serve", "--port", "0"),
+        *("--token", "T0K", "--money", "documented", "--refusals-as-200"),
+        *("--template", "Kod: {}", "--registered-number", UZ),
+    ]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("DevSMS sandbox serving at: http://127.0.0.1:")
+        base_url = first.split(": ", 1)[1].strip()
+        with httpx.Client(base_url=base_url, headers={"Authorization": "Bearer T0K"}) as raw:
+            balance = raw.get("/get_balance.php").json()
+            ok = raw.post("/send_sms.php", json={"phone": UZ, "message": "Kod: 1234"})
+            free = raw.post("/send_sms.php", json={"phone": UZ, "message": "Aksiya!"})
+            other = raw.post("/send_sms.php", json={"phone": "998901234568", "message": "Kod: 1"})
+            wrong = raw.get("/get_balance.php", headers={"Authorization": "Bearer nope"})
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+    assert balance["data"]["balance"] == 100_000  # documented: an integer
+    assert ok.json()["data"]["total_cost"] == 50
+    assert (free.status_code, free.json()["success"]) == (200, False)
+    assert "модерац" in free.json()["error"]
+    assert (other.status_code, other.json()["error"]) == (200, "invalid sender")
+    assert (wrong.status_code, wrong.json()["error"]) == (200, "Token noto'g'ri")
+    assert proc.returncode == 0
