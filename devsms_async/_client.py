@@ -48,6 +48,7 @@ from ._validation import (
     check_history_query,
     check_message,
     check_otp_code,
+    check_region,
     check_sender,
     check_service_name,
     check_sms_type,
@@ -157,6 +158,10 @@ class AsyncDevSMS:
         timezone: zone of the API's naive timestamps; default Asia/Tashkent (UTC+5).
             ``None`` gives naive datetimes.
         log_sensitive: put full phone numbers in DEBUG logs (off: they are masked).
+        default_region: where a number typed without its country code is national:
+            ``"UZ"`` (default: ``901234567`` is sent to ``998901234567``), another ISO
+            3166 code (checked with ``phonenumbers``), or ``None`` to accept
+            international numbers only. See ``docs/live-service.md``.
     """
 
     def __init__(
@@ -176,6 +181,7 @@ class AsyncDevSMS:
         timezone: _dt.tzinfo | None = TASHKENT,
         allow_insecure_http: bool = False,
         log_sensitive: bool = False,
+        default_region: str | None = "UZ",
     ) -> None:
         if token is None:
             token = os.environ.get(TOKEN_ENV)
@@ -202,6 +208,7 @@ class AsyncDevSMS:
         self._callback_url = check_callback_url(callback_url)
         self._tz = timezone
         self._log_sensitive = log_sensitive
+        self._region = check_region(default_region)
         # Parsed once: httpx re-parses a str URL on every request (~13 µs of ~100).
         self._urls = {ep.name: URL(f"{self._base_url}/{ep.path}") for ep in ALL_ENDPOINTS}
         # httpx.Headers masks Authorization in its repr, so vars(client) leaks nothing.
@@ -269,6 +276,11 @@ class AsyncDevSMS:
         """The transport in use once entered: ``"httpx"``, ``"aiohttp"`` or ``"custom"``
         (a ``transport=`` or ``http_client=`` of yours); ``None`` before entering."""
         return self._backend_in_use
+
+    @property
+    def default_region(self) -> str | None:
+        """Where numbers without a country code are national (``"UZ"`` by default)."""
+        return self._region
 
     @property
     def pool_size(self) -> int:
@@ -374,7 +386,7 @@ class AsyncDevSMS:
         normalize: bool,
     ) -> dict[str, Any]:
         """Validate one send and build its JSON body (shared with bulk sending)."""
-        number = normalize_phone(phone)
+        number = normalize_phone(phone, default_region=self._region)
         text = check_message(message)
         if normalize:
             from .sms_parts import normalize_uzbek
@@ -407,7 +419,7 @@ class AsyncDevSMS:
         provider's AI moderation. If it is rejected the SMS is not sent **but the
         balance is still charged**: ``ServiceNameRejectedError`` says so.
         """
-        number = normalize_phone(phone)
+        number = normalize_phone(phone, default_region=self._region)
         template_type = int(check_template(template))
         name = check_service_name(service_name)
         code = check_otp_code(otp_code)
@@ -676,6 +688,7 @@ class AsyncDevSMS:
             get_balance=functools.partial(self.get_balance, timeout=timeout),
             ready=self._client,
             normalize=normalize,
+            default_region=self.default_region,
         )
 
     async def reconcile_journal(

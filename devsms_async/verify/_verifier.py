@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import decimal
 import hashlib
 import hmac
 import logging
@@ -268,7 +269,10 @@ class Verifier:
 
             text = render_otp(int(self.template), self.service_name, "0" * self.code_length)
             self._parts = count_parts(text).parts
-        return self._parts * country.price(self.account)
+        # Whole so'm, rounded up: the spend cap counts integers (Redis INCRBY), and an
+        # estimate that errs high keeps the cap on the safe side.
+        cost = self._parts * country.price(self.account)
+        return int(cost.to_integral_value(rounding=decimal.ROUND_CEILING))
 
     # -- the flow -------------------------------------------------------------------
 
