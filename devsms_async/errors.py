@@ -120,8 +120,8 @@ class ValidationError(DevSMSError, ValueError):
 class InsufficientBalanceError(DevSMSError):
     """Not enough money on the account, whoever noticed it.
 
-    Catch this one class for both cases: :class:`BalanceCheckError` (the SDK's own
-    pre-check, nothing was sent) and :class:`BalanceRefusedError` (the server refused a
+    Catch this one class for both cases: ``BalanceCheckError`` (the SDK's own
+    pre-check, nothing was sent) and ``BalanceRefusedError`` (the server refused a
     send). ``needed`` and ``balance`` are so'm (``Decimal``), ``None`` when unknown (the
     server's refusal does not say).
     """
@@ -334,7 +334,7 @@ class WaitTimeoutError(DevSMSError, TimeoutError):
 
 
 class VerificationError(DevSMSError):
-    """A :class:`~devsms_async.verify.Verifier` refused to send a code; nothing was sent."""
+    """A ``Verifier`` refused to send a code; nothing was sent."""
 
 
 class CountryNotAllowedError(VerificationError):

@@ -1,6 +1,6 @@
 """Typed results of the DevSMS API: frozen, slotted attrs classes.
 
-Field names follow the API in snake_case. Money is :class:`decimal.Decimal` so'm, read
+Field names follow the API in snake_case. Money is ``decimal.Decimal`` so'm, read
 exactly from whatever the server sends (the documentation shows ``50``, the live service
 answers ``"50.00"``): compare it with ints freely (``Decimal("50.00") == 50``), never turn
 it into a ``float``. Counts and ids are ``int``. Timestamps are ``datetime`` (aware,

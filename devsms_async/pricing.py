@@ -17,7 +17,7 @@ Notes on the table, which is kept as the provider wrote it:
 * Uzbekistan (``998``) is not in the table: it costs the account's ``sms_price``
   (``get_balance()`` tells it; 50 so'm in the provider's examples), passed as ``uz_price``.
 
-Every amount here is a :class:`decimal.Decimal` of so'm, like the money in the models
+Every amount here is a ``decimal.Decimal`` of so'm, like the money in the models
 (``Balance.sms_price`` can be passed as ``uz_price`` as it is). The numbers are
 estimates; the ``total_cost`` the server returns is what is billed.
 

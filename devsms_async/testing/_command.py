@@ -1,5 +1,5 @@
 """The one command that serves the sandbox: ``devsms sandbox serve`` and
-``python -m devsms_async.testing`` both run :func:`main` (one parser, one first line,
+``python -m devsms_async.testing`` both run ``main`` (one parser, one first line,
 one set of defaults). argparse, not typer, so it works without the ``[cli]`` extra.
 """
 

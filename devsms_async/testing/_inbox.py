@@ -5,7 +5,7 @@ sandbox received, newest first, with what a phone would show and what the tester
 to know (encoding and parts, cost, status timeline, delivery reports and what the
 receiver answered), and a few actions (deliver, fail, advance, balance, clear, faults).
 
-:class:`Inbox` answers one HTTP request at a time (``handle``) and never touches a
+``Inbox`` answers one HTTP request at a time (``handle``) and never touches a
 socket; the sandbox's HTTP server routes ``/``, ``/favicon.ico`` and ``/inbox/...`` to
 it, so the page's own requests never reach the fake API (they are not recorded and do
 not use up an armed fault). The page is static files shipped in the package
@@ -100,7 +100,7 @@ class _RefusedError(Exception):
 
 
 class Inbox:
-    """The web inbox over one :class:`Sandbox`.
+    """The web inbox over one ``Sandbox``.
 
     ``wake`` is called after an action queued delivery reports (the HTTP server passes
     the function that wakes its callback dispatcher, so reports keep their order);

@@ -120,7 +120,7 @@ class Sandbox:
             delivers only to these numbers, others get ``invalid sender``
             (``SenderNotAllowedError``). ``None``: off.
 
-    The live rules can be changed later through :attr:`live`. See docs/live-service.md.
+    The live rules can be changed later through ``live``. See docs/live-service.md.
     """
 
     def __init__(

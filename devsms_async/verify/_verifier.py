@@ -108,13 +108,13 @@ def _rate(field: str, value: object) -> Rate | None:
 class Verifier:
     """Phone verification: ``start`` sends a code, ``check`` approves it once.
 
-    Codes come from :mod:`secrets`; the store keeps only their HMAC-SHA256 under
+    Codes come from ``secrets``; the store keeps only their HMAC-SHA256 under
     ``secret_key`` (and phone numbers only as HMACs too). See ``docs/verify.md`` for
     every default and the security model.
 
     Args:
         sms: an entered ``AsyncDevSMS`` (anything with its ``send_otp``).
-        store: a :class:`Store`; default a fresh :class:`MemoryStore` (one process).
+        store: a ``Store``; default a fresh ``MemoryStore`` (one process).
         service_name: the name in the OTP template (moderated by the provider).
         template: the universal OTP template (default ``OtpTemplate.LOGIN``).
         secret_key: at least 16 bytes (``str`` is UTF-8 encoded); keep it secret, and
@@ -280,7 +280,7 @@ class Verifier:
         """Send a new code to ``phone``; a previous code stops working.
 
         ``key`` names the caller for the ``per_key`` cap (an IP, a chat id). Raises a
-        :class:`~devsms_async.errors.VerificationError` (nothing sent) when a guard or
+        ``VerificationError`` (nothing sent) when a guard or
         cap refuses, ``ServiceNameRejectedError`` when moderation refused the name
         (charged; every later start raises ``ServiceNameBlockedError``), and the
         client's errors for a send that was refused or never left. A send whose
