@@ -43,6 +43,7 @@ import json
 import re
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 import anyio
@@ -530,8 +531,15 @@ def _html_page(status: int) -> str:
 # -- request checks ----------------------------------------------------------------------
 
 
+def _number(value: object) -> int | float:
+    """Money (``Decimal``) as a JSON number for the page: it only displays it."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def _json(status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()) -> _app.Reply:
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=_number).encode()
     return _app.Reply(
         status,
         body,
