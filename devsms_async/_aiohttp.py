@@ -25,7 +25,7 @@ __all__ = ["AiohttpBackend"]
 
 
 class AiohttpBackend:
-    """One aiohttp session (created in :meth:`open`, inside the running loop) shaped
+    """One aiohttp session (created in ``open``, inside the running loop) shaped
     like the httpx pool: the same size, keep-alive expiry and trusted certificates."""
 
     name = "aiohttp"

@@ -33,6 +33,7 @@ from ._validation import (
     check_history_query,
     check_message,
     check_otp_code,
+    check_region,
     check_sender,
     check_service_name,
     check_sms_type,
@@ -121,6 +122,7 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
         timezone: _dt.tzinfo | None = TASHKENT,
         allow_insecure_http: bool = False,
         log_sensitive: bool = False,
+        default_region: str | None = "UZ",
     ) -> None:
         if token is None:
             token = os.environ.get(TOKEN_ENV)
@@ -147,6 +149,7 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
         self._callback_url = check_callback_url(callback_url)
         self._tz = timezone
         self._log_sensitive = log_sensitive
+        self._region = check_region(default_region)
         self._state = State.NEW
 
     def __repr__(self) -> str:
@@ -185,6 +188,11 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
         return self._backend_in_use
 
     @property
+    def default_region(self) -> str | None:
+        """Where numbers without a country code are national (``"UZ"`` by default)."""
+        return self._region
+
+    @property
     def pool_size(self) -> int:
         """How many connections may be open at once (from ``limits``; an unlimited
         pool counts as the default, 10); bulk sends stay within it."""
@@ -211,7 +219,7 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
         normalize: bool,
     ) -> Params:
         """Validate one send and build its parameters (shared with bulk sending)."""
-        number = normalize_phone(phone)
+        number = normalize_phone(phone, default_region=self._region)
         text = check_message(message)
         if normalize:
             from .sms_parts import normalize_uzbek
@@ -247,7 +255,7 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
         otp_code: object,
         callback_url: object,
     ) -> tuple[Params, Call]:
-        number = normalize_phone(phone)
+        number = normalize_phone(phone, default_region=self._region)
         template_type = int(check_template(template))
         name = check_service_name(service_name)
         code = check_otp_code(otp_code)

@@ -64,6 +64,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
+from decimal import Decimal
 from operator import attrgetter
 from types import TracebackType
 from typing import Any, Protocol, TypeAlias
@@ -79,8 +80,8 @@ from ._reconcile import ReconcileResult
 from ._unknown import SendQuery, unknown_outcome
 from .errors import (
     AuthenticationError,
+    BalanceCheckError,
     DevSMSError,
-    InsufficientBalanceError,
     PermissionDeniedError,
     SendOutcomeUnknownError,
     UsageError,
@@ -161,6 +162,8 @@ class BulkSender:
     get_balance: Callable[[], Awaitable[Balance]] | None = None
     ready: Callable[[], object] | None = None
     normalize: bool = False
+    default_region: str | None = "UZ"
+    """Region of numbers written without a country code (``estimate_bulk`` too)."""
 
 
 class Clock(Protocol):
@@ -779,13 +782,16 @@ class BulkStream:
         messages = self._messages
         assert isinstance(messages, Sequence)
         estimate = estimate_bulk(
-            messages, uz_price=balance.sms_price, normalize=self._sender.normalize
+            messages,
+            uz_price=balance.sms_price,
+            normalize=self._sender.normalize,
+            default_region=self._sender.default_region,
         )
         if estimate.total > balance.balance:
-            raise InsufficientBalanceError(
-                f"the job would cost about {estimate.total} so'm ({estimate.messages} "
-                f"messages, {estimate.parts} parts) but the balance is {balance.balance} "
-                "so'm; nothing was sent",
+            raise BalanceCheckError(
+                f"the job would cost about {_so_m(estimate.total)} so'm ({estimate.messages} "
+                f"messages, {estimate.parts} parts) but the balance is "
+                f"{_so_m(balance.balance)} so'm; nothing was sent",
                 needed=estimate.total,
                 balance=balance.balance,
             )
@@ -927,3 +933,8 @@ async def send_bulk(
             unreported=sorted(unreported, key=attrgetter("index")),
         ) from failure
     return results
+
+
+def _so_m(amount: Decimal) -> str:
+    """``550`` for ``Decimal("550.00")``; cents only when there are any."""
+    return str(amount.quantize(1)) if amount == amount.to_integral_value() else f"{amount:.2f}"

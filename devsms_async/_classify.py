@@ -92,7 +92,7 @@ Outcome = WireResponse | TransportFailure
 
 
 def head(chunks: list[bytes]) -> bytes:
-    """The first :data:`HEAD_BYTES` of ``chunks`` (which it empties)."""
+    """The first ``HEAD_BYTES`` of ``chunks`` (which it empties)."""
     kept = bytearray()
     for chunk in chunks:
         kept += chunk[: HEAD_BYTES - len(kept)]

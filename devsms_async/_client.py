@@ -105,6 +105,10 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         timezone: zone of the API's naive timestamps; default Asia/Tashkent (UTC+5).
             ``None`` gives naive datetimes.
         log_sensitive: put full phone numbers in DEBUG logs (off: they are masked).
+        default_region: where a number typed without its country code is national:
+            ``"UZ"`` (default: ``901234567`` is sent to ``998901234567``), another ISO
+            3166 code (checked with ``phonenumbers``), or ``None`` to accept
+            international numbers only. See ``docs/live-service.md``.
     """
 
     _face = "AsyncDevSMS"
@@ -482,6 +486,7 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
             get_balance=functools.partial(self.get_balance, timeout=timeout),
             ready=self._client,
             normalize=normalize,
+            default_region=self.default_region,
         )
 
     async def reconcile_journal(

@@ -5,18 +5,27 @@ structure functions are generated once per model with ``detailed_validation=Fals
 (the fast path); any failure still surfaces, and ``_response`` turns it into a
 ``MalformedResponseError`` naming the problem.
 
-Leniency, on purpose: PHP often sends numbers as strings, so ``"50"`` is accepted for an
-``int``; unknown extra keys are ignored so new server fields never break old clients;
-an unknown status becomes ``SmsStatus.UNKNOWN`` with the raw text kept in ``status_raw``.
+Leniency, on purpose, because the live service is not its documentation:
+
+* money (``Decimal``) is read exactly from a JSON number or a numeric string (``50``,
+  ``50.0``, ``"50"``, ``"50.00"``: the live service sends ``"200.00"``); NaN, infinities,
+  booleans and other text are refused, naming the field;
+* counts and ids (``int``) accept integral strings (``"10"``, ``"10.00"``) and refuse
+  fractions;
+* unknown extra keys are ignored so new server fields never break old clients;
+* an unknown status becomes ``SmsStatus.UNKNOWN`` with the raw text kept in
+  ``status_raw``.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import functools
+import re
 import types
 import typing
 from collections.abc import Callable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -36,16 +45,81 @@ exact for every timestamp this service can produce, and needs no tz database."""
 _RENAMES: dict[type, dict[str, str]] = {HistoryPage: {"items": "history"}}
 
 
-def _structure_int(value: Any, _: type) -> int:
-    if type(value) is int:
-        return value
-    if isinstance(value, str):
+# ASCII only: ``Decimal()`` and ``int()`` also take "١٢" and "1_000", which no JSON
+# producer means as a number.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+_MAX_EXPONENT = 18
+"""No so'm amount or count is near 10**18; beyond it a value is garbage, not data."""
+
+
+def to_decimal(value: Any) -> Decimal:
+    """``value`` as an exact, finite ``Decimal``; ``TypeError`` saying why not.
+
+    A JSON float is taken by its shortest ``repr`` (``50.1`` -> ``Decimal("50.1")``,
+    not the binary expansion ``50.1000000000000014...``).
+    """
+    kind = type(value)
+    number: Decimal | None = None
+    if kind is str:
         text = value.strip()
-        if text.lstrip("-").isdigit() and text.isascii():
+        if _NUMBER.fullmatch(text):
+            number = Decimal(text)
+    elif kind is int:
+        number = Decimal(value)
+    elif kind is float:
+        if value == value and value not in (float("inf"), float("-inf")):
+            number = Decimal(repr(value))
+    elif kind is Decimal and value.is_finite():
+        number = value
+    if number is None:
+        raise TypeError(f"expected an amount (a number or a numeric string), got {_short(value)}")
+    if number and not -_MAX_EXPONENT <= number.adjusted() <= _MAX_EXPONENT:
+        # "1e999999999" is a finite Decimal, but printing it or making it an int
+        # would build a billion digits.
+        raise TypeError(f"the number is out of range: {_short(value)}")
+    return number
+
+
+def to_int(value: Any) -> int:
+    """``value`` as an ``int``: an int, an integral float or an integral numeric string
+    (``"10"``, ``"10.00"``); ``TypeError`` for fractions, booleans and the rest."""
+    kind = type(value)
+    if kind is int:
+        return value  # type: ignore[no-any-return]
+    if kind is str:
+        text = value.strip()
+        if text.isdigit() and text.isascii() and len(text) <= _MAX_EXPONENT:
             return int(text)
-    elif isinstance(value, float) and value.is_integer():
-        return int(value)
-    raise TypeError(f"expected an integer, got {type(value).__name__} {_short(value)}")
+    if kind in (str, float, Decimal):
+        try:
+            number = to_decimal(value)
+        except TypeError:
+            pass
+        else:
+            if number == number.to_integral_value():
+                return int(number)
+            raise TypeError(f"expected a whole number, got the fraction {_short(value)}")
+    raise TypeError(f"expected an integer, got {_short(value)}")
+
+
+def _named(field: str, convert: Callable[[Any], Any], optional: bool) -> Hook:
+    """A structure hook for one field that names it when the value is refused."""
+
+    def hook(value: Any, _: Any) -> Any:
+        if optional and value is None:
+            return None
+        try:
+            return convert(value)
+        except TypeError as exc:
+            raise TypeError(f"field {field!r}: {exc}") from None
+
+    return hook
+
+
+def _structure_int(value: Any, _: type) -> int:
+    return to_int(value)
 
 
 def _structure_str(value: Any, _: type) -> str:
@@ -54,7 +128,7 @@ def _structure_str(value: Any, _: type) -> str:
     if type(value) is int:
         # An id that PHP sent as a number is still the same id.
         return str(value)
-    raise TypeError(f"expected a string, got {type(value).__name__} {_short(value)}")
+    raise TypeError(f"expected a string, got {_short(value)}")
 
 
 def _structure_optional_str(value: Any, _: type) -> str | None:
@@ -79,7 +153,8 @@ def _structure_status(value: Any, _: type) -> SmsStatus:
 
 def _short(value: Any) -> str:
     text = repr(value)
-    return text if len(text) <= 40 else text[:40] + "…"
+    text = text if len(text) <= 40 else text[:40] + "…"
+    return f"{type(value).__name__} {text}"
 
 
 Hook = Callable[[Any, Any], Any]
@@ -138,6 +213,7 @@ def get_converter(tz: _dt.tzinfo | None = TASHKENT) -> cattrs.Converter:
 
     converter = cattrs.Converter(detailed_validation=False, forbid_extra_keys=False)
     converter.register_structure_hook(int, _structure_int)
+    converter.register_structure_hook(Decimal, lambda value, _: to_decimal(value))
     converter.register_structure_hook(str, _structure_str)
     converter.register_structure_hook(SmsStatus, _structure_status)
     structure_datetime, structure_optional_datetime = _make_datetime_hooks(tz)
@@ -164,9 +240,21 @@ def get_converter(tz: _dt.tzinfo | None = TASHKENT) -> cattrs.Converter:
 
     def model_hook(cls: type[Any]) -> Any:
         overrides: dict[str, Any] = {}
+        hints = typing.get_type_hints(cls)
         for field in attrs.fields(cls):
+            tp = hints[field.name]
+            inner = _optional_arg(tp)
+            number = inner if inner is not None else tp
             if field.name == "status_raw":
                 overrides["status_raw"] = override(rename="status")
+            elif number is Decimal:
+                overrides[field.name] = override(
+                    struct_hook=_named(field.name, to_decimal, inner is not None)
+                )
+            elif number is int:
+                overrides[field.name] = override(
+                    struct_hook=_named(field.name, to_int, inner is not None)
+                )
         for name, key in _RENAMES.get(cls, {}).items():
             overrides[name] = override(rename=key)
         return make_dict_structure_fn(

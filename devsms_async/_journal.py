@@ -30,6 +30,7 @@ import json
 import os
 import sys
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
@@ -84,7 +85,8 @@ class JournalEntry:
     state: JournalState
     at: _dt.datetime = attrs.field(factory=_now)
     sms_id: int | None = None
-    cost: int | None = None
+    cost: Decimal | None = None
+    """So'm, exact (written as a decimal string)."""
     error: str | None = None
     reconciled: bool = False
     """Settled from the history by ``reconcile_journal``, not by a send's answer."""
@@ -121,7 +123,7 @@ def _to_record(entry: JournalEntry) -> dict[str, Any]:
     for name in ("sms_id", "cost", "error"):
         value = getattr(entry, name)
         if value is not None:
-            record[name] = value
+            record[name] = str(value) if isinstance(value, Decimal) else value
     if entry.reconciled:
         record["reconciled"] = True
     return record
@@ -280,6 +282,19 @@ def _check_header(path: Path, raw: bytes) -> int:
     return int(version)
 
 
+def _cost(value: object) -> Decimal | None:
+    """A journaled cost: a decimal string (v2) or an int (older files)."""
+    if value is None:
+        return None
+    if type(value) is int:
+        return Decimal(value)
+    if isinstance(value, str):
+        cost = Decimal(value)  # InvalidOperation is a ValueError: a bad record
+        if cost.is_finite():
+            return cost
+    raise ValueError("not a cost")
+
+
 def _parse_entry(path: Path, number: int, raw: bytes, version: int) -> JournalEntry:
     try:
         rec = json.loads(raw)
@@ -289,6 +304,7 @@ def _parse_entry(path: Path, number: int, raw: bytes, version: int) -> JournalEn
         sms_id, cost, error = rec.get("sms_id"), rec.get("cost"), rec.get("error")
         reconciled = rec.get("reconciled", False)
         when = _timestamp(at)
+        cost = _cost(cost)
         ok = (
             type(row) is int
             and row >= 1
@@ -296,7 +312,6 @@ def _parse_entry(path: Path, number: int, raw: bytes, version: int) -> JournalEn
             and state in STATES
             and when is not None
             and (sms_id is None or type(sms_id) is int)
-            and (cost is None or type(cost) is int)
             and (error is None or isinstance(error, str))
             and isinstance(reconciled, bool)
         )

@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from ._confirm import prove_send
 from ._converter import structure
 from ._endpoints import Endpoint
 from ._redact import body_snippet
+from ._refusals import match_refusal
 from .errors import (
     APIError,
     AuthenticationError,
@@ -29,9 +32,14 @@ from .errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    SenderNotAllowedError,
     ServerError,
     ServiceNameRejectedError,
+    TemplateRequiredError,
 )
+from .models import SendResult
+
+logger = logging.getLogger("devsms_async")
 
 T = TypeVar("T")
 
@@ -42,8 +50,12 @@ _STATUS_ERRORS: dict[int, type[APIError]] = {
     404: NotFoundError,
     429: RateLimitError,
 }
-# The provider's words for "the service name was rejected by moderation; charged anyway".
-_REJECTED_MARKERS = ("nomaqbul",)
+_HINTS: dict[type[APIError], str] = {
+    TemplateRequiredError: "the text needs a template approved for your account "
+    "(or use send_otp for codes)",
+    SenderNotAllowedError: "the sender may not send this; the shared test sender 4546 "
+    "delivers only to numbers registered on your account",
+}
 RETRY_AFTER_CAP = 60.0
 
 
@@ -114,13 +126,39 @@ def parse_response(
             body_snippet=body_snippet(body, secrets=secrets),
         )
     try:
-        return structure(data, endpoint.model, tz)
+        result = structure(data, endpoint.model, tz)
     except Exception as exc:
+        if endpoint.model is SendResult:
+            proven = prove_send(payload)
+            if proven is not None:
+                # The SMS went out and was charged: an "unknown" outcome would invite
+                # a second, billed send. Keep what can be read; say what could not.
+                logger.warning(
+                    "%s %s: the send is confirmed, but these fields were missing or "
+                    "unreadable and are None: %s (%s)",
+                    endpoint.method,
+                    endpoint.path,
+                    ", ".join(proven.unreadable) or "-",
+                    _describe(exc),
+                )
+                return proven.result  # type: ignore[return-value]
         raise MalformedResponseError(
             f"'data' does not fit {endpoint.model.__name__}: {_describe(exc)}",
             status_code=status_code,
             body_snippet=body_snippet(body, secrets=secrets),
         ) from exc
+    if (
+        isinstance(result, SendResult)
+        and not (result.sms_id is not None and result.sms_id > 0)
+        and not (result.request_id and result.request_id.strip())
+    ):
+        # Both ids are optional in the model (either proves the send), not both absent.
+        raise MalformedResponseError(
+            "the answer proves no send: no usable 'sms_id' or 'request_id'",
+            status_code=status_code,
+            body_snippet=body_snippet(body, secrets=secrets),
+        )
+    return result
 
 
 def _describe(exc: Exception) -> str:
@@ -156,26 +194,40 @@ def _api_error(
     secrets: tuple[str, ...],
 ) -> APIError:
     server_text = None
+    charged = None
+    raw: Any = None
     if isinstance(payload, dict):
-        raw = payload.get("error", payload.get("message"))
+        raw = payload.get("error")
+        if not isinstance(raw, str):
+            raw = payload.get("message")
         if isinstance(raw, str):
             # "replace": JSON may carry lone surrogates ("\ud800"), which UTF-8 cannot.
             server_text = body_snippet(raw.encode("utf-8", "replace"), secrets=secrets)
+        data = payload.get("data")
+        if isinstance(data, dict) and isinstance(data.get("charged"), bool):
+            charged = data["charged"]
     snippet = body_snippet(body, secrets=secrets)
-    if (
-        endpoint.kind == "send"
-        and server_text is not None
-        and any(marker in server_text.lower() for marker in _REJECTED_MARKERS)
-    ):
-        cls = ServiceNameRejectedError
+    # Matched on the redacted text: the token itself ("test-token-...") must not read
+    # as a text about the token. Refusal texts are far shorter than a snippet.
+    row = match_refusal(server_text, is_send=endpoint.kind == "send")
+    # 429 and 5xx keep their class whatever the text: they decide retries (reads) and
+    # "outcome unknown" (sends), which a refusal type would silently switch off.
+    if row is not None and not (status_code == 429 or status_code >= 500):
+        cls = row.error
+    if cls is ServiceNameRejectedError:
+        paid = charged is not False
         message = (
-            f"the service name was rejected by moderation; the SMS was NOT sent but the "
-            f"balance WAS charged (HTTP {status_code}): {server_text}"
+            f"the service name was rejected by moderation; the SMS was NOT sent "
+            f"{'but the balance WAS charged' if paid else 'and the balance was not charged'} "
+            f"(HTTP {status_code}): {server_text}"
         )
     else:
         detail = server_text if server_text is not None else f"body starts: {snippet!r}"
         message = f"{endpoint.method} {endpoint.path} failed with HTTP {status_code}: {detail}"
-    return cls(
+        hint = _HINTS.get(cls)
+        if hint is not None:
+            message += f" ({hint})"
+    error = cls(
         message,
         status_code=status_code,
         error=server_text,
@@ -183,6 +235,9 @@ def _api_error(
         path=endpoint.path,
         body_snippet=snippet,
     )
+    if isinstance(error, ServiceNameRejectedError) and charged is not None:
+        error.charged = charged
+    return error
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:

@@ -420,7 +420,7 @@ class HttpxAsyncBackend:
 
 async def _aread_capped(response: Response) -> tuple[bytes, bool, bool | None]:
     """The body, cut at the limit for its status while it streams: ``(body, complete,
-    stale)``, ``stale`` as :func:`mark_if_desynchronised` says (checked once the
+    stale)``, ``stale`` as ``mark_if_desynchronised`` says (checked once the
     announced length is in, before httpcore could pool the connection again).
 
     A ``Content-Length`` over the limit is refused without reading a byte. A body cut
@@ -491,7 +491,7 @@ class HttpxSyncBackend:
 
 
 def _read_capped(response: Response) -> tuple[bytes, bool, bool | None]:
-    """:func:`_aread_capped` for the sync client (a sync generator may be dropped)."""
+    """``_aread_capped`` for the sync client (a sync generator may be dropped)."""
     limit = body_limit(response.status_code)
     announced = response.headers.get("content-length", "")
     expected = int(announced) if announced.isdigit() else None

@@ -1,40 +1,60 @@
 """Input rules, checked before any request is sent.
 
 Every failure is a ``ValidationError`` naming the field. The
-user's data is never changed silently: the only rewrite is phone formatting (spaces,
-hyphens, dots, brackets and a leading ``+``), which changes no digit.
-
-Phone numbers are checked here rather than with ``phonenumbers``: the design card keeps
-the core's runtime dependencies to httpx/attrs/cattrs/anyio, and the API asks only for
-digit rules (E.164 length, 12 digits for Uzbekistan), not real numbering-plan checks.
+user's data is never changed silently: the only rewrites are phone formatting (spaces,
+hyphens, dots, brackets and a leading ``+``), which changes no digit, and the country
+code ``998`` put before a 9-digit Uzbek number (``901234567`` -> ``998901234567``).
 """
 
 from __future__ import annotations
 
 import re
 import urllib.parse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ValidationError
 from .models import OtpTemplate, SmsStatus, SmsType
 
+if TYPE_CHECKING:
+    import phonenumbers
+
 UZ_PREFIX = "998"
+DEFAULT_REGION = "UZ"
 _FORMATTING = re.compile(r"[\s\-().]+")
 _SERVICE_NAME = re.compile(r"[^\W_]|[ .\-]")
 _ASCII_DIGITS = re.compile(r"[0-9]+")
+_UZ_NATIONAL_DIGITS = 9
 
 
-def normalize_phone(phone: object, field: str = "phone") -> str:
-    """Return the digits of ``phone``, or raise ``ValidationError``.
+def normalize_phone(
+    phone: object, field: str = "phone", *, default_region: str | None = DEFAULT_REGION
+) -> str:
+    """The number as the API wants it (country code first, digits only), or raise
+    ``ValidationError`` naming the problem (never the number itself).
 
-    Accepts ``+998 90 123-45-67``, ``(998) 90.123.45.67`` and friends. The number must
-    be international (country code first, no ``0``/``00`` trunk prefix), 7-15 digits,
-    and exactly 12 digits when it is Uzbek (``998``).
+    * Formatting goes: ``+998 90 123-45-67``, ``(998) 90.123.45.67`` -> ``998901234567``.
+    * A 9-digit number without ``+`` is national in ``default_region`` (Uzbekistan:
+      ``90 123 45 67`` -> ``998901234567``); ``None`` accepts international numbers only.
+    * ``998`` numbers need exactly 12 digits; they are not looked up any further, so a
+      send to Uzbekistan costs no ``phonenumbers`` import and no parsing.
+    * Any other number (``+1 202 555 1234``, or digits-first as the API writes it,
+      ``12025551234``) must be valid in the numbering plan (``phonenumbers``): an
+      impossible one is refused here rather than sent to whichever country its first
+      digits happen to name.
     """
+    if (
+        type(phone) is str
+        and len(phone) == 12
+        and phone.startswith(UZ_PREFIX)
+        and phone.isdigit()
+        and phone.isascii()
+    ):
+        return phone  # the fast path: the form the API itself uses
     if not isinstance(phone, str):
         raise ValidationError(field, f"must be a string, not {type(phone).__name__}")
     stripped = _FORMATTING.sub("", phone)
-    if stripped.startswith("+"):
+    international = stripped.startswith("+")
+    if international:
         stripped = stripped[1:]
     if not stripped:
         raise ValidationError(field, "is empty")
@@ -45,16 +65,102 @@ def normalize_phone(phone: object, field: str = "phone") -> str:
     if stripped.startswith("0"):
         raise ValidationError(
             field,
-            "must be in international format starting with the country code "
-            "(e.g. 998901234567), without a leading 0 or 00",
+            "must start with the country code (e.g. 998901234567) or be a 9-digit Uzbek "
+            "number (901234567); no leading 0 or 00 (international format)",
         )
+    if (
+        not international
+        and default_region == DEFAULT_REGION
+        and len(stripped) == _UZ_NATIONAL_DIGITS
+    ):
+        return UZ_PREFIX + stripped
+    if stripped.startswith(UZ_PREFIX):
+        if len(stripped) != 12:
+            raise ValidationError(
+                field,
+                f"an Uzbek number (998...) must have exactly 12 digits, got {len(stripped)}",
+            )
+        return stripped
     if not 7 <= len(stripped) <= 15:
         raise ValidationError(field, f"must have 7-15 digits, got {len(stripped)}")
-    if stripped.startswith(UZ_PREFIX) and len(stripped) != 12:
+    if not international and default_region not in (None, DEFAULT_REGION):
+        national = _national(stripped, default_region)
+        if national is not None:
+            return national
+    return _check_international(stripped, field)
+
+
+def check_region(region: object) -> str | None:
+    """A ``default_region``: ``None`` or an ISO 3166 code ``phonenumbers`` knows."""
+    if region is None or region == DEFAULT_REGION:
+        return region
+    if not isinstance(region, str):
+        raise ValidationError("default_region", f"must be a str or None, not {type(region)}")
+    import phonenumbers
+
+    code = region.upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValidationError("default_region", f"{region!r} is not a known ISO 3166 region")
+    return code
+
+
+def _e164_digits(number: phonenumbers.PhoneNumber) -> str:
+    import phonenumbers
+
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
+
+
+def _national(digits: str, region: str) -> str | None:
+    """``digits`` as a national number of ``region``, if it is a valid one."""
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse(digits, region)
+    except phonenumbers.NumberParseException:
+        return None
+    return _e164_digits(number) if phonenumbers.is_valid_number(number) else None
+
+
+def _check_international(digits: str, field: str) -> str:
+    """``digits`` (country code first) if ``phonenumbers`` finds a valid number there."""
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse("+" + digits, None)
+    except phonenumbers.NumberParseException:
+        number = None
+    country_code = number.country_code if number is not None else None
+    if (
+        number is None
+        or not country_code
+        or not phonenumbers.region_codes_for_country_code(country_code)
+    ):
         raise ValidationError(
-            field, f"an Uzbek number (998...) must have exactly 12 digits, got {len(stripped)}"
+            field, "does not start with a known country code (write it as +<country code>...)"
         )
-    return stripped
+    region = phonenumbers.region_code_for_number(
+        number
+    ) or phonenumbers.region_code_for_country_code(country_code)
+    where = f"{region} (+{country_code})"
+    if not phonenumbers.is_valid_number(number):
+        reasons = {
+            phonenumbers.ValidationResult.TOO_SHORT: "is too short",
+            phonenumbers.ValidationResult.TOO_LONG: "is too long",
+            phonenumbers.ValidationResult.INVALID_LENGTH: "has the wrong number of digits",
+        }
+        problem = reasons.get(
+            phonenumbers.is_possible_number_with_reason(number),
+            "is not a valid number (no such number range)",
+        )
+        hint = ""
+        if len(digits) == _UZ_NATIONAL_DIGITS:
+            hint = "; a 9-digit Uzbek number is written without '+' (or as +998 and the 9 digits)"
+        raise ValidationError(field, f"{problem} for {where}{hint}")
+    if _e164_digits(number) != digits:
+        # phonenumbers read a trunk prefix written after the country code: send only
+        # digits we were given, so refuse rather than drop one.
+        raise ValidationError(field, f"is not in international format for {where}")
+    return digits
 
 
 def check_message(message: object) -> str:

@@ -1,8 +1,8 @@
 """Requests and answers as plain data, and request building (part of the sans-IO core).
 
 Nothing here performs I/O or imports an HTTP library: a backend turns a
-:class:`WireRequest` into bytes on a socket and what came back into a
-:class:`WireResponse` (or a :class:`TransportFailure`), in the style of h11.
+``WireRequest`` into bytes on a socket and what came back into a
+``WireResponse`` (or a ``TransportFailure``), in the style of h11.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class WireRequest(NamedTuple):
     url: str
     """Absolute, with the query string."""
     headers: tuple[tuple[str, str], ...]
-    """Per-request headers (``Content-Type``); :func:`default_headers` come on top."""
+    """Per-request headers (``Content-Type``); ``default_headers`` come on top."""
     body: bytes | None
 
 

@@ -5,32 +5,40 @@ everything the SDK can raise:
 
 ```text
 DevSMSError
-├── ValidationError              bad input, raised before any request (also a ValueError)
-│   └── InsufficientBalanceError send_bulk(check_balance=True): the job costs too much
-├── UsageError                   the client is used wrongly (not entered, closed, entered twice)
-├── APIError                     the server answered and said no
-│   ├── BadRequestError          400
-│   ├── AuthenticationError      401
-│   ├── PermissionDeniedError    403
-│   ├── NotFoundError            404
-│   ├── RateLimitError           429
-│   ├── ServerError              5xx
-│   └── ServiceNameRejectedError universal OTP refused by moderation; the money is gone
-├── APIConnectionError           no usable answer: connection refused, reset, ...
-│   └── APITimeoutError          connect, read, write or pool timeout
-├── MalformedResponseError       the answer is not the JSON the spec promises
-├── SendOutcomeUnknownError      a send may or may not have happened; reconcile it
-├── WaitTimeoutError             wait_for_status gave up (also a TimeoutError)
-└── VerificationError            devsms_async.verify refused to send a code; nothing was sent
-    ├── CountryNotAllowedError   fraud guard: the number's country is not in allowed_countries
-    ├── ServiceNameBlockedError  moderation rejected service_name before; no more sends with it
-    └── VerifyLimitError         a verification limit was hit; retry_after seconds
-        ├── ResendTooSoonError   a new code before resend_after
-        ├── PhoneLimitError      too many codes to this phone in the window
-        ├── KeyLimitError        too many codes for this caller key (an IP, a chat id)
-        ├── ServiceLimitError    too many codes for the whole service in the window
-        └── SpendLimitError      the hourly spend cap would be exceeded
+├── ValidationError               bad input, raised before any request (also a ValueError)
+│   └── BalanceCheckError         send_bulk(check_balance=True): the job costs too much
+├── InsufficientBalanceError      not enough money: BalanceCheckError or BalanceRefusedError
+├── UsageError                    the client is used wrongly (not entered, closed, twice)
+├── APIError                      the server answered and said no
+│   ├── BadRequestError           400, or success: false with a text not in the refusal table
+│   │   ├── BalanceRefusedError   the server: not enough balance ("Balans yetarli emas")
+│   │   ├── TemplateRequiredError free text refused by template moderation
+│   │   └── SenderNotAllowedError the sender (from) may not send this (4546: test numbers)
+│   ├── AuthenticationError       401, or a refusal of the token at any status
+│   ├── PermissionDeniedError     403
+│   ├── NotFoundError             404
+│   ├── RateLimitError            429
+│   ├── ServerError               5xx
+│   └── ServiceNameRejectedError  universal OTP refused by moderation; the money is gone
+├── APIConnectionError            no usable answer: connection refused, reset, ...
+│   └── APITimeoutError           connect, read, write or pool timeout
+├── MalformedResponseError        the answer is not the JSON the spec promises
+├── SendOutcomeUnknownError       a send may or may not have happened; reconcile it
+├── WaitTimeoutError              wait_for_status gave up (also a TimeoutError)
+└── VerificationError             devsms_async.verify refused to send a code; nothing was sent
+    ├── CountryNotAllowedError    fraud guard: the number's country is not in allowed_countries
+    ├── ServiceNameBlockedError   moderation rejected service_name before; no more sends with it
+    └── VerifyLimitError          a verification limit was hit; retry_after seconds
+        ├── ResendTooSoonError    a new code before resend_after
+        ├── PhoneLimitError       too many codes to this phone in the window
+        ├── KeyLimitError         too many codes for this caller key (an IP, a chat id)
+        ├── ServiceLimitError     too many codes for the whole service in the window
+        └── SpendLimitError       the hourly spend cap would be exceeded
 ```
+
+``BalanceCheckError`` and ``BalanceRefusedError`` are both ``InsufficientBalanceError``:
+one ``except InsufficientBalanceError`` catches the SDK's pre-check and the server's
+refusal alike. Which server texts become which error: ``docs/errors.md``.
 
 Error texts never contain the token, phone numbers or OTP codes: phone numbers are
 masked (``99890***4567``) and response bodies are cut to a short, redacted snippet.
@@ -39,6 +47,7 @@ masked (``99890***4567``) and response bodies are cut to a short, redacted snipp
 from __future__ import annotations
 
 import datetime as _dt
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -50,6 +59,8 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BalanceCheckError",
+    "BalanceRefusedError",
     "DevSMSError",
     "InsufficientBalanceError",
     "MalformedResponseError",
@@ -58,7 +69,9 @@ __all__ = [
     "RateLimitError",
     "SendOutcomeUnknownError",
     "ServerError",
+    "SenderNotAllowedError",
     "ServiceNameRejectedError",
+    "TemplateRequiredError",
     "UsageError",
     "ValidationError",
     "WaitTimeoutError",
@@ -104,17 +117,41 @@ class ValidationError(DevSMSError, ValueError):
         self.reason = message
 
 
-class InsufficientBalanceError(ValidationError):
+class InsufficientBalanceError(DevSMSError):
+    """Not enough money on the account, whoever noticed it.
+
+    Catch this one class for both cases: ``BalanceCheckError`` (the SDK's own
+    pre-check, nothing was sent) and ``BalanceRefusedError`` (the server refused a
+    send). ``needed`` and ``balance`` are so'm (``Decimal``), ``None`` when unknown (the
+    server's refusal does not say).
+    """
+
+    needed: Decimal | None = None
+    balance: Decimal | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        needed: Decimal | int | None = None,
+        balance: Decimal | int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.needed = None if needed is None else Decimal(needed)
+        self.balance = None if balance is None else Decimal(balance)
+
+
+class BalanceCheckError(ValidationError, InsufficientBalanceError):
     """``send_bulk(..., check_balance=True)`` refused a job the balance cannot cover.
 
     Raised before anything is sent. ``needed`` is the estimated cost and ``balance``
     the account's balance, both in so'm.
     """
 
-    def __init__(self, message: str, *, needed: int, balance: int) -> None:
-        super().__init__("messages", message)
-        self.needed = needed
-        self.balance = balance
+    def __init__(self, message: str, *, needed: Decimal | int, balance: Decimal | int) -> None:
+        ValidationError.__init__(self, "messages", message)
+        self.needed = Decimal(needed)
+        self.balance = Decimal(balance)
 
 
 class UsageError(DevSMSError, RuntimeError):
@@ -147,11 +184,37 @@ class APIError(DevSMSError):
 
 
 class BadRequestError(APIError):
-    """HTTP 400 (or ``success: false`` with 200): the server refused the request."""
+    """HTTP 400, or ``success: false`` at another status: the server refused the request.
+
+    The server's own words are in ``error``; texts the SDK recognises get a subclass
+    (see the refusal table in ``docs/errors.md``).
+    """
+
+
+class BalanceRefusedError(BadRequestError, InsufficientBalanceError):
+    """The server refused a send: the balance does not cover it. Nothing was sent."""
+
+
+class TemplateRequiredError(BadRequestError):
+    """The operator's moderation refused a free-text message: nothing was sent.
+
+    Free text needs a template approved for the account (ask DevSMS/Eskiz to approve it,
+    then send exactly that text with only the placeholders filled), or send codes with
+    ``send_otp`` (pre-approved templates).
+    """
+
+
+class SenderNotAllowedError(BadRequestError):
+    """The sender (``from``) may not send this message: nothing was sent.
+
+    The shared test sender ``4546`` only delivers to numbers registered on your
+    account; for other numbers use a sender name approved for your account.
+    """
 
 
 class AuthenticationError(APIError):
-    """HTTP 401: the token is missing, wrong or revoked."""
+    """The token is missing, wrong or revoked: HTTP 401, or a refusal whose text is about
+    the token at any status (the live service also says so with HTTP 200)."""
 
 
 class PermissionDeniedError(APIError):
@@ -177,10 +240,11 @@ class ServerError(APIError):
 class ServiceNameRejectedError(APIError):
     """A universal OTP was refused by moderation of ``service_name``.
 
-    The provider still charges for it: ``charged`` is always ``True``.
+    The provider charges for it: ``charged`` is ``True`` unless the answer's
+    ``data.charged`` said otherwise.
     """
 
-    charged = True
+    charged: bool = True
 
 
 class APIConnectionError(DevSMSError):
@@ -270,7 +334,7 @@ class WaitTimeoutError(DevSMSError, TimeoutError):
 
 
 class VerificationError(DevSMSError):
-    """A :class:`~devsms_async.verify.Verifier` refused to send a code; nothing was sent."""
+    """A ``Verifier`` refused to send a code; nothing was sent."""
 
 
 class CountryNotAllowedError(VerificationError):

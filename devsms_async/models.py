@@ -1,7 +1,10 @@
 """Typed results of the DevSMS API: frozen, slotted attrs classes.
 
-Field names follow the API in snake_case; money is ``int`` so'm; timestamps are
-``datetime`` (aware, Asia/Tashkent by default, see ``AsyncDevSMS(timezone=...)``).
+Field names follow the API in snake_case. Money is ``decimal.Decimal`` so'm, read
+exactly from whatever the server sends (the documentation shows ``50``, the live service
+answers ``"50.00"``): compare it with ints freely (``Decimal("50.00") == 50``), never turn
+it into a ``float``. Counts and ids are ``int``. Timestamps are ``datetime`` (aware,
+Asia/Tashkent by default, see ``AsyncDevSMS(timezone=...)``).
 Phone numbers and message texts are masked in ``repr()``: read the attribute itself
 when you really want to see it.
 """
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+from decimal import Decimal
 from typing import Literal, TypeAlias
 
 import attrs
@@ -78,18 +82,25 @@ class OtpTemplate(enum.IntEnum):
 
 @attrs.frozen(kw_only=True)
 class SendResult:
-    """What ``send_sms`` / ``send_otp`` return (the ``data`` object of the answer)."""
+    """What ``send_sms`` / ``send_otp`` return (the ``data`` object of the answer).
 
-    sms_id: int
-    request_id: str
+    A send the server confirmed (``success: true`` and a usable ``sms_id`` or
+    ``request_id``) is always returned, even when another field of the answer cannot be
+    read: that field is then ``None`` (``status`` is ``UNKNOWN`` with the raw value in
+    ``status_raw``) and one warning is logged. So ``sms_id`` or ``request_id`` may be
+    ``None``, never both.
+    """
+
+    sms_id: int | None
+    request_id: str | None
     status: SmsStatus
-    status_raw: str
-    parts_count: int
-    total_cost: int
+    status_raw: str | None
+    parts_count: int | None
+    total_cost: Decimal | None
     """So'm charged for this message (all parts)."""
-    balance: int
+    balance: Decimal | None
     """Account balance after the charge, so'm."""
-    type: str
+    type: str | None
     """``eskiz``, ``simple`` or ``universal_otp``, as the server reported it."""
     country: str | None = None
     """International sends only: the country the provider detected."""
@@ -107,7 +118,8 @@ class SmsRecord:
     status: SmsStatus
     status_raw: str
     parts_count: int
-    total_cost: int
+    total_cost: Decimal
+    """So'm charged (all parts)."""
     from_number: str | None = None
     eskiz_request_id: str | None = None
     eskiz_message_id: str | None = None
@@ -138,19 +150,21 @@ class Statistics:
     """Account usage counters from ``get_balance``; ``*_spent`` in so'm."""
 
     total_sms: int
-    total_spent: int
+    total_spent: Decimal
     today_sms: int
-    today_spent: int
+    today_spent: Decimal
     month_sms: int
-    month_spent: int
+    month_spent: Decimal
 
 
 @attrs.frozen(kw_only=True)
 class Balance:
     """``get_balance``: money left, the price of one Uzbek SMS part, and usage."""
 
-    balance: int
-    sms_price: int
+    balance: Decimal
+    """So'm left on the account."""
+    sms_price: Decimal
+    """So'm per part of an SMS to an Uzbek number."""
     statistics: Statistics
 
 

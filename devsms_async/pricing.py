@@ -17,20 +17,33 @@ Notes on the table, which is kept as the provider wrote it:
 * Uzbekistan (``998``) is not in the table: it costs the account's ``sms_price``
   (``get_balance()`` tells it; 50 so'm in the provider's examples), passed as ``uz_price``.
 
-The numbers are estimates; the ``total_cost`` the server returns is what is billed.
+Every amount here is a ``decimal.Decimal`` of so'm, like the money in the models
+(``Balance.sms_price`` can be passed as ``uz_price`` as it is). The numbers are
+estimates; the ``total_cost`` the server returns is what is billed.
+
+Numbers are read by the same rule as a send (``normalize_phone``): ``901234567`` is
+Uzbek; pass ``default_region=`` as you pass it to ``AsyncDevSMS``.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Literal
 
 import attrs
 
 from ._redact import mask_phone
-from ._validation import UZ_PREFIX, check_message, check_sms_type, normalize_phone
+from ._validation import (
+    DEFAULT_REGION,
+    UZ_PREFIX,
+    check_message,
+    check_region,
+    check_sms_type,
+    normalize_phone,
+)
 from .errors import ValidationError
 from .models import BulkMessage
 from .sms_parts import SmsParts, count_parts, normalize_uzbek
@@ -51,7 +64,7 @@ __all__ = [
 Account = Literal["local", "foreign"]
 """Which price list applies: an Uzbek (``"local"``) or a ``"foreign"`` account."""
 
-DEFAULT_UZ_PRICE = 50
+DEFAULT_UZ_PRICE = Decimal(50)
 # Two rows share "+1"; the provider names such numbers "United States" in its answers.
 _SHARED_PREFIX_OWNER = {"1": "US"}
 
@@ -63,10 +76,10 @@ class Country:
     name: str
     iso: str
     prefix: str
-    local_price: int
-    foreign_price: int
+    local_price: Decimal
+    foreign_price: Decimal
 
-    def price(self, account: Account = "local") -> int:
+    def price(self, account: Account = "local") -> Decimal:
         """The price of one SMS part for a ``"local"`` or ``"foreign"`` account."""
         return self.local_price if _check_account(account) == "local" else self.foreign_price
 
@@ -78,8 +91,8 @@ class CostEstimate:
     country: Country
     account: Account
     parts: SmsParts
-    price_per_part: int
-    total: int
+    price_per_part: Decimal
+    total: Decimal
 
 
 @attrs.frozen
@@ -89,7 +102,7 @@ class CountryTotal:
     country: Country
     messages: int
     parts: int
-    cost: int
+    cost: Decimal
 
 
 @attrs.frozen
@@ -111,7 +124,7 @@ class BulkEstimate:
     by_country: Mapping[str, CountryTotal]
     messages: int
     parts: int
-    total: int
+    total: Decimal
     errors: tuple[BulkItemError, ...]
 
 
@@ -135,8 +148,8 @@ def _load_table() -> _PriceTable:
             name=rec["country"],
             iso=rec["iso"],
             prefix=rec["prefix"],
-            local_price=int(rec["local"]),
-            foreign_price=int(rec["foreign"]),
+            local_price=Decimal(rec["local"]),
+            foreign_price=Decimal(rec["foreign"]),
         )
         for rec in csv.DictReader(io.StringIO(data.read_text(encoding="utf-8")))
     )
@@ -153,14 +166,20 @@ def price_table() -> tuple[Country, ...]:
     return _load_table().rows
 
 
-def lookup_country(phone: str, *, uz_price: int = DEFAULT_UZ_PRICE) -> Country:
+def lookup_country(
+    phone: str,
+    *,
+    uz_price: Decimal | int = DEFAULT_UZ_PRICE,
+    default_region: str | None = DEFAULT_REGION,
+) -> Country:
     """The country of ``phone`` and its prices, by longest matching prefix.
 
     ``phone`` is normalised like a send (``+998 90 123-45-67`` is fine). An Uzbek number
     gives ``Country("Uzbekistan", "UZ", "998", uz_price, uz_price)``. Raises
     ``ValidationError`` for a malformed number or one whose country is not served.
     """
-    return _lookup(normalize_phone(phone), _check_uz_price(uz_price))
+    digits = normalize_phone(phone, default_region=check_region(default_region))
+    return _lookup(digits, _check_uz_price(uz_price))
 
 
 def estimate_cost(
@@ -168,8 +187,9 @@ def estimate_cost(
     text: str,
     *,
     account: Account = "local",
-    uz_price: int = DEFAULT_UZ_PRICE,
+    uz_price: Decimal | int = DEFAULT_UZ_PRICE,
     normalize: bool = False,
+    default_region: str | None = DEFAULT_REGION,
 ) -> CostEstimate:
     """What sending ``text`` to ``phone`` would cost, in so'm.
 
@@ -177,16 +197,18 @@ def estimate_cost(
     a send with ``normalize=True`` would send it.
     """
     account = _check_account(account)
-    uz_price = _check_uz_price(uz_price)
-    return _estimate(normalize_phone(phone), text, account, uz_price, normalize)
+    price = _check_uz_price(uz_price)
+    digits = normalize_phone(phone, default_region=check_region(default_region))
+    return _estimate(digits, text, account, price, normalize)
 
 
 def estimate_bulk(
     messages: Iterable[BulkMessage | tuple[str, str]],
     *,
     account: Account = "local",
-    uz_price: int = DEFAULT_UZ_PRICE,
+    uz_price: Decimal | int = DEFAULT_UZ_PRICE,
     normalize: bool = False,
+    default_region: str | None = DEFAULT_REGION,
 ) -> BulkEstimate:
     """Total the cost of a bulk job by country, reading ``messages`` once.
 
@@ -196,7 +218,8 @@ def estimate_bulk(
     error).
     """
     account = _check_account(account)
-    uz_price = _check_uz_price(uz_price)
+    price = _check_uz_price(uz_price)
+    region = check_region(default_region)
     given: object = messages  # a str is iterable too, and its items would all be errors
     if isinstance(given, (str, bytes)):
         raise ValidationError("messages", "must be an iterable of BulkMessage or tuples")
@@ -204,7 +227,7 @@ def estimate_bulk(
     errors: list[BulkItemError] = []
     for index, item in enumerate(messages):
         try:
-            est = _estimate_item(item, account, uz_price, normalize)
+            est = _estimate_item(item, account, price, normalize, region)
         except ValidationError as exc:
             errors.append(BulkItemError(index, exc))
             continue
@@ -222,7 +245,7 @@ def estimate_bulk(
         by_country=MappingProxyType(by_country),
         messages=sum(r.messages for r in totals.values()),
         parts=sum(r.parts for r in totals.values()),
-        total=sum(r.cost for r in totals.values()),
+        total=sum((r.cost for r in totals.values()), Decimal(0)),
         errors=tuple(errors),
     )
 
@@ -232,23 +255,26 @@ class _Running:
     country: Country
     messages: int = 0
     parts: int = 0
-    cost: int = 0
+    cost: Decimal = Decimal(0)
 
 
-def _estimate_item(item: object, account: Account, uz_price: int, normalize: bool) -> CostEstimate:
+def _estimate_item(
+    item: object, account: Account, uz_price: Decimal, normalize: bool, region: str | None
+) -> CostEstimate:
     if isinstance(item, BulkMessage):
-        digits = normalize_phone(item.phone)
+        digits = normalize_phone(item.phone, default_region=region)
         # A type the send would refuse ("simple" abroad, ...) costs nothing.
         check_sms_type(item.type, digits)
         return _estimate(digits, item.message, account, uz_price, normalize)
     if isinstance(item, (tuple, list)) and len(item) == 2:
         phone, text = item
-        return _estimate(normalize_phone(phone), text, account, uz_price, normalize)
+        digits = normalize_phone(phone, default_region=region)
+        return _estimate(digits, text, account, uz_price, normalize)
     raise ValidationError("messages", "an item must be a BulkMessage or a (phone, message) tuple")
 
 
 def _estimate(
-    digits: str, text: object, account: Account, uz_price: int, normalize: bool
+    digits: str, text: object, account: Account, uz_price: Decimal, normalize: bool
 ) -> CostEstimate:
     message = check_message(text)
     if normalize:
@@ -259,7 +285,7 @@ def _estimate(
     return CostEstimate(country, account, parts, price, parts.parts * price)
 
 
-def _lookup(digits: str, uz_price: int) -> Country:
+def _lookup(digits: str, uz_price: Decimal) -> Country:
     if digits.startswith(UZ_PREFIX):
         return Country("Uzbekistan", "UZ", UZ_PREFIX, uz_price, uz_price)
     table = _load_table()
@@ -282,7 +308,16 @@ def _check_account(account: object) -> Account:
     raise ValidationError("account", f"must be 'local' or 'foreign', got {account!r}")
 
 
-def _check_uz_price(uz_price: object) -> int:
-    if isinstance(uz_price, bool) or not isinstance(uz_price, int) or uz_price < 0:
-        raise ValidationError("uz_price", f"must be an int >= 0 (so'm), got {uz_price!r}")
-    return uz_price
+def _check_uz_price(uz_price: object) -> Decimal:
+    # No float: 0.1 so'm as a float is not 0.1, and money here is exact.
+    if isinstance(uz_price, int) and not isinstance(uz_price, bool):
+        price = Decimal(uz_price)
+    elif isinstance(uz_price, Decimal) and uz_price.is_finite():
+        price = uz_price
+    else:
+        raise ValidationError(
+            "uz_price", f"must be a Decimal or an int >= 0 (so'm), got {uz_price!r}"
+        )
+    if price < 0:
+        raise ValidationError("uz_price", f"must be >= 0 (so'm), got {uz_price!r}")
+    return price

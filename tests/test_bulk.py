@@ -17,6 +17,7 @@ import itertools
 import json
 import math
 from collections.abc import AsyncIterator, Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -916,6 +917,6 @@ async def test_the_fastapi_example_runs_a_campaign_in_the_background() -> None:
         assert refused.status_code == 422
     assert report["finished"] is True
     assert report["counts"] == {"sent": 5, "failed": 1}
-    assert report["spent"] == 5 * 50
+    assert Decimal(report["spent"]) == 5 * 50  # money stays exact: "250.00"
     assert report["problems"][0]["index"] == 5
     assert [m.text for m in sandbox.messages] == ["To'lov!"] * 5  # normalised

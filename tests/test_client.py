@@ -227,17 +227,18 @@ def test_repr_shows_no_token() -> None:
 async def test_error_status_codes(
     api: respx.MockRouter, status: int, error_type: type[APIError]
 ) -> None:
+    # A text outside the refusal table: the status alone decides the class.
     route = api.get("/get_balance.php").respond(
-        status, json={"success": False, "error": "Token noto'g'ri"}
+        status, json={"success": False, "error": "Xatolik yuz berdi"}
     )
     async with AsyncDevSMS(TOKEN, max_retries=0) as sms:
         with pytest.raises(error_type) as info:
             await sms.get_balance()
     error = info.value
     assert type(error) is error_type
-    assert (error.status_code, error.error) == (status, "Token noto'g'ri")
+    assert (error.status_code, error.error) == (status, "Xatolik yuz berdi")
     assert (error.method, error.path) == ("GET", "get_balance.php")
-    assert "Token noto'g'ri" in str(error)
+    assert "Xatolik yuz berdi" in str(error)
     assert route.call_count == 1
 
 
@@ -266,9 +267,13 @@ async def test_retry_after_is_parsed_on_rate_limit(api: respx.MockRouter) -> Non
         ({**STATUS_OK["data"], "total_cost": 50.0}, None),
         ({**STATUS_OK["data"], "brand_new_field": [1, 2]}, None),
         ({k: v for k, v in STATUS_OK["data"].items() if k != "id"}, "missing field 'id'"),
-        ({**STATUS_OK["data"], "total_cost": "fifty"}, "expected an integer"),
-        ({**STATUS_OK["data"], "total_cost": 50.5}, "expected an integer"),
-        ({**STATUS_OK["data"], "total_cost": True}, "expected an integer"),
+        ({**STATUS_OK["data"], "total_cost": "50.00"}, None),
+        ({**STATUS_OK["data"], "total_cost": "5E+1"}, None),
+        ({**STATUS_OK["data"], "total_cost": "fifty"}, "field 'total_cost': expected an amount"),
+        ({**STATUS_OK["data"], "total_cost": True}, "field 'total_cost': expected an amount"),
+        ({**STATUS_OK["data"], "total_cost": "NaN"}, "field 'total_cost'"),
+        ({**STATUS_OK["data"], "parts_count": "1.5"}, "field 'parts_count': expected a whole"),
+        ({**STATUS_OK["data"], "parts_count": True}, "field 'parts_count': expected an integer"),
         ({**STATUS_OK["data"], "message": ["x"]}, "expected a string"),
         ({**STATUS_OK["data"], "sent_at": "yesterday"}, "ValueError"),
         ({**STATUS_OK["data"], "sent_at": 1700000000}, "YYYY-MM-DD"),

@@ -17,6 +17,7 @@ from devsms_async import AsyncDevSMS
 from devsms_async.cli import _app
 from devsms_async.cli._csv import ALIASES
 from devsms_async.testing import Sandbox, pytest_plugin, serve
+from devsms_async.verify import Verifier
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -35,6 +36,7 @@ TARGETS: dict[str, Any] = {
     "wait_for_status": AsyncDevSMS.wait_for_status,
     "serve": serve,
     "advance": Sandbox.advance,
+    "start": Verifier.start,
 }
 
 

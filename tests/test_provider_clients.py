@@ -85,7 +85,7 @@ def test_the_spec_has_two_curl_commands_and_a_php_example() -> None:
 
 async def test_the_spec_curl_commands() -> None:
     require("curl")
-    sandbox = Sandbox(TOKEN, balance=BALANCE, clock=ManualClock())
+    sandbox = Sandbox(TOKEN, balance=BALANCE, clock=ManualClock(), money="documented")
     async with serve_sandbox(sandbox) as server:
         answers: list[Any] = []
         for command in curl_commands():
@@ -116,7 +116,7 @@ async def test_the_spec_php_client(tmp_path: Path) -> None:
     modules = subprocess.run(["php", "-m"], capture_output=True, text=True, check=False).stdout
     if "curl" not in modules.split():
         pytest.skip("php has no curl extension (Debian: apt-get install php-curl)")
-    sandbox = Sandbox(TOKEN, balance=BALANCE, clock=ManualClock())
+    sandbox = Sandbox(TOKEN, balance=BALANCE, clock=ManualClock(), money="documented")
     async with serve_sandbox(sandbox) as server:
         script = tmp_path / "devsms.php"
         script.write_text(substitute(php_example(), "your_api_token_here", server.base_url))

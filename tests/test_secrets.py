@@ -18,6 +18,7 @@ from devsms_async import (
     AsyncDevSMS,
     AuthenticationError,
     BadRequestError,
+    BalanceRefusedError,
     BulkMessage,
     DevSMSError,
     InsufficientBalanceError,
@@ -26,9 +27,11 @@ from devsms_async import (
     OtpTemplate,
     PermissionDeniedError,
     RateLimitError,
+    SenderNotAllowedError,
     SendOutcomeUnknownError,
     ServerError,
     ServiceNameRejectedError,
+    TemplateRequiredError,
     UsageError,
     ValidationError,
     WaitTimeoutError,
@@ -223,6 +226,16 @@ async def test_every_error_type_keeps_secrets_out(fault_server: FaultServer) -> 
         with pytest.raises(SendOutcomeUnknownError) as info:
             await otp(sms)
         keep(info)
+        # The refusal table's types (tests/test_refusals.py), with secrets echoed back.
+        for words, refusal in (
+            ("Balans yetarli emas", BalanceRefusedError),
+            ("модерацию не прошёл", TemplateRequiredError),
+            ("invalid sender", SenderNotAllowedError),
+        ):
+            fault_server.script(echo(200, error=f"{TOKEN} {PHONE} {words}"))
+            with pytest.raises(refusal) as info:
+                await sms.send_sms(PHONE, TEXT)
+            keep(info)
         fault_server.script(Reply(200, f"<p>{TOKEN} {PHONE}</p>".encode()))
         with pytest.raises(MalformedResponseError) as info:
             await sms.get_balance()

@@ -258,7 +258,7 @@ def send(
                 type=sms_type.value,
                 normalize=normalize,
             )
-            final = await _maybe_wait(opts, sms, result.sms_id, wait, wait_timeout)
+            final = await _maybe_wait(opts, sms, result, wait, wait_timeout)
             return result, final
 
     result, final = run(opts, go)
@@ -329,7 +329,7 @@ def otp(
                 otp_code=code,
                 callback_url=callback_url,
             )
-            final = await _maybe_wait(opts, sms, result.sms_id, wait, wait_timeout)
+            final = await _maybe_wait(opts, sms, result, wait, wait_timeout)
             return result, final
 
     result, final = run(opts, go)
@@ -381,13 +381,19 @@ def status(
 
 
 async def _maybe_wait(
-    opts: Globals, sms: AsyncDevSMS, sms_id: int, wait: bool, timeout: float
+    opts: Globals, sms: AsyncDevSMS, sent: SendResult, wait: bool, timeout: float
 ) -> SmsRecord | None:
     if not wait:
         return None
+    # A confirmed send may carry only one of the two ids (docs/live-service.md).
+    by_id = {"request_id": sent.request_id} if sent.sms_id is None else {}
     async with _sandbox_ticker(opts):
         return await sms.wait_for_status(
-            sms_id, timeout=timeout, poll_initial=POLL_INITIAL, poll_max=POLL_MAX
+            sent.sms_id,
+            **by_id,
+            timeout=timeout,
+            poll_initial=POLL_INITIAL,
+            poll_max=POLL_MAX,
         )
 
 

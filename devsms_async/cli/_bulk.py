@@ -20,6 +20,7 @@ from __future__ import annotations
 import signal
 import sys
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -120,11 +121,11 @@ class Run:
 
     results: list[tuple[Row, BulkResult]] = attrs.Factory(list)
     counts: dict[BulkOutcome, int] = attrs.Factory(dict)
-    cost: int = 0
+    cost: Decimal = Decimal(0)
     stopped_because: str | None = None
     interrupted: bool = False
     abandoned: bool = False
-    balance: int | None = None
+    balance: Decimal | None = None
 
     def count(self, outcome: BulkOutcome) -> int:
         return self.counts.get(outcome, 0)
@@ -140,9 +141,13 @@ class Run:
         self.results.append((row, result))
         outcome = result.outcome
         self.counts[outcome] = self.count(outcome) + 1
-        if result.result is not None:
-            self.cost += result.result.total_cost
-            self.balance = result.result.balance
+        sent = result.result
+        if sent is not None:
+            # None: a confirmed send whose cost or balance the answer did not say readably.
+            if sent.total_cost is not None:
+                self.cost += sent.total_cost
+            if sent.balance is not None:
+                self.balance = sent.balance
 
 
 async def send_rows(
@@ -240,7 +245,7 @@ async def reconcile_unknown(
 
 
 def estimate(
-    rows: list[Row], *, account: Literal["local", "foreign"], uz_price: int
+    rows: list[Row], *, account: Literal["local", "foreign"], uz_price: Decimal | int
 ) -> BulkEstimate:
     from ..models import BulkMessage
     from ..pricing import estimate_bulk
@@ -252,7 +257,7 @@ def estimate(
     )
 
 
-def plan_summary(plan: Plan, est: BulkEstimate, balance: int | None) -> dict[str, Any]:
+def plan_summary(plan: Plan, est: BulkEstimate, balance: Decimal | None) -> dict[str, Any]:
     data: dict[str, Any] = {
         "rows": len(plan.rows),
         "already_sent": len(plan.done),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -110,7 +111,7 @@ def _show_plan(
     # Without a token the estimate still works, at the default Uzbek price.
     offline = not opts.sandbox and opts.token is None
 
-    async def balance() -> tuple[int, int] | None:
+    async def balance() -> tuple[Decimal, Decimal] | None:
         if offline:
             return None
         async with opts.client() as sms:
@@ -118,7 +119,7 @@ def _show_plan(
             return b.balance, b.sms_price
 
     got = run(opts, balance)
-    uz_price = got[1] if got is not None else 50
+    uz_price = got[1] if got is not None else Decimal(50)
     est = _bulk.estimate(plan.to_send, account=account, uz_price=uz_price)
     data = _bulk.plan_summary(plan, est, got[0] if got is not None else None)
     data["journal"] = str(path)

@@ -13,6 +13,7 @@ import json
 import sys
 import unicodedata
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TextIO
 
 import attrs
@@ -66,7 +67,16 @@ def consoles() -> tuple[Console, Console]:
 # -- values ----------------------------------------------------------------------------------
 
 
+def json_money(value: Decimal) -> int | float:
+    """Money for JSON output: an integer when whole (``50``), else the shortest float
+    that reads back as the same amount (``12.5``). JSON has no decimal type."""
+    integral = value.to_integral_value()
+    return int(integral) if value == integral else float(value)
+
+
 def jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return json_money(value)
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, _dt.datetime):
@@ -89,11 +99,19 @@ def record_dict(record: SmsRecord, *, mask: bool) -> dict[str, Any]:
 
 def write_json(data: Any, out: TextIO | None = None) -> None:
     stream = out if out is not None else sys.stdout
-    stream.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    stream.write(json.dumps(jsonable(data), ensure_ascii=False, indent=2) + "\n")
 
 
-def money(amount: int) -> str:
-    return f"{amount:,}".replace(",", " ") + " so'm"
+def money(amount: Decimal | int | None) -> str:
+    """``99 900 so'm``; fractions of a so'm only when there are any (``12.50 so'm``);
+    ``?`` when the server's answer did not say (a confirmed send with an odd field)."""
+    if amount is None:
+        return "? so'm"
+    if isinstance(amount, Decimal) and amount != amount.to_integral_value():
+        text = f"{amount:,.2f}"
+    else:
+        text = f"{int(amount):,}"
+    return text.replace(",", " ") + " so'm"
 
 
 def when(value: _dt.datetime | None) -> str:

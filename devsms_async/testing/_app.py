@@ -47,7 +47,14 @@ ERR_SERVICE_NAME = (
 )
 ERR_OTP_CODE = "otp_code 4-8 ta raqamdan iborat bo'lishi kerak"
 ERR_BALANCE = "Balans yetarli emas"
-ERR_BLOCKED = "Korxona nomi nomaqbul deb topildi: ... SMS yuborilmadi, lekin to'lov yechildi."
+ERR_BLOCKED = (
+    "Korxona nomi nomaqbul deb topildi: {service_name}. SMS yuborilmadi, lekin to'lov yechildi."
+)
+"""The documentation prints ``...`` where the rejected service name goes."""
+ERR_MODERATION = "Текст SMS не прошёл модерацию: отправлять можно только по одобренному шаблону"
+"""Free text refused by the operator's moderation (Russian, as Eskiz words it)."""
+ERR_TEST_SENDER = "invalid sender"
+"""The shared test sender 4546 to a number not registered on the account."""
 ERR_LIMIT = "limit musbat butun son bo'lishi kerak (max: 200)"
 ERR_OFFSET = "offset 0 yoki undan katta butun son bo'lishi kerak"
 ERR_STATUS_FILTER = "Noto'g'ri status (pending, sent, delivered, failed)"
@@ -125,7 +132,8 @@ def handle(
         _check_method(method, allowed)
         return handler(state, query, body)
     except RefusedError as refusal:
-        return error_reply(refusal.status, refusal.error, refusal.headers)
+        status = state.live.refusal_status or refusal.status
+        return error_reply(status, refusal.error, refusal.headers)
 
 
 def _check_method(method: str, allowed: str) -> None:
@@ -155,7 +163,7 @@ def _send_sms(state: ServiceState, query: Mapping[str, str], body: bytes) -> Rep
     phone = _text(data.get("phone"), ERR_PHONE)
     if not phone:
         raise RefusedError(400, ERR_PHONE_MISSING)
-    if not _PHONE.fullmatch(phone) or (phone.startswith("998") and len(phone) != 12):
+    if not _PHONE.fullmatch(phone) or not _valid_number(phone):
         raise RefusedError(400, ERR_PHONE)
     try:
         sms_type = SmsType(_text(data.get("type"), ERR_TYPE) or SmsType.ESKIZ.value)
@@ -174,6 +182,11 @@ def _send_sms(state: ServiceState, query: Mapping[str, str], body: bytes) -> Rep
         if not text.strip():
             raise RefusedError(400, ERR_MESSAGE_MISSING)
         sender = _text(data.get("from"), ERR_SENDER) or DEFAULT_SENDER
+        if not _approved(text, state.live.templates):
+            raise RefusedError(400, ERR_MODERATION)
+        registered = state.live.registered_numbers
+        if sender == DEFAULT_SENDER and registered is not None and phone not in registered:
+            raise RefusedError(400, ERR_TEST_SENDER)
     if sms_type is SmsType.SIMPLE and not phone.startswith("998"):
         raise RefusedError(400, ERR_SIMPLE_ABROAD)
 
@@ -203,14 +216,15 @@ def _send_sms(state: ServiceState, query: Mapping[str, str], body: bytes) -> Rep
         blocked=blocked,
     )
     if blocked:
-        raise RefusedError(400, ERR_BLOCKED)
+        raise RefusedError(400, ERR_BLOCKED.format(service_name=data.get("service_name")))
+    money = state.live.money_out()
     result: dict[str, Any] = {
         "sms_id": message.sms_id,
         "request_id": message.request_id,
         "status": message.status.value,
         "parts_count": message.parts_count,
-        "total_cost": message.total_cost,
-        "balance": state.balance,
+        "total_cost": money(message.total_cost),
+        "balance": money(state.balance),
         "type": message.type.value,
     }
     if message.is_international:
@@ -233,6 +247,31 @@ def _render_otp(state: ServiceState, data: Mapping[str, Any]) -> tuple[str, bool
     if not _OTP_CODE.fullmatch(code):
         raise RefusedError(400, ERR_OTP_CODE)
     return render_otp(template, name, code), is_blocked(name, state.blocked_service_names)
+
+
+def _valid_number(phone: str) -> bool:
+    """The SDK's own phone rule (one function for both): digits, country code first."""
+    from .._validation import normalize_phone
+    from ..errors import ValidationError
+
+    try:
+        return normalize_phone(phone, default_region=None) == phone
+    except ValidationError:
+        return False
+
+
+def _approved(text: str, templates: list[str] | None) -> bool:
+    """Moderation: ``True`` when there is none, or ``text`` fits an approved template
+    (``{}``/``{name}`` is a placeholder for any non-empty text)."""
+    if templates is None:
+        return True
+    return any(template_pattern(t).fullmatch(text) for t in templates)
+
+
+def template_pattern(template: str) -> re.Pattern[str]:
+    """The regular expression a text must match to fit ``template``."""
+    pieces = re.split(r"\{[A-Za-z0-9_]*\}", template)
+    return re.compile("(?s:.+?)".join(re.escape(piece) for piece in pieces))
 
 
 def is_blocked(service_name: str, blocked: set[str]) -> bool:
@@ -280,17 +319,23 @@ def _get_history(state: ServiceState, query: Mapping[str, str], body: bytes) -> 
     )
     if status_filter is not None:
         ordered = [m for m in ordered if m.status.value == status_filter]
-    page = [m.to_api() for m in ordered[offset : offset + limit]]
+    money = state.live.money_out()
+    page = [m.to_api(money=money) for m in ordered[offset : offset + limit]]
     # "count" is the size of this page: the spec leaves it open, and its example fits.
     data = {"history": page, "count": len(page), "limit": limit, "offset": offset}
     return json_reply(200, {"success": True, "data": data})
 
 
 def _get_balance(state: ServiceState, query: Mapping[str, str], body: bytes) -> Reply:
+    money = state.live.money_out()
+    stats = {
+        key: money(value) if key.endswith("_spent") else value
+        for key, value in state.statistics().items()
+    }
     data = {
-        "balance": state.balance,
-        "sms_price": state.sms_price,
-        "statistics": state.statistics(),
+        "balance": money(state.balance),
+        "sms_price": money(state.sms_price),
+        "statistics": stats,
     }
     return json_reply(200, {"success": True, "data": data})
 
@@ -311,7 +356,8 @@ def _get_status(state: ServiceState, query: Mapping[str, str], body: bytes) -> R
             raise RefusedError(400, ERR_STATUS_QUERY)
     except KeyError:
         raise RefusedError(404, ERR_NOT_FOUND) from None
-    return json_reply(200, {"success": True, "data": message.to_api(with_updated_at=True)})
+    record = message.to_api(with_updated_at=True, money=state.live.money_out())
+    return json_reply(200, {"success": True, "data": record})
 
 
 ROUTES: dict[str, tuple[str, Handler]] = {

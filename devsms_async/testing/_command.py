@@ -1,5 +1,5 @@
 """The one command that serves the sandbox: ``devsms sandbox serve`` and
-``python -m devsms_async.testing`` both run :func:`main` (one parser, one first line,
+``python -m devsms_async.testing`` both run ``main`` (one parser, one first line,
 one set of defaults). argparse, not typer, so it works without the ``[cli]`` extra.
 """
 
@@ -65,6 +65,31 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         help="show whole phone numbers in the inbox (masked by default: 99890***4567)",
     )
     parser.add_argument("--no-inbox", action="store_true", help="serve the API only")
+    # The live-service switches (docs/live-service.md).
+    parser.add_argument(
+        "--money",
+        choices=("live", "documented"),
+        default="live",
+        help='money as the live service writes it ("50.00", default) or as documented (50)',
+    )
+    parser.add_argument(
+        "--refusals-as-200",
+        action="store_true",
+        help="refuse with HTTP 200 and success: false, as the live service does",
+    )
+    parser.add_argument(
+        "--template",
+        action="append",
+        metavar="TEXT",
+        help="turn on free-text moderation and approve this template ({} is any text); "
+        "repeat it for more",
+    )
+    parser.add_argument(
+        "--registered-number",
+        action="append",
+        metavar="PHONE",
+        help="turn on the test-sender rule: 4546 delivers only to these numbers; repeat it",
+    )
     parser.add_argument(
         "-v",
         "--verbose",
@@ -128,7 +153,15 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m devsms_asy
         parser.print_usage(sys.stderr)
         print(f"{prog}: error: --token must be non-empty, without spaces", file=sys.stderr)
         return 2
-    sandbox = Sandbox(args.token, balance=args.balance, sms_price=args.sms_price)
+    sandbox = Sandbox(
+        args.token,
+        balance=args.balance,
+        sms_price=args.sms_price,
+        money=args.money,
+        refusals_as_200=args.refusals_as_200,
+        templates=args.template,
+        registered_numbers=args.registered_number,
+    )
     advance_every = args.advance_every or None
     if not is_loopback(args.host):
         print(

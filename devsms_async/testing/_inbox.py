@@ -5,7 +5,7 @@ sandbox received, newest first, with what a phone would show and what the tester
 to know (encoding and parts, cost, status timeline, delivery reports and what the
 receiver answered), and a few actions (deliver, fail, advance, balance, clear, faults).
 
-:class:`Inbox` answers one HTTP request at a time (``handle``) and never touches a
+``Inbox`` answers one HTTP request at a time (``handle``) and never touches a
 socket; the sandbox's HTTP server routes ``/``, ``/favicon.ico`` and ``/inbox/...`` to
 it, so the page's own requests never reach the fake API (they are not recorded and do
 not use up an armed fault). The page is static files shipped in the package
@@ -43,6 +43,7 @@ import json
 import re
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 import anyio
@@ -100,7 +101,7 @@ class _RefusedError(Exception):
 
 
 class Inbox:
-    """The web inbox over one :class:`Sandbox`.
+    """The web inbox over one ``Sandbox``.
 
     ``wake`` is called after an action queued delivery reports (the HTTP server passes
     the function that wakes its callback dispatcher, so reports keep their order);
@@ -530,8 +531,15 @@ def _html_page(status: int) -> str:
 # -- request checks ----------------------------------------------------------------------
 
 
+def _number(value: object) -> int | float:
+    """Money (``Decimal``) as a JSON number for the page: it only displays it."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def _json(status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()) -> _app.Reply:
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=_number).encode()
     return _app.Reply(
         status,
         body,

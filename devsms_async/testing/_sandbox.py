@@ -6,6 +6,7 @@ import json
 import re
 import urllib.parse
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
@@ -15,7 +16,15 @@ from ..errors import ValidationError
 from ..models import SmsStatus, SmsType
 from . import _app
 from ._callbacks import CALLBACK_TIMEOUT, CallbackAttempt, deliver
-from ._state import Clock, SandboxMessage, ServiceState, wall_clock
+from ._state import (
+    MONEY_SHAPES,
+    Clock,
+    LiveRules,
+    MoneyShape,
+    SandboxMessage,
+    ServiceState,
+    wall_clock,
+)
 
 if TYPE_CHECKING:
     from .._client import AsyncDevSMS
@@ -100,14 +109,27 @@ class Sandbox:
         history_order: ``"newest_first"`` (what the live service does) or
             ``"oldest_first"``: the spec promises no order, so code that reads the
             history can be tested against both.
+        money: ``"live"`` (default) writes money as the live service does, decimal
+            strings (``"total_cost": "50.00"``); ``"documented"`` as the documentation
+            shows it, JSON numbers (``50``), so the spec's examples are served as written.
+        refusals_as_200: answer every refusal with HTTP 200 and ``success: false`` (the
+            live service does so too) instead of its documented 4xx status.
+        templates: turn on free-text moderation: only texts fitting one of these
+            approved templates (``{}``/``{name}`` stands for any text) are sent; others
+            get the live refusal (``TemplateRequiredError`` in the SDK). ``None``: off.
+        registered_numbers: turn on the test-sender rule: the shared sender ``4546``
+            delivers only to these numbers, others get ``invalid sender``
+            (``SenderNotAllowedError``). ``None``: off.
+
+    The live rules can be changed later through ``live``. See docs/live-service.md.
     """
 
     def __init__(
         self,
         token: str = DEFAULT_TOKEN,
         *,
-        balance: int = DEFAULT_BALANCE,
-        sms_price: int = DEFAULT_SMS_PRICE,
+        balance: Decimal | int = DEFAULT_BALANCE,
+        sms_price: Decimal | int = DEFAULT_SMS_PRICE,
         account: Literal["local", "foreign"] = "local",
         clock: Clock | None = None,
         blocked_service_names: Iterable[str] = DEFAULT_BLOCKED_SERVICE_NAMES,
@@ -115,12 +137,19 @@ class Sandbox:
         callback_transport: AsyncBaseTransport | None = None,
         first_sms_id: int = 1,
         history_order: Literal["newest_first", "oldest_first"] = "newest_first",
+        money: MoneyShape = "live",
+        refusals_as_200: bool = False,
+        templates: Iterable[str] | None = None,
+        registered_numbers: Iterable[str] | None = None,
     ) -> None:
         given_token: object = token  # callers may pass anything at run time
         if not isinstance(given_token, str) or not token or any(c.isspace() for c in token):
             raise ValidationError("token", "must be a non-empty string without whitespace")
-        _check_money("balance", balance)
-        _check_money("sms_price", sms_price)
+        if money not in MONEY_SHAPES:
+            raise ValidationError("money", f"must be 'live' or 'documented', got {money!r}")
+        given: tuple[object, object] = (templates, registered_numbers)
+        if any(isinstance(value, str) for value in given):
+            raise ValidationError("templates", "templates/registered_numbers: give a collection")
         if account not in ("local", "foreign"):
             raise ValidationError("account", f"must be 'local' or 'foreign', got {account!r}")
         if isinstance(blocked_service_names, str):
@@ -139,8 +168,8 @@ class Sandbox:
             )
         self._state = ServiceState(
             token=token,
-            balance=balance,
-            sms_price=sms_price,
+            balance=_check_money("balance", balance),
+            sms_price=_check_money("sms_price", sms_price),
             account=account,
             clock=clock if clock is not None else wall_clock,
             blocked_service_names=blocked_service_names,
@@ -148,6 +177,12 @@ class Sandbox:
         )
         # The spec promises no order for get_history; the live service is newest first.
         self._state.history_order = history_order
+        self._state.live = LiveRules(
+            money=money,
+            refusal_status=200 if refusals_as_200 else None,
+            templates=None if templates is None else list(templates),
+            registered_numbers=None if registered_numbers is None else set(registered_numbers),
+        )
         self.callback_timeout = float(callback_timeout)
         self.callback_transport = callback_transport
         self.requests: list[RecordedRequest] = []
@@ -170,24 +205,46 @@ class Sandbox:
         return self._state.token
 
     @property
-    def balance(self) -> int:
+    def balance(self) -> Decimal:
         """The balance in so'm; assign to top up or to drain the account."""
         return self._state.balance
 
     @balance.setter
-    def balance(self, value: int) -> None:
-        _check_money("balance", value)
-        self._state.balance = value
+    def balance(self, value: Decimal | int) -> None:
+        self._state.balance = _check_money("balance", value)
 
     @property
-    def sms_price(self) -> int:
+    def sms_price(self) -> Decimal:
         """The price of one SMS part to an Uzbek number, in so'm (assignable)."""
         return self._state.sms_price
 
     @sms_price.setter
-    def sms_price(self, value: int) -> None:
-        _check_money("sms_price", value)
-        self._state.sms_price = value
+    def sms_price(self, value: Decimal | int) -> None:
+        self._state.sms_price = _check_money("sms_price", value)
+
+    @property
+    def live(self) -> LiveRules:
+        """How the sandbox answers like the live service (money shape, refusal status,
+        moderation, test sender); change its attributes at any time."""
+        return self._state.live
+
+    def approve_template(self, template: str) -> None:
+        """Approve a free-text template (turns moderation on if it was off)."""
+        given: object = template  # callers may pass anything at run time
+        if not isinstance(given, str) or not given.strip():
+            raise ValidationError("template", "must be a non-empty string")
+        if self._state.live.templates is None:
+            self._state.live.templates = []
+        self._state.live.templates.append(template)
+
+    def register_number(self, phone: str) -> None:
+        """Let the test sender ``4546`` deliver to ``phone`` (turns the rule on)."""
+        from .._validation import normalize_phone
+
+        number = normalize_phone(phone)
+        if self._state.live.registered_numbers is None:
+            self._state.live.registered_numbers = set()
+        self._state.live.registered_numbers.add(number)
 
     @property
     def clock(self) -> Clock:
@@ -393,9 +450,12 @@ class Sandbox:
         self._state.step()
 
 
-def _check_money(field: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValidationError(field, f"must be an int >= 0 (so'm), got {value!r}")
+def _check_money(field: str, value: object) -> Decimal:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return Decimal(value)
+    if isinstance(value, Decimal) and value.is_finite() and value >= 0:
+        return value
+    raise ValidationError(field, f"must be a Decimal or an int >= 0 (so'm), got {value!r}")
 
 
 def _check_int(field: str, value: object, low: int, high: int | None = None) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import uuid
 from collections.abc import Callable, Iterable
+from decimal import Decimal
 from typing import Any, Literal
 
 import attrs
@@ -31,6 +32,22 @@ __all__ = [
 
 Clock = Callable[[], _dt.datetime]
 Account = Literal["local", "foreign"]
+MoneyShape = Literal["live", "documented"]
+MoneyOut = Callable[[Decimal], Any]
+
+
+def live_money(value: Decimal) -> str:
+    """Money as the live service writes it: a decimal string, ``"200.00"``."""
+    return f"{value:.2f}"
+
+
+def documented_money(value: Decimal) -> int | float:
+    """Money as the documentation shows it: a JSON number, ``200``."""
+    integral = value.to_integral_value()
+    return int(integral) if value == integral else float(value)
+
+
+MONEY_SHAPES: dict[str, MoneyOut] = {"live": live_money, "documented": documented_money}
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 DEFAULT_START = _dt.datetime(2026, 3, 9, 10, 30, 0, tzinfo=TASHKENT)
@@ -116,7 +133,7 @@ class SandboxMessage:
     type: SmsType
     status: SmsStatus
     parts_count: int
-    total_cost: int
+    total_cost: Decimal
     country: str
     country_code: str
     callback_url: str | None = attrs.field(default=None, repr=False)
@@ -132,15 +149,18 @@ class SandboxMessage:
     def is_international(self) -> bool:
         return self.country_code != "uz"
 
-    def to_api(self, *, with_updated_at: bool = False) -> dict[str, Any]:
-        """The record as ``get_history`` (and, with ``updated_at``, ``get_status``) show it."""
+    def to_api(
+        self, *, with_updated_at: bool = False, money: MoneyOut = live_money
+    ) -> dict[str, Any]:
+        """The record as ``get_history`` (and, with ``updated_at``, ``get_status``) show it;
+        ``money`` writes ``total_cost`` (the live service's ``"50.00"`` by default)."""
         record: dict[str, Any] = {
             "id": self.sms_id,
             "phone_number": self.phone,
             "message": self.text,
             "status": self.status.value,
             "parts_count": self.parts_count,
-            "total_cost": self.total_cost,
+            "total_cost": money(self.total_cost),
             "from_number": self.sender,
             "eskiz_request_id": self.request_id,
             "eskiz_message_id": self.eskiz_message_id,
@@ -178,6 +198,29 @@ class CallbackJob:
     status: SmsStatus
 
 
+@attrs.define
+class LiveRules:
+    """How the sandbox differs from the documentation, as the live service does
+    (``docs/live-service.md``). The defaults answer like the live service where that
+    costs a test nothing; the stricter rules are opt-in."""
+
+    money: MoneyShape = "live"
+    """``"live"``: money as decimal strings (``"50.00"``); ``"documented"``: JSON numbers."""
+    refusal_status: int | None = None
+    """``None``: each refusal with its documented 4xx status; ``200``: every refusal with
+    HTTP 200 and ``success: false``, as the live service also answers."""
+    templates: list[str] | None = None
+    """Free-text moderation: ``None`` delivers any text; a list delivers only texts that
+    match one of these templates (``{}`` or ``{name}`` stands for any text) and refuses
+    others with the live moderation text."""
+    registered_numbers: set[str] | None = None
+    """The test-sender rule: ``None`` lets ``4546`` send anywhere; a set lets it deliver
+    only to these numbers (as on a live account without an approved sender name)."""
+
+    def money_out(self) -> MoneyOut:
+        return MONEY_SHAPES[self.money]
+
+
 class ServiceState:
     """The account and its messages. Not thread-safe: drive it from one event loop."""
 
@@ -185,8 +228,8 @@ class ServiceState:
         self,
         *,
         token: str,
-        balance: int,
-        sms_price: int,
+        balance: Decimal,
+        sms_price: Decimal,
         account: Account,
         clock: Clock,
         blocked_service_names: Iterable[str],
@@ -195,6 +238,7 @@ class ServiceState:
         self.token = token
         self.balance = balance
         self.sms_price = sms_price
+        self.live = LiveRules()
         self.account: Account = account
         self.clock = clock
         self.blocked_service_names = set(blocked_service_names)
@@ -217,7 +261,7 @@ class ServiceState:
         sender: str,
         sms_type: SmsType,
         parts_count: int,
-        total_cost: int,
+        total_cost: Decimal,
         country: str,
         country_code: str,
         callback_url: str | None,
@@ -321,14 +365,14 @@ class ServiceState:
             sms_id = self.by_request_id[request_id] if request_id is not None else -1
         return self.messages[sms_id]
 
-    def statistics(self) -> dict[str, int]:
-        """Counts and spending over every charged message: in total, today and this
-        month (by ``created_at``, Tashkent time)."""
+    def statistics(self) -> dict[str, Any]:
+        """Counts and spending (``Decimal``) over every charged message: in total, today
+        and this month (by ``created_at``, Tashkent time)."""
         now = self.now()
-        stats = dict.fromkeys(
-            ("total_sms", "total_spent", "today_sms", "today_spent", "month_sms", "month_spent"),
-            0,
-        )
+        stats: dict[str, Any] = {}
+        for period in ("total", "today", "month"):
+            stats[f"{period}_sms"] = 0
+            stats[f"{period}_spent"] = Decimal(0)
         for message in self.messages.values():
             created = message.created_at
             stats["total_sms"] += 1

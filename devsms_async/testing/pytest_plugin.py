@@ -9,7 +9,7 @@ installing devsms-async makes them available; ``-p no:devsms_async`` turns them 
   ``devsms_clock`` (deterministic timestamps).
 * ``devsms_client``: an entered ``AsyncDevSMS`` wired to it in-process. It is an async
   fixture: it needs pytest-asyncio (or the anyio pytest plugin).
-* ``devsms_verifier``: a :class:`~devsms_async.verify.Verifier` on ``devsms_client``,
+* ``devsms_verifier``: a ``Verifier`` on ``devsms_client``,
   a fresh ``MemoryStore`` and ``devsms_clock`` (service name ``"Sandbox App"``);
   read the code it sent with ``devsms_sandbox.last_otp(phone)``.
 

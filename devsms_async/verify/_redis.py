@@ -97,7 +97,7 @@ def _text(value: Any) -> str:
 
 
 class RedisStore:
-    """A :class:`~devsms_async.verify.Store` in Redis, shared by every process.
+    """A ``Store`` in Redis, shared by every process.
 
     Pass a ``redis.asyncio.Redis`` client (yours: you close it) or a ``url``
     (``redis://127.0.0.1:6379/0``; the store owns that client: ``await store.aclose()``).

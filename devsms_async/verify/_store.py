@@ -23,6 +23,8 @@ from ..errors import ValidationError
 __all__ = ["CodeRecord", "Limit", "MemoryStore", "Refusal", "Scope", "Store"]
 
 Scope = Literal["resend", "phone", "key", "service", "spend"]
+"""Which limit refused a start: the resend cooldown, or the cap per phone, caller key,
+service or hourly spend (``VerifyLimitError.scope``)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -43,7 +45,7 @@ class CodeRecord:
 
 @attrs.frozen(kw_only=True)
 class Limit:
-    """One fixed-window counter that :meth:`Store.begin` checks and bumps.
+    """One fixed-window counter that ``Store.begin`` checks and bumps.
 
     The counter under ``key`` (the window's number is part of the key) may grow by
     ``amount`` only while it stays ``<= limit``; ``retry_after`` is the time left in
@@ -60,7 +62,7 @@ class Limit:
 
 @attrs.frozen
 class Refusal:
-    """Why :meth:`Store.begin` refused: the limit's ``scope`` and the seconds to wait."""
+    """Why ``Store.begin`` refused: the limit's ``scope`` and the seconds to wait."""
 
     scope: Scope
     retry_after: float
@@ -68,7 +70,7 @@ class Refusal:
 
 @runtime_checkable
 class Store(Protocol):
-    """What a :class:`~devsms_async.verify.Verifier` needs from its storage.
+    """What a ``Verifier`` needs from its storage.
 
     Implement these six coroutines with each one atomic (one Lua script, one SQL
     transaction, one critical section without ``await`` inside) and any backend will
@@ -79,7 +81,7 @@ class Store(Protocol):
         self, key: str, record: CodeRecord, limits: Sequence[Limit], *, now: float, ttl: float
     ) -> Refusal | None:
         """Store ``record`` under ``key`` (replacing the old code) and bump every limit
-        by its amount, or change nothing and return a :class:`Refusal`.
+        by its amount, or change nothing and return a ``Refusal``.
 
         Refuse with ``"resend"`` while the stored record's ``resend_at > now``, then with
         the first limit whose counter would pass its ``limit``. Keep the record
@@ -102,7 +104,7 @@ class Store(Protocol):
         ...
 
     async def rollback(self, key: str, verification_id: str, limits: Sequence[Limit]) -> None:
-        """Undo a :meth:`begin` whose SMS provably never left: :meth:`consume` and
+        """Undo a ``begin`` whose SMS provably never left: ``consume`` and
         take every limit's amount back (never below 0)."""
         ...
 
@@ -133,7 +135,7 @@ class MemoryStore:
     asyncio and trio alike. It keeps at most ``max_entries`` keys; expired ones are
     purged as time passes, and when it is still full the oldest key is dropped.
 
-    Several processes need a shared store: :class:`~devsms_async.verify.RedisStore`.
+    Several processes need a shared store: ``RedisStore``.
     """
 
     def __init__(self, *, max_entries: int = 100_000) -> None:

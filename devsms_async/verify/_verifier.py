@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import decimal
 import hashlib
 import hmac
 import logging
@@ -107,13 +108,13 @@ def _rate(field: str, value: object) -> Rate | None:
 class Verifier:
     """Phone verification: ``start`` sends a code, ``check`` approves it once.
 
-    Codes come from :mod:`secrets`; the store keeps only their HMAC-SHA256 under
+    Codes come from ``secrets``; the store keeps only their HMAC-SHA256 under
     ``secret_key`` (and phone numbers only as HMACs too). See ``docs/verify.md`` for
     every default and the security model.
 
     Args:
         sms: an entered ``AsyncDevSMS`` (anything with its ``send_otp``).
-        store: a :class:`Store`; default a fresh :class:`MemoryStore` (one process).
+        store: a ``Store``; default a fresh ``MemoryStore`` (one process).
         service_name: the name in the OTP template (moderated by the provider).
         template: the universal OTP template (default ``OtpTemplate.LOGIN``).
         secret_key: at least 16 bytes (``str`` is UTF-8 encoded); keep it secret, and
@@ -268,7 +269,10 @@ class Verifier:
 
             text = render_otp(int(self.template), self.service_name, "0" * self.code_length)
             self._parts = count_parts(text).parts
-        return self._parts * country.price(self.account)
+        # Whole so'm, rounded up: the spend cap counts integers (Redis INCRBY), and an
+        # estimate that errs high keeps the cap on the safe side.
+        cost = self._parts * country.price(self.account)
+        return int(cost.to_integral_value(rounding=decimal.ROUND_CEILING))
 
     # -- the flow -------------------------------------------------------------------
 
@@ -276,7 +280,7 @@ class Verifier:
         """Send a new code to ``phone``; a previous code stops working.
 
         ``key`` names the caller for the ``per_key`` cap (an IP, a chat id). Raises a
-        :class:`~devsms_async.errors.VerificationError` (nothing sent) when a guard or
+        ``VerificationError`` (nothing sent) when a guard or
         cap refuses, ``ServiceNameRejectedError`` when moderation refused the name
         (charged; every later start raises ``ServiceNameBlockedError``), and the
         client's errors for a send that was refused or never left. A send whose

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Annotated, Any
 
 import attrs
@@ -42,13 +43,14 @@ class Campaign:
     total: int
     counts: collections.Counter[str] = attrs.field(factory=collections.Counter[str])
     problems: list[dict[str, Any]] = attrs.field(factory=list[dict[str, Any]])
-    spent: int = 0
+    spent: Decimal = Decimal(0)
     finished: bool = False
 
     def record(self, result: BulkResult) -> None:
         self.counts[result.outcome.value] += 1
         if result.result is not None:
-            self.spent += result.result.total_cost
+            # None only when the server's confirmation did not say what it cost.
+            self.spent += result.result.total_cost or 0
         elif result.error is not None and len(self.problems) < 1000:
             # The error text masks the phone number; the index says which one it was.
             self.problems.append({"index": result.index, "error": str(result.error)})

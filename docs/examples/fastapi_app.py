@@ -60,7 +60,12 @@ def create_app(
             callback_url=callback_url,
             normalize=True,  # turns look-alike apostrophes into ' (GSM-7, fewer parts)
         )
-        statuses[sent.sms_id] = {"order_id": order_id, "status": sent.status.value, "via": "send"}
+        if sent.sms_id is not None:  # a proven send may carry only its request_id
+            statuses[sent.sms_id] = {
+                "order_id": order_id,
+                "status": sent.status.value,
+                "via": "send",
+            }
         return {"sms_id": sent.sms_id, "status": sent.status.value, "cost": sent.total_cost}
 
     @app.get("/sms/{sms_id}")
