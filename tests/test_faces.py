@@ -317,3 +317,12 @@ def test_the_backend_in_use_is_reported(world: World) -> None:
     with world.client() as sms:
         expected = "custom" if world.face.wire == "inprocess" else world.face.backend
         assert sms.http_backend == expected
+
+
+def test_the_region_option_is_shared(world: World) -> None:
+    with world.client() as sms:
+        sent = sms.send_sms("90 123 45 67", TEXT)  # national: Uzbekistan by default
+        assert sms.default_region == "UZ"
+    assert world.sandbox.get_message(sent.sms_id).phone == PHONE
+    with world.client(default_region=None) as sms, pytest.raises(ValidationError):
+        sms.send_sms("901234567", TEXT)
