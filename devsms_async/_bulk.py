@@ -561,7 +561,7 @@ class BulkStream:
             # Keyed like the client's own unknown-outcome errors, so reconcile() matches.
             fingerprint=fingerprint(text, self._client._token.key),
             started_at=entry.started_at or _dt.datetime.now(_dt.timezone.utc),
-            text=text,
+            key=self._client._token.key,
         )
         return BulkResult(index=entry.index, message=_as_message(entry.item), error=error)
 

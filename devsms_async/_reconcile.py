@@ -1,11 +1,11 @@
 """``reconcile``: did a send whose outcome is unknown go through after all?
 
-A :class:`~devsms_async.errors.SendOutcomeUnknownError` keeps the number, the text (privately)
-and the time the send began. The history is newest first, so the search reads it from
-the top and stops at the first record created before ``started_at - skew``, or after
-``window`` records, whichever comes first. A record matches when its number and text
-are those of the send; of several matches the one created closest to ``started_at``
-is reported.
+A :class:`~devsms_async.errors.SendOutcomeUnknownError` keeps keyed digests of the number
+and the text (``error.matches(phone, message, key)``) and the time the send began. The
+history is newest first, so the search reads it from the top and stops at the first
+record created before ``started_at - skew``, or after ``window`` records, whichever
+comes first. A record matches when its number and text are those of the send; of
+several matches the one created closest to ``started_at`` is reported.
 
 What it cannot know, and the docs say so:
 
@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING
 import attrs
 
 from ._converter import TASHKENT
-from ._retry import fingerprint
 from ._transport import TimeoutTypes
 from .errors import SendOutcomeUnknownError, ValidationError
 from .models import SmsRecord
@@ -115,23 +114,15 @@ async def reconcile(
 
 
 class _Matcher:
-    """Same number (digits only) and same text (or, lacking it, same fingerprint)."""
+    """Same number and same text, by the error's keyed digests (:meth:`matches`)."""
 
     def __init__(self, error: SendOutcomeUnknownError, key: bytes) -> None:
-        self._phone = _digits(error.phone)
-        self._text: str | None = error._text
-        self._fingerprint = error.fingerprint
+        self._error = error
         self._key = key
         self.found: list[SmsRecord] = []
 
     def check(self, record: SmsRecord) -> None:
-        if _digits(record.phone_number) != self._phone:
-            return
-        if self._text is not None:
-            same = record.message == self._text
-        else:
-            same = fingerprint(record.message, self._key) == self._fingerprint
-        if same:
+        if self._error.matches(record.phone_number, record.message, self._key):
             self.found.append(record)
 
 
@@ -159,7 +150,3 @@ def _seconds(skew: object) -> _dt.timedelta:
     if not math.isfinite(seconds) or seconds < 0:
         raise ValidationError("skew", f"must be >= 0 seconds, got {skew!r}")
     return _dt.timedelta(seconds=seconds)
-
-
-def _digits(phone: str) -> str:
-    return "".join(ch for ch in phone if ch.isdigit())

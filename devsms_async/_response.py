@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from ._converter import structure
 from ._endpoints import Endpoint
-from ._redact import body_snippet
+from ._redact import body_snippet, redact
 from .errors import (
     APIError,
     AuthenticationError,
@@ -76,7 +76,7 @@ def parse_response(
     if status_code >= 300:
         # Redirects are not followed: the token must not travel to another host.
         raise MalformedResponseError(
-            f"unexpected redirect to {headers.get('location', '?')!r}",
+            f"unexpected redirect to {redact(headers.get('location', '?'), secrets)!r}",
             status_code=status_code,
             body_snippet=body_snippet(body, secrets=secrets),
         )
@@ -114,7 +114,7 @@ def parse_response(
         return structure(data, endpoint.model, tz)
     except Exception as exc:
         raise MalformedResponseError(
-            f"'data' does not fit {endpoint.model.__name__}: {_describe(exc)}",
+            f"'data' does not fit {endpoint.model.__name__}: {redact(_describe(exc), secrets)}",
             status_code=status_code,
             body_snippet=body_snippet(body, secrets=secrets),
         ) from exc

@@ -415,6 +415,7 @@ async def reconcile_unknown(
             fingerprint="",
             started_at=started,
             text=row.message,
+            key=sms._token.key,  # the error keeps keyed digests, never the text
         )
         result = await sms.reconcile(error, window=window)
         if result.record is not None:
