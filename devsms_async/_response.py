@@ -113,11 +113,14 @@ def parse_response(
     try:
         return structure(data, endpoint.model, tz)
     except Exception as exc:
-        raise MalformedResponseError(
-            f"'data' does not fit {endpoint.model.__name__}: {redact(_describe(exc), secrets)}",
-            status_code=status_code,
-            body_snippet=body_snippet(body, secrets=secrets),
-        ) from exc
+        # Raised outside the except: the converter's own error quotes the bad value
+        # (a token or a number echoed back), so it is neither chained nor kept.
+        reason = redact(_describe(exc), secrets)
+    raise MalformedResponseError(
+        f"'data' does not fit {endpoint.model.__name__}: {reason}",
+        status_code=status_code,
+        body_snippet=body_snippet(body, secrets=secrets),
+    )
 
 
 def _describe(exc: Exception) -> str:

@@ -39,9 +39,9 @@ from ._transport import (
     Request,
     Response,
     abandon_body,
+    close_if_desynchronised,
     exception_never_sent,
     map_transport_error,
-    mark_if_desynchronised,
 )
 from .errors import (
     APIConnectionError,
@@ -261,7 +261,7 @@ async def _attempt(
             status = response.status_code
             try:
                 body, complete = await _read_capped(response)
-                stale = mark_if_desynchronised(response) if complete else None
+                stale = await close_if_desynchronised(response) if complete else None
             finally:
                 await response.aclose()
         except Exception as exc:

@@ -55,7 +55,7 @@ __all__ = [
     "is_loopback",
     "make_client",
     "map_transport_error",
-    "mark_if_desynchronised",
+    "close_if_desynchronised",
     "preferred_backend",
     "resolve_backend",
     "to_timeout",
@@ -290,14 +290,13 @@ async def abandon_body(response: Response, chunks: AsyncIterator[bytes]) -> None
         pass
 
 
-def mark_if_desynchronised(response: Response) -> bool | None:
+async def close_if_desynchronised(response: Response) -> bool | None:
     """After a complete body: were there bytes after it on the connection?
 
     A server that writes past its ``Content-Length`` (a second response, a PHP warning)
     leaves those bytes in h11's buffer, and httpcore keeps them for the next request on
-    the connection, which then reads them as *its* answer. So the connection is marked
-    failed here, before the response is closed, and httpcore closes it instead of
-    pooling it (h11's ``send_failed``: the cycle cannot start again). Bytes that arrive
+    the connection, which then reads them as *its* answer. So such a connection is
+    closed here, right after its body was read. Bytes that arrive
     later, while the connection is idle, are caught by httpcore itself (a readable idle
     socket counts as expired); bytes that arrive only after the next request was
     written cannot be told from its answer by any HTTP/1.1 client.
@@ -314,8 +313,10 @@ def mark_if_desynchronised(response: Response) -> bool | None:
     leftover, _closed = h11_state.trailing_data
     if not leftover:
         return None
-    h11_state.send_failed()
     reused: bool = connection._request_count > 1
+    # Closed, never pooled again: a request the pool already gave it to gets httpcore's
+    # ConnectionNotAvailable and is put on another connection.
+    await connection.aclose()
     return reused
 
 

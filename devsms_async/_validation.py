@@ -168,6 +168,7 @@ def check_service_name(value: object) -> str:
         raise ValidationError("service_name", f"must be a string, not {type(value).__name__}")
     if not 2 <= len(value) <= 50:
         raise ValidationError("service_name", f"must be 2-50 characters, got {len(value)}")
+    check_utf8("service_name", value)
     bad = sorted({ch for ch in value if not _SERVICE_NAME.fullmatch(ch)})
     if bad:
         raise ValidationError(
