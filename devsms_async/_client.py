@@ -54,6 +54,7 @@ from ._validation import (
     check_sms_type,
     check_status_query,
     check_template,
+    check_token,
     normalize_phone,
 )
 from ._version import __version__
@@ -193,7 +194,7 @@ class AsyncDevSMS:
             raise ValidationError("transport", "give http_client or transport, not both")
         if http_backend not in ("httpx", "aiohttp", "auto"):
             raise ValidationError("http_backend", "must be 'httpx', 'aiohttp' or 'auto'")
-        self._token = _Secret(token.strip())
+        self._token = _Secret(check_token(token.strip()))
         self._base_url = _check_base_url(base_url, allow_insecure_http=allow_insecure_http)
         timeout_obj = to_timeout(timeout)
         assert timeout_obj is not None
@@ -309,7 +310,9 @@ class AsyncDevSMS:
     ) -> T:
         http = self._client()
         request = self._build_request(http, endpoint, params, timeout)
-        secrets = (self._token.value, *(send_info.secrets if send_info else ()))
+        secrets: tuple[str, ...] = (self._token.value,)
+        if send_info is not None:
+            secrets += (send_info.phone, *send_info.secrets)
         return await call_with_policy(
             http,
             request,

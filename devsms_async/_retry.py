@@ -20,8 +20,6 @@ while keeping the decisions, so tests exercise the real policy without sleeping.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
-import hmac
 import logging
 import math
 import random
@@ -32,13 +30,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 import attrs
 
-from ._redact import body_snippet, mask_phone
+from ._fingerprint import fingerprint as fingerprint  # re-exported: bulk, tests
+from ._redact import SNIPPET_CHARS, body_snippet, mask_phone, phone_repr, text_repr
 from ._response import parse_retry_after
 from ._transport import (
     AsyncClient,
     Headers,
     Request,
     Response,
+    abandon_body,
+    close_if_desynchronised,
     exception_never_sent,
     map_transport_error,
 )
@@ -152,19 +153,10 @@ class RetryPolicy:
 class SendInfo:
     """What a send needs to report an unknown outcome."""
 
-    phone: str
-    text: str
+    phone: str = attrs.field(repr=phone_repr)
+    text: str = attrs.field(repr=text_repr)
     secrets: tuple[str, ...] = attrs.field(default=(), repr=False)
     """Redacted from every error text of this call (an OTP code)."""
-
-
-def fingerprint(text: str, key: bytes = b"") -> str:
-    """A short, stable id of a message text: an HMAC-SHA-256 prefix.
-
-    Keyed with the API token by the client, so it is stable for one account but cannot
-    be brute-forced back into a short text (a 4-digit OTP code has 10,000 values).
-    """
-    return hmac.new(key, text.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:16]
 
 
 class _RetryableError(Exception):
@@ -270,11 +262,14 @@ async def _attempt(
             status = response.status_code
             try:
                 body, complete = await _read_capped(response)
+                stale = await close_if_desynchronised(response) if complete else None
             finally:
                 await response.aclose()
         except Exception as exc:
             _raise_for_transport_error(exc, call)
             raise  # not a transport failure: a bug, let it through unchanged
+        if stale:
+            _raise_for_stale_answer(call)
         if not complete and 200 <= status < 300:
             parse = _too_large(call.secrets)
         return _parse_or_classify(status, body, response.headers, call, parse)
@@ -301,20 +296,50 @@ def _describe_failure(exc: BaseException) -> str:
 
 
 async def _read_capped(response: Response) -> tuple[bytes, bool]:
-    """The body, or as much of it as the size limit for its status allows; ``False``
-    when it is over the limit.
+    """The body, or ``(its start, False)`` when it is over the limit for its status.
 
-    A ``Content-Length`` over the limit is refused without reading a byte. The body is
-    otherwise read whole (httpx's ``aread``): breaking out of ``aiter_bytes`` early
-    would leave httpx's nested async generators unfinalised (a ``ResourceWarning`` on
-    trio), and a chunked body has no announced size.
+    A ``Content-Length`` over the limit is refused without reading a byte; any other
+    body (chunked, endless, unannounced) is streamed and dropped as soon as it passes
+    the limit, keeping only its start for the error's snippet: memory stays within
+    one read over the limit. The connection is then closed (``abandon_body``).
     """
     limit = MAX_BODY_BYTES if 200 <= response.status_code < 300 else MAX_ERROR_BODY_BYTES
     announced = response.headers.get("content-length", "")
     if announced.isdigit() and int(announced) > limit:
         return f"<{int(announced):,} bytes, not read>".encode(), False
-    body = await response.aread()
-    return body[:limit], len(body) <= limit
+    chunks: list[bytes] = []
+    size = 0
+    stream = response.aiter_bytes()
+    async for chunk in stream:
+        size += len(chunk)
+        if size > limit:
+            chunks.append(chunk)
+            head = bytearray()
+            for part in chunks:
+                head += part[: _HEAD_BYTES - len(head)]
+                if len(head) >= _HEAD_BYTES:
+                    break
+            chunks.clear()
+            await abandon_body(response, stream)
+            return bytes(head), False
+        chunks.append(chunk)
+    return b"".join(chunks), True
+
+
+_HEAD_BYTES = SNIPPET_CHARS * 4
+"""What is kept of an answer over the limit: all that ``body_snippet`` looks at."""
+
+
+def _raise_for_stale_answer(call: _Call) -> None:
+    """The answer came on a reused connection with bytes after it: it may be an answer
+    left over from an earlier request, and ours the bytes after it."""
+    error = APIConnectionError(
+        "the server wrote more than its answer on a reused connection, so the answer "
+        "read may belong to an earlier request (the connection was closed)"
+    )
+    if call.endpoint.retry_safe:
+        raise _RetryableError(error, None)
+    raise _unknown(call, error, None) from error
 
 
 def _too_large(secrets: tuple[str, ...]) -> Parser[Any]:
@@ -373,7 +398,7 @@ def _unknown(call: _Call, cause: DevSMSError, status_code: int | None) -> SendOu
         f"{what}: {cause}",
         phone=info.phone,
         text=info.text,
-        fingerprint=fingerprint(info.text, call.fingerprint_key),
+        fingerprint=lambda text: fingerprint(text, call.fingerprint_key),
         started_at=call.started_wall,
         status_code=status_code,
         cause=cause,
