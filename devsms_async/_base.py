@@ -39,6 +39,7 @@ from ._validation import (
     check_sms_type,
     check_status_query,
     check_template,
+    check_token,
     normalize_phone,
 )
 from ._wire import default_headers
@@ -134,7 +135,7 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
             raise ValidationError("transport", "give http_client or transport, not both")
         if http_backend not in ("httpx", "aiohttp", "auto"):
             raise ValidationError("http_backend", "must be 'httpx', 'aiohttp' or 'auto'")
-        self._token = Secret(token.strip())
+        self._token = Secret(check_token(token.strip()))
         self._base_url = _check_base_url(base_url, allow_insecure_http=allow_insecure_http)
         timeout_obj = to_timeout(timeout)
         assert timeout_obj is not None

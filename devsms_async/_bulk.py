@@ -744,7 +744,7 @@ class BulkStream:
             what,
             phone=phone,
             text=text,
-            fingerprint=self._sender.fingerprint(text),
+            fingerprint=self._sender.fingerprint,
             started_at=started or slot.started or _dt.datetime.now(_dt.timezone.utc),
         )
 

@@ -26,8 +26,6 @@ whole table is deterministic under test.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
-import hmac
 import logging
 import math
 import random
@@ -38,6 +36,7 @@ import attrs
 
 from . import _unknown
 from ._endpoints import Endpoint
+from ._fingerprint import fingerprint
 from ._redact import SNIPPET_CHARS, body_snippet, mask_phone
 from ._response import parse_response, parse_retry_after
 from ._wire import TransportFailure, WireRequest, WireResponse
@@ -178,15 +177,6 @@ class RetryPolicy:
         return wait
 
 
-def fingerprint(text: str, key: bytes = b"") -> str:
-    """A short, stable id of a message text: an HMAC-SHA-256 prefix.
-
-    Keyed with the API token by the client, so it is stable for one account but cannot
-    be brute-forced back into a short text (a 4-digit OTP code has 10,000 values).
-    """
-    return hmac.new(key, text.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:16]
-
-
 _NO_TIME = _dt.datetime.min.replace(tzinfo=_dt.timezone.utc)
 
 
@@ -303,7 +293,7 @@ def unknown_outcome(
         f"{what}: {cause}",
         phone=call.phone,
         text=call.text,
-        fingerprint=fingerprint(call.text, call.key),
+        fingerprint=lambda text: fingerprint(text, call.key),
         started_at=call.started_at,
         status_code=status_code,
         cause=cause,

@@ -5,8 +5,9 @@ the history one at a time (``feed``) and knows no I/O; ``reconcile_async`` and
 ``reconcile_sync`` walk the history over a ``fetch_page(query)`` callable (see
 ``_paging``) and feed it.
 
-A record matches a ``SendQuery`` when its number (digits
-only) is the query's and ``fingerprint(record.message)`` equals the query's
+A record matches a ``SendQuery`` when its number is the query's (by the keyed
+digest an unknown-outcome error keeps, ``fingerprint(phone_text(number))``, or by its
+digits for a journal's row) and ``fingerprint(record.message)`` equals the query's
 fingerprint: digests are compared, never raw texts, so an unknown-outcome error that
 keeps only its fingerprint matches as well as one that keeps the text. A record whose
 id is in ``exclude`` (already claimed by another send) never matches: one record proves
@@ -31,6 +32,7 @@ What it cannot know, and the docs say so:
 from __future__ import annotations
 
 import datetime as _dt
+import hmac
 import math
 from collections.abc import Callable, Collection
 from typing import Literal, TypeAlias
@@ -38,7 +40,9 @@ from typing import Literal, TypeAlias
 import attrs
 
 from ._converter import TASHKENT
+from ._fingerprint import phone_text
 from ._paging import AsyncFetchPage, SyncFetchPage, iter_history, iter_history_sync
+from ._redact import mask_phone
 from ._unknown import SendQuery
 from .errors import ValidationError
 from .models import SmsRecord
@@ -164,6 +168,8 @@ class ReconcileSearch:
         self._started = started
         self._cutoff = started - _seconds(skew)
         self._phone = _digits(query.phone)
+        self._masked = query.phone
+        self._phone_digest = query.phone_digest
         self._fingerprint = query.fingerprint
         self._digest = fingerprint
         self._exclude = frozenset(exclude)
@@ -205,11 +211,17 @@ class ReconcileSearch:
         return self.searched < self.window
 
     def _matches_query(self, record: SmsRecord) -> bool:
-        return (
-            record.id not in self._exclude
-            and _digits(record.phone_number) == self._phone
-            and self._digest(record.message) == self._fingerprint
-        )
+        if record.id in self._exclude:
+            return False
+        if self._phone_digest is not None:  # an unknown-outcome error keeps no number
+            same_phone = hmac.compare_digest(
+                self._digest(phone_text(record.phone_number)), self._phone_digest
+            )
+        elif "*" in self._masked:  # a hand-made query from a masked number: weaker
+            same_phone = mask_phone(_digits(record.phone_number)) == self._masked
+        else:
+            same_phone = _digits(record.phone_number) == self._phone
+        return same_phone and hmac.compare_digest(self._digest(record.message), self._fingerprint)
 
     def result(self, *, history_ended: bool) -> AnyReconcileResult:
         """The answer; ``history_ended``: the walk reached the end of the history."""

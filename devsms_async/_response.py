@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from ._confirm import prove_send
 from ._converter import structure
 from ._endpoints import Endpoint
-from ._redact import body_snippet
+from ._redact import body_snippet, redact
 from ._refusals import match_refusal
 from .errors import (
     APIError,
@@ -91,7 +91,7 @@ def parse_response(
     if status_code >= 300:
         # Redirects are not followed: the token must not travel to another host.
         raise MalformedResponseError(
-            f"unexpected redirect to {headers.get('location', '?')!r}",
+            f"unexpected redirect to {redact(headers.get('location', '?'), secrets)!r}",
             status_code=status_code,
             body_snippet=body_snippet(body, secrets=secrets),
         )
@@ -139,26 +139,30 @@ def parse_response(
                     endpoint.method,
                     endpoint.path,
                     ", ".join(proven.unreadable) or "-",
-                    _describe(exc),
+                    redact(_describe(exc), secrets),
                 )
                 return proven.result  # type: ignore[return-value]
-        raise MalformedResponseError(
-            f"'data' does not fit {endpoint.model.__name__}: {_describe(exc)}",
-            status_code=status_code,
-            body_snippet=body_snippet(body, secrets=secrets),
-        ) from exc
-    if (
-        isinstance(result, SendResult)
-        and not (result.sms_id is not None and result.sms_id > 0)
-        and not (result.request_id and result.request_id.strip())
-    ):
-        # Both ids are optional in the model (either proves the send), not both absent.
-        raise MalformedResponseError(
-            "the answer proves no send: no usable 'sms_id' or 'request_id'",
-            status_code=status_code,
-            body_snippet=body_snippet(body, secrets=secrets),
-        )
-    return result
+        # Raised outside the except: the converter's own error quotes the bad value
+        # (a token or a number echoed back), so it is neither chained nor kept.
+        reason = redact(_describe(exc), secrets)
+    else:
+        if (
+            isinstance(result, SendResult)
+            and not (result.sms_id is not None and result.sms_id > 0)
+            and not (result.request_id and result.request_id.strip())
+        ):
+            # Both ids are optional in the model (either proves the send), not both absent.
+            raise MalformedResponseError(
+                "the answer proves no send: no usable 'sms_id' or 'request_id'",
+                status_code=status_code,
+                body_snippet=body_snippet(body, secrets=secrets),
+            )
+        return result
+    raise MalformedResponseError(
+        f"'data' does not fit {endpoint.model.__name__}: {reason}",
+        status_code=status_code,
+        body_snippet=body_snippet(body, secrets=secrets),
+    )
 
 
 def _describe(exc: Exception) -> str:

@@ -9,9 +9,11 @@ Reconcile never builds one as a query: it takes a ``SendQuery`` instead.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Callable
 
 import attrs
 
+from ._fingerprint import phone_text
 from .errors import SendOutcomeUnknownError
 
 __all__ = ["SendQuery", "query_of", "unknown_outcome"]
@@ -26,20 +28,24 @@ def unknown_outcome(
     what: str,
     *,
     phone: str,
+    fingerprint: Callable[[str], str],
     text: str,
-    fingerprint: str,
     started_at: _dt.datetime,
     status_code: int | None = None,
     cause: BaseException | None = None,
 ) -> SendOutcomeUnknownError:
-    """A send that may have reached the provider: ``what`` says why nobody knows."""
+    """A send that may have reached the provider: ``what`` says why nobody knows.
+
+    ``fingerprint`` is the keyed digest function (the client's); the error keeps the
+    digests of ``phone`` and ``text``, a masked number, and neither in clear.
+    """
     error = SendOutcomeUnknownError(
         f"the send may or may not have reached the provider ({what}); {_ADVICE}",
         phone=phone,
-        fingerprint=fingerprint,
+        fingerprint=fingerprint(text),
+        phone_digest=fingerprint(phone_text(phone)) if phone else None,
         started_at=started_at,
         status_code=status_code,
-        text=text,
     )
     if cause is not None:
         error.__cause__ = cause
@@ -55,10 +61,15 @@ class SendQuery:
     """
 
     phone: str
+    """The number in clear (a journal's row) or masked (an unknown-outcome error)."""
     fingerprint: str
     started_at: _dt.datetime
+    phone_digest: str | None = None
+    """``fingerprint(phone_text(number))``: how a masked ``phone`` is matched."""
 
 
 def query_of(error: SendOutcomeUnknownError) -> SendQuery:
     """The reconcile query an unknown-outcome error stands for."""
-    return SendQuery(error.phone, error.fingerprint, error.started_at)
+    return SendQuery(
+        error.phone, error.fingerprint, error.started_at, getattr(error, "phone_digest", None)
+    )

@@ -163,12 +163,59 @@ def _check_international(digits: str, field: str) -> str:
     return digits
 
 
+def check_utf8(field: str, value: str) -> str:
+    """``value`` itself, or ``ValidationError`` when UTF-8 cannot carry it.
+
+    Lone surrogates (``"\\ud800"``) are the only such characters; they come from badly
+    decoded input (``surrogateescape``, a cut UTF-16 pair). The error names the
+    position only: the text may be secret (an OTP), and it is raised outside the
+    ``except`` so no ``UnicodeEncodeError`` holding the text hangs on ``__context__``.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        position = exc.start
+    else:
+        return value
+    raise ValidationError(
+        field,
+        f"has a character UTF-8 cannot carry at position {position} (a lone surrogate, "
+        "from badly decoded input); decode the input correctly",
+    )
+
+
+_TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")
+
+
+def check_token(token: str) -> str:
+    """The token, or ``ValidationError`` when an HTTP header cannot carry it.
+
+    ``Authorization: Bearer <token>`` takes visible ASCII only (RFC 9110 field values;
+    RFC 6750 is stricter, but PHP tokens such as Sanctum's ``1|abc`` use ``|``). A
+    zero-width space, a non-breaking space, ``ö`` or ``\\r\\n`` pasted with the token
+    would otherwise fail inside httpx or aiohttp with the token in the error text. The
+    error names the position and the kind of character, never the token.
+    """
+    if _TOKEN_CHARS.fullmatch(token):
+        return token
+    position, char = next((i, ch) for i, ch in enumerate(token) if not _TOKEN_CHARS.match(ch))
+    if char.isspace() or not char.isprintable() or char.isascii():
+        kind = f"U+{ord(char):04X}, an invisible, space or control character"
+    else:
+        kind = "a non-ASCII character"
+    raise ValidationError(
+        "token",
+        f"has a character an HTTP header cannot carry at position {position} ({kind}); "
+        "copy the token again",
+    )
+
+
 def check_message(message: object) -> str:
     if not isinstance(message, str):
         raise ValidationError("message", f"must be a string, not {type(message).__name__}")
     if not message.strip():
         raise ValidationError("message", "is empty")
-    return message
+    return check_utf8("message", message)
 
 
 def check_sender(sender: object) -> str | None:
@@ -176,7 +223,7 @@ def check_sender(sender: object) -> str | None:
         return None
     if not isinstance(sender, str) or not sender.strip():
         raise ValidationError("sender", "must be a non-empty string or None")
-    return sender
+    return check_utf8("sender", sender)
 
 
 def check_callback_url(url: object) -> str | None:
@@ -195,7 +242,7 @@ def check_callback_url(url: object) -> str | None:
         raise ValidationError("callback_url", "must name a host")
     if any(ch.isspace() for ch in url):
         raise ValidationError("callback_url", "must not contain whitespace")
-    return url
+    return check_utf8("callback_url", url)
 
 
 def check_sms_type(value: object, phone: str) -> SmsType:
@@ -227,6 +274,7 @@ def check_service_name(value: object) -> str:
         raise ValidationError("service_name", f"must be a string, not {type(value).__name__}")
     if not 2 <= len(value) <= 50:
         raise ValidationError("service_name", f"must be 2-50 characters, got {len(value)}")
+    check_utf8("service_name", value)
     bad = sorted({ch for ch in value if not _SERVICE_NAME.fullmatch(ch)})
     if bad:
         raise ValidationError(
@@ -275,4 +323,4 @@ def check_status_query(sms_id: object, request_id: object) -> dict[str, Any]:
         return {"sms_id": sms_id}
     if not isinstance(request_id, str) or not request_id.strip():
         raise ValidationError("request_id", "must be a non-empty string")
-    return {"request_id": request_id}
+    return {"request_id": check_utf8("request_id", request_id)}

@@ -47,6 +47,7 @@ masked (``99890***4567``) and response bodies are cut to a short, redacted snipp
 from __future__ import annotations
 
 import datetime as _dt
+import hmac
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -278,9 +279,12 @@ class SendOutcomeUnknownError(DevSMSError):
     retry could deliver (and charge) the message twice. Pass this error to
     ``await sms.reconcile(error)`` to look it up in the history, or decide yourself.
 
-    ``phone`` is the normalised number (kept out of the message text), ``fingerprint``
-    a SHA-256 prefix of the message text, ``started_at`` when the attempt began
-    (aware, UTC) and ``__cause__`` the underlying network error.
+    It keeps no secret, so it may be logged, pickled and sent to a task queue or an
+    error tracker: ``phone`` is the *masked* number (``99890***4567``), ``phone_digest``
+    and ``fingerprint`` keyed digests (HMAC-SHA-256 with the API token) of the number and
+    the message text (for an OTP, the rendered text with its code), ``started_at`` when
+    the attempt began (aware, UTC) and ``__cause__`` the underlying error (not pickled).
+    ``matches`` tells whether a history record is this send.
     """
 
     def __init__(
@@ -292,14 +296,49 @@ class SendOutcomeUnknownError(DevSMSError):
         started_at: _dt.datetime,
         status_code: int | None = None,
         text: str | None = None,
+        key: bytes | None = None,
+        phone_digest: str | None = None,
     ) -> None:
+        """``phone`` is the full number (it is masked here and only its digest kept when
+        ``key``, the token as bytes, is given, or ``phone_digest`` already computed) or an
+        already masked one. ``text`` is never kept: with ``key`` and an empty
+        ``fingerprint`` it gives the fingerprint."""
+        from ._fingerprint import fingerprint as text_fingerprint
+        from ._fingerprint import phone_digest as digest_of
+        from ._redact import mask_phone
+
+        if not fingerprint and text is not None and key is not None:
+            fingerprint = text_fingerprint(text, key)
         super().__init__(message)
-        self.phone = phone
+        masked = not phone or "*" in phone
+        self.phone = phone if masked else mask_phone(phone)
+        if phone_digest is None and not masked and key is not None:
+            phone_digest = digest_of(phone, key)
+        self.phone_digest = phone_digest
         self.fingerprint = fingerprint
         self.started_at = started_at
         self.status_code = status_code
-        # Kept for reconcile(); never part of str(self).
-        self._text = text
+
+    def matches(self, phone: str, message: str, key: bytes) -> bool:
+        """Whether an SMS to ``phone`` with text ``message`` (a history record's
+        ``phone_number`` and ``message``) is this send. ``key`` is the API token as
+        bytes: the digests are keyed with it, so only the same account can match.
+
+        Without a ``phone_digest`` (an error made by hand from a masked number) the
+        masked number must match, a weaker test; the text must match in every case.
+        """
+        from ._fingerprint import fingerprint, phone_digest
+        from ._redact import mask_phone
+
+        digits = "".join(ch for ch in phone if ch.isdigit())
+        own: str | None = getattr(self, "phone_digest", None)
+        if own is not None:
+            same_phone = hmac.compare_digest(phone_digest(digits, key), own)
+        elif "*" in self.phone:
+            same_phone = mask_phone(digits) == self.phone
+        else:  # unpickled from an SDK version that kept the full number
+            same_phone = "".join(ch for ch in self.phone if ch.isdigit()) == digits
+        return same_phone and hmac.compare_digest(fingerprint(message, key), self.fingerprint)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"

@@ -51,6 +51,7 @@ TIMESTAMP = "%Y-%m-%d %H:%M:%S"
 __all__ = [
     "Close",
     "Drip",
+    "Endless",
     "Fault",
     "FakeDevSMS",
     "FaultServer",
@@ -60,6 +61,8 @@ __all__ = [
     "Reset",
     "ResetMidBody",
     "Stall",
+    "StreamReport",
+    "Trailing",
     "fault_server",
     "refused_url",
     "unaccepting_url",
@@ -146,7 +149,50 @@ class Raw:
     processed: bool = False
 
 
-Fault = Reply | Reset | Close | ResetMidBody | Stall | Drip | Raw
+_STALE_BODY = (
+    b'{"success": true, "message": "stale", "data": {"sms_id": 999, "request_id": "stale", '
+    b'"status": "sent", "parts_count": 1, "total_cost": 50, "balance": 1, "type": "eskiz"}}'
+)
+STALE_ANSWER = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    b"Content-Length: %d\r\n\r\n%s" % (len(_STALE_BODY), _STALE_BODY)
+)
+"""A complete second answer (``sms_id`` 999) that belongs to no request."""
+
+
+@attrs.frozen
+class Trailing:
+    """The API's answer, then ``extra`` bytes past its ``Content-Length`` (a second
+    response, a PHP warning): in the same write, or with ``separate`` in a second one."""
+
+    extra: bytes = STALE_ANSWER
+    separate: bool = False
+    processed: bool = True
+
+
+@attrs.frozen
+class Endless:
+    """A chunked answer (no ``Content-Length``) that goes on until the client hangs up,
+    or until ``limit`` bytes, then ends properly. ``server.streams`` says how far each
+    one got."""
+
+    status: int = 200
+    chunk: int = 64 * 1024
+    limit: int = 64 * 1024 * 1024
+    processed: bool = False
+
+
+@attrs.frozen
+class StreamReport:
+    """How an :class:`Endless` answer ended."""
+
+    written: int
+    """Body bytes the server managed to hand to the kernel."""
+    finished: bool
+    """``True``: all ``limit`` bytes went out (the client read it all)."""
+
+
+Fault = Reply | Reset | Close | ResetMidBody | Stall | Drip | Raw | Trailing | Endless
 
 
 # -- what the server saw -----------------------------------------------------------------
@@ -327,6 +373,10 @@ class FaultServer:
         (concurrent requests arrive in any order)."""
         self.errors: list[Exception] = []
         """Unexpected exceptions in connection handlers (the fixture fails on any)."""
+        self.streams: list[StreamReport] = []
+        """One per :class:`Endless` answer, once it ended."""
+        self.trailers_sent = 0
+        """:class:`Trailing` answers dealt with (written, or cut by the client)."""
 
     # public API --------------------------------------------------------------------
 
@@ -543,7 +593,48 @@ class FaultServer:
                 await writer.drain()
                 writer.close()
                 return False
+            case Trailing():
+                answer = processed or b""
+                try:
+                    if fault.separate:
+                        writer.write(answer)
+                        await writer.drain()
+                        writer.write(fault.extra)
+                    else:
+                        writer.write(answer + fault.extra)
+                    await writer.drain()
+                finally:  # done, or the client hung up on it first (aiohttp may)
+                    with self._state:
+                        self.trailers_sent += 1
+                return True
+            case Endless():
+                return await self._endless(fault, writer)
         raise AssertionError(f"unknown fault {fault!r}")  # pragma: no cover
+
+    async def _endless(self, fault: Endless, writer: asyncio.StreamWriter) -> bool:
+        reason = _REASONS.get(fault.status, "Status")
+        writer.write(
+            f"HTTP/1.1 {fault.status} {reason}\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n".encode()
+        )
+        start = b'{"success": true, "data": {"pad": "'
+        frame = b"%x\r\n" % fault.chunk + b"x" * fault.chunk + b"\r\n"  # one object, reused
+        written, finished = 0, False
+        try:
+            writer.write(b"%x\r\n" % len(start) + start + b"\r\n")
+            while written < fault.limit:
+                writer.write(frame)
+                await writer.drain()
+                written += fault.chunk
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+            finished = True
+        except ConnectionError:
+            pass
+        finally:
+            with self._state:
+                self.streams.append(StreamReport(written, finished))
+        return finished
 
     def _api_reply(self, request: Received) -> bytes:
         status, payload = self.api.handle(request)

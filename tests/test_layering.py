@@ -30,6 +30,7 @@ CORE = [
     "_redact",
     "_otp",
     "_unknown",
+    "_fingerprint",
     "models",
     "errors",
 ]

@@ -323,7 +323,7 @@ async def test_unknown_outcome_carries_the_number_but_does_not_print_it(
         with pytest.raises(SendOutcomeUnknownError) as info:
             await otp(sms)
     error = info.value
-    assert error.phone == PHONE
+    assert error.phone == MASKED
     assert error.status_code == 502
     assert leaks(error_text(error)) == []
     # The fingerprint is keyed: a 6-digit code cannot be found by hashing guesses.

@@ -6,7 +6,10 @@ installing devsms-async makes them available; ``-p no:devsms_async`` turns them 
 * ``devsms_clock``: the ``ManualClock`` of
   ``devsms_sandbox`` (starts at 2026-03-09 10:30:00 Tashkent time; ``.advance(s)``).
 * ``devsms_sandbox``: a fresh ``Sandbox`` per test, on
-  ``devsms_clock`` (deterministic timestamps).
+  ``devsms_clock`` (deterministic timestamps). While it is in use, stamina's testing
+  mode is on with the SDK's own attempts kept (``set_testing(True, attempts=1000,
+  cap=True)``): retries happen as configured, without waiting; the previous mode is
+  restored after the test.
 * ``devsms_client``: an entered ``AsyncDevSMS`` wired to it in-process. It is an async
   fixture: it needs pytest-asyncio (or the anyio pytest plugin).
 * ``devsms_verifier``: a ``Verifier`` on ``devsms_client``,
@@ -19,7 +22,7 @@ pytest run in an environment where devsms-async is installed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -50,12 +53,23 @@ def devsms_clock() -> ManualClock:
     return ManualClock()
 
 
+NO_WAIT_ATTEMPTS_CAP = 1000
+"""``stamina.set_testing(True)`` alone would also cut every retry loop to 1 attempt."""
+
+
 @pytest.fixture
-def devsms_sandbox(devsms_clock: ManualClock) -> Sandbox:
-    """A fresh sandbox: token ``sandbox-token``, 100 000 so'm, 50 so'm per Uzbek part."""
+def devsms_sandbox(devsms_clock: ManualClock) -> Iterator[Sandbox]:
+    """A fresh sandbox: token ``sandbox-token``, 100 000 so'm, 50 so'm per Uzbek part.
+
+    Retries run without waiting while it is in use (stamina's testing mode, capped so
+    the client's ``max_retries`` still decides); the previous mode comes back after.
+    """
+    import stamina
+
     from devsms_async.testing import Sandbox
 
-    return Sandbox(clock=devsms_clock)
+    with stamina.set_testing(True, attempts=NO_WAIT_ATTEMPTS_CAP, cap=True):
+        yield Sandbox(clock=devsms_clock)
 
 
 @_async_fixture
