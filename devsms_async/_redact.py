@@ -43,7 +43,7 @@ def secret_forms(secret: str) -> set[str]:
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with every form of every secret (see :func:`secret_forms`) replaced by
+    """``text`` with every form of every secret (see ``secret_forms``) replaced by
     ``***``, and phone-like digit runs masked.
 
     Hex escapes are matched in either case (``%2f``, ``\\u00F6``). A form cut off by

@@ -284,7 +284,7 @@ class SendOutcomeUnknownError(DevSMSError):
     and ``fingerprint`` keyed digests (HMAC-SHA-256 with the API token) of the number and
     the message text (for an OTP, the rendered text with its code), ``started_at`` when
     the attempt began (aware, UTC) and ``__cause__`` the underlying error (not pickled).
-    :meth:`matches` tells whether a history record is this send.
+    ``matches`` tells whether a history record is this send.
     """
 
     def __init__(
