@@ -187,3 +187,25 @@ async def test_a_users_client_keeps_its_own_timeout_unless_a_call_gives_one(
     async with httpx.AsyncClient(timeout=4.5) as ahttp, AsyncDevSMS(TOKEN, http_client=ahttp) as a:
         await a.get_status(sms_id=1)
         assert route.calls.last.request.extensions["timeout"]["read"] == 4.5
+
+
+def test_sync_bytes_after_the_answer_never_reach_the_next_send() -> None:
+    """The sync backend's desync guard (the async ones are in test_reliability_round2)."""
+    from devsms_async import SendOutcomeUnknownError
+    from faultserver import FaultServer, Trailing
+
+    with FaultServer() as server:
+        server.script(None, Trailing())  # type: ignore[arg-type]
+        outcomes: list[object] = []
+        with DevSMS(TOKEN, base_url=server.base_url, timeout=5) as sms:
+            for i in range(3):
+                try:
+                    outcomes.append(sms.send_sms("998901234567", f"xabar {i}").sms_id)
+                except SendOutcomeUnknownError as exc:
+                    outcomes.append(exc)
+            sms.get_balance()
+        assert 999 not in outcomes
+        assert outcomes[0] == 1
+        assert outcomes[2] == 3
+        assert isinstance(outcomes[1], SendOutcomeUnknownError)
+        assert server.count("send_sms.php") == 3  # nothing was replayed
