@@ -43,8 +43,14 @@ def test_example_runs(
             options.setdefault("transport", sandbox.transport())
             super().__init__(token or "your-token", **options)
 
+    class SandboxedSyncClient(devsms_async.DevSMS):
+        def __init__(self, token: str | None = None, **options: Any) -> None:
+            options.setdefault("transport", sandbox.transport())
+            super().__init__(token or "your-token", **options)
+
     monkeypatch.setattr(devsms_async, "AsyncDevSMS", SandboxedClient)
+    monkeypatch.setattr(devsms_async, "DevSMS", SandboxedSyncClient)
     exec(compile(code, f"{page.name}[{index}]", "exec"), {"__name__": "__docs__"})
     assert capsys.readouterr().out.strip(), "the example printed nothing"
-    if "AsyncDevSMS(" in code:
+    if "AsyncDevSMS(" in code or "DevSMS(" in code:
         assert sandbox.requests, "the example made no request"
