@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from ._classify import Call, RetryPolicy, fingerprint
 from ._converter import TASHKENT
 from ._endpoints import GET_BALANCE, GET_HISTORY, GET_STATUS, SEND_SMS, Endpoint
+from ._fork import ForkGuard
 from ._otp import render_otp
 from ._transport import (
     DEFAULT_LIMITS,
@@ -105,6 +106,7 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
 
     _face = "AsyncDevSMS"
     _enter = "async with"
+    _open_call = "await sms.open()"
 
     def __init__(
         self,
@@ -152,6 +154,7 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
         self._log_sensitive = log_sensitive
         self._region = check_region(default_region)
         self._state = State.NEW
+        self._fork_guard = ForkGuard()  # renewed on open: the process that owns the pool
 
     def __repr__(self) -> str:
         return f"<{self._face} base_url={self._base_url!r} state={self._state.value}>"
@@ -168,10 +171,23 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
     def _check_open(self) -> None:
         if self._state is State.NEW:
             raise UsageError(
-                f"the client is not open: use `{self._enter} {self._face}(...) as sms:`"
+                f"the client is not open: use `{self._enter} {self._face}(...) as sms:` "
+                f"or `{self._open_call}`"
             )
         if self._state is State.CLOSED:
             raise UsageError(f"the client is closed; create a new {self._face}")
+
+    def _check_can_rebuild(self) -> None:
+        """In a forked child: the SDK rebuilds only a pool it built itself."""
+        if self._user_client is not None or self._transport is not None:
+            given = "http_client=" if self._user_client is not None else "transport="
+            raise UsageError(
+                f"this {self._face} was opened in process {self._fork_guard.pid} with a "
+                f"{given} of yours, and this process is a fork of it: the SDK cannot "
+                "rebuild your client, and sharing its connections with the other process "
+                "could give each one the other's answers. Create and open the "
+                f"{self._face} (and your {given.rstrip('=')}) in each process, after the fork."
+            )
 
     def _headers(self) -> dict[str, str]:
         # Built when the client opens, never stored on the instance: vars() stays clean.
