@@ -57,6 +57,8 @@ class DevSMS(BaseClient[BaseTransport, Client]):
     _face = "DevSMS"
     _enter = "with"
     _open_call = "sms.open()"
+    _http_client_types: tuple[type, ...] = (Client,)
+    _transport_types: tuple[type, ...] = (BaseTransport,)
 
     _engine: SyncEngine | None = None
 
