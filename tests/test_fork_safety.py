@@ -314,3 +314,31 @@ def test_async_client_closed_in_the_child_leaves_the_parents_pool_alone(
             return await async_sends(sms, texts_for("parent", 0))
 
     assert_each_answer_is_its_own(served, anyio.run(main, backend=loop))
+
+
+# -- the documented pattern ---------------------------------------------------------------
+
+
+def test_the_documented_module_level_client_works_in_forked_workers(
+    served: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/sync.md's module-level client, imported before the fork, in both processes."""
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "sync.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), re.DOTALL)
+    [code] = [block for block in blocks if "sms = DevSMS().open()" in block]
+    monkeypatch.setenv("DEVSMS_TOKEN", DEFAULT_TOKEN)
+    monkeypatch.setenv("DEVSMS_BASE_URL", served)
+    module: dict[str, Any] = {"__name__": "myapp_sms"}
+    exec(compile(code, str(page), "exec"), module)
+    try:
+        module["notify"](PHONE, "pools a keep-alive connection")
+
+        def work(who: str) -> list[Outcome]:
+            return [(text, module["notify"](PHONE, text)) for text in texts_for(who, 0)]
+
+        assert_each_answer_is_its_own(served, in_parent_and_child(work))
+    finally:
+        module["sms"].close()
