@@ -12,6 +12,7 @@ import datetime as _dt
 import enum
 import math
 import os
+import threading
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._classify import Call, RetryPolicy, fingerprint
@@ -170,6 +171,9 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
         self._region = check_region(default_region)
         self._state = State.NEW
         self._fork_guard = ForkGuard()  # renewed on open: the process that owns the pool
+        # Held only for a moment, while a forked child's first request builds its pool:
+        # its threads must not build two.
+        self._fork_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"<{self._face} base_url={self._base_url!r} state={self._state.value}>"

@@ -79,14 +79,20 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         result = await sms.send_sms("998901234567", "Salom!")
     ```
 
+    Where start and stop are separate hooks (a bot's startup and shutdown), use
+    ``await sms.open()`` and ``await sms.aclose()`` instead. After ``os.fork()`` a
+    child builds its own pool on first use (``docs/sync.md``).
+
     Args:
         token: API token; defaults to the ``DEVSMS_TOKEN`` environment variable.
         base_url: the API root; defaults to the ``DEVSMS_BASE_URL`` environment
             variable, else ``https://devsms.uz/api``. Plain ``http://`` is refused for
             non-loopback hosts unless ``allow_insecure_http=True`` (the token would
-            travel in clear text).
+            travel in clear text); so are credentials (``user:pw@``), a query and a
+            fragment.
         timeout: seconds or an ``httpx.Timeout``; default connect 5, read 30,
-            write 10, pool 10. Every method also takes ``timeout=``.
+            write 10, pool 10. Every method also takes ``timeout=``. ``None`` is
+            refused (a send could wait for ever): ``httpx.Timeout(None)`` means it.
         max_retries: retries of *reads* (history, balance, status). Sends are retried
             only when the request provably never left (see ``docs/errors.md``).
         retry_deadline: seconds after the first attempt past which no retry starts
@@ -193,11 +199,14 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         """The engine to use in this process: in a forked child, a fresh pool in the
         child's own event loop (the parent's loop and sockets are not this process's)."""
         self._check_open()
-        self._check_can_rebuild()
-        abandon(self._engine)
-        engine = self._engine = self._open_engine()
-        self._fork_guard.renew()
-        return engine
+        with self._fork_lock:  # threads of the child racing to its first request
+            if self._engine is not None and not self._fork_guard.forked():
+                return self._engine
+            self._check_can_rebuild()
+            abandon(self._engine)
+            engine = self._engine = self._open_engine()
+            self._fork_guard.renew()
+            return engine
 
     @property
     def _http(self) -> Any:

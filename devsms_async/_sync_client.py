@@ -39,8 +39,8 @@ T = TypeVar("T")
 class DevSMS(BaseClient[BaseTransport, Client]):
     """Synchronous client for the DevSMS.uz API: ``AsyncDevSMS`` without ``await``.
 
-    Use it as a context manager; it owns one pooled ``httpx.Client``, created on entry
-    and closed on exit:
+    Use it as a context manager (or ``open()`` and ``close()``); it owns one pooled
+    ``httpx.Client``, created on entry and closed on exit:
 
     ```python
     with DevSMS("token") as sms:
@@ -129,11 +129,14 @@ class DevSMS(BaseClient[BaseTransport, Client]):
     def _engine_after_fork(self) -> SyncEngine:
         """The engine to use in this process: a fresh one in a forked child."""
         self._check_open()
-        self._check_can_rebuild()
-        abandon(self._engine)
-        engine = self._engine = self._open_engine()
-        self._fork_guard.renew()
-        return engine
+        with self._fork_lock:  # threads of the child racing to its first request
+            if self._engine is not None and not self._fork_guard.forked():
+                return self._engine
+            self._check_can_rebuild()
+            abandon(self._engine)
+            engine = self._engine = self._open_engine()
+            self._fork_guard.renew()
+            return engine
 
     def _client(self) -> Client:
         """The open engine's ``httpx.Client``; ``UsageError`` outside the ``with``."""
