@@ -22,9 +22,14 @@ class Pool:
         ...
 ```
 
-A PID check rather than ``os.register_at_fork``: it also covers a fork made by C code
-(which runs no Python at-fork hooks), needs no global registry of live objects, and
-``os.getpid()`` costs well under a microsecond, next to a request's ~100 µs.
+How a fork is noticed: ``os.register_at_fork`` bumps a process generation in every
+child that ``os.fork()`` makes (``multiprocessing``'s fork start method, Celery's
+billiard and gunicorn all fork that way), and a guard compares its generation with it:
+a global read, where ``os.getpid()`` is a system call (on a sandboxed machine a PID
+check measured ~2.4 µs a call, 4x the whole generation check, medians of 7
+alternating rounds). Where Python has no ``register_at_fork`` (not POSIX) the guard
+compares PIDs instead. A fork made by C code that runs no at-fork hooks is not seen;
+every fork of the servers and pools named above runs them.
 """
 
 from __future__ import annotations
@@ -35,19 +40,38 @@ import threading
 __all__ = ["ForkGuard", "abandon"]
 
 
+_generation = 0
+"""How many forks lie between the first process and this one (0 in the first)."""
+
+
+def _after_fork_in_child() -> None:
+    global _generation
+    _generation += 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+    _USE_PID = False
+else:  # pragma: no cover - no os.fork() there either
+    _USE_PID = True
+
+
 class ForkGuard:
     """Remembers the process that built a resource: ``forked()`` is ``True`` when the
     current process is another one (a fork of it); ``renew()`` after rebuilding."""
 
-    __slots__ = ("pid",)
+    __slots__ = ("generation", "pid")
 
     def __init__(self) -> None:
-        self.pid = os.getpid()
+        self.renew()
 
     def forked(self) -> bool:
-        return os.getpid() != self.pid
+        if _USE_PID:  # pragma: no cover
+            return os.getpid() != self.pid
+        return _generation != self.generation
 
     def renew(self) -> None:
+        self.generation = _generation
         self.pid = os.getpid()
 
     def __repr__(self) -> str:
