@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import anyio
 import anyio.from_thread
 import pytest
 
@@ -36,12 +37,12 @@ class Bot:
         return (await self.sms.send_sms(PHONE, text)).sms_id
 
 
-@pytest.mark.parametrize("http_backend", ["httpx", "aiohttp"])
-def test_a_client_opened_and_closed_by_hooks_sends_in_between(
-    run: Any, backend: str, http_backend: str
-) -> None:
-    if http_backend == "aiohttp" and backend == "trio":
-        pytest.skip("aiohttp runs on asyncio only")
+@pytest.mark.parametrize(
+    ("loop", "http_backend"),
+    [("asyncio", "httpx"), ("trio", "httpx"), ("asyncio", "aiohttp")],
+    ids=["asyncio-httpx", "trio-httpx", "asyncio-aiohttp"],
+)
+def test_a_client_opened_and_closed_by_hooks_sends_in_between(loop: str, http_backend: str) -> None:
     if http_backend == "aiohttp":
         pytest.importorskip("aiohttp")
     sandbox = Sandbox(token=TOKEN)
@@ -64,7 +65,7 @@ def test_a_client_opened_and_closed_by_hooks_sends_in_between(
                 await bot.handle("after shutdown")
             await bot.on_shutdown()  # closing twice is harmless
 
-    run(scenario)
+    anyio.run(scenario, backend=loop)
 
 
 def test_open_returns_the_client(run: Any) -> None:
