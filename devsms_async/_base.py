@@ -338,7 +338,7 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
 
 def _check_instance(name: str, value: object, kinds: tuple[type, ...]) -> None:
     if value is not None and not isinstance(value, kinds):
-        wanted = " or ".join(f"{kind.__module__}.{kind.__qualname__}" for kind in kinds)
+        wanted = " or ".join(f"httpx.{kind.__name__}" for kind in kinds)
         raise ValidationError(name, f"must be an {wanted} or None, not {type(value).__name__}")
 
 
