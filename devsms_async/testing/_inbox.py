@@ -29,8 +29,9 @@ POST     ``/inbox/api/faults``               arm a fault for the next request(s)
 DELETE   ``/inbox/api/faults``               disarm every fault
 =======  ==================================  ===========================================
 
-Security: it answers only requests addressed to a loopback host (``Host:`` header, so a
-DNS-rebinding page cannot read it); a POST or DELETE needs the ``X-DevSMS-Inbox``
+Security: it answers only requests addressed to a loopback host or one the user allowed
+(``Host:`` header, the same check as the fake API's, so a DNS-rebinding page cannot
+read it); a POST or DELETE needs the ``X-DevSMS-Inbox``
 header, which a cross-site form cannot send; numbers are masked unless
 ``show_numbers``; the token and the recorded request headers are never served.
 """
@@ -54,6 +55,7 @@ from ..errors import ValidationError
 from ..models import SmsStatus, SmsType
 from . import _app
 from ._callbacks import CallbackAttempt
+from ._hosts import AllowedHosts
 from ._sandbox import Sandbox
 from ._state import SandboxMessage, format_time
 
@@ -115,8 +117,11 @@ class Inbox:
         show_numbers: bool = False,
         advance_every: float | None = None,
         wake: Callable[[], object] | None = None,
+        hosts: AllowedHosts | None = None,
     ) -> None:
         self.sandbox = sandbox
+        self.hosts = hosts if hosts is not None else AllowedHosts()
+        """The ``Host`` check (the server passes its own; alone: loopback, any port)."""
         self.show_numbers = show_numbers
         self.advance_every = advance_every
         self._wake = wake
@@ -143,10 +148,14 @@ class Inbox:
         raw_path, _, raw_query = target.partition("?")
         path = urllib.parse.unquote(raw_path)
         query = dict(urllib.parse.parse_qsl(raw_query, keep_blank_values=True))
+        headers = list(headers)
         lower = {name.lower(): value for name, value in headers}
         method = method.upper()
         try:
-            _check_host(lower)
+            hosts = [value for name, value in headers if name.lower() == "host"]
+            host = hosts[0] if len(hosts) == 1 else None
+            if not self.hosts.allows(host):
+                raise _RefusedError(403, self.hosts.refusal(host))
             if path.startswith(API_PREFIX):
                 return await self._api(method, path[len(API_PREFIX) :], query, lower, body)
             return self._static(method, path)
@@ -550,20 +559,6 @@ def _json(status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()) 
 def _allow(method: str, *allowed: str) -> None:
     if method not in allowed:
         raise _RefusedError(405, f"use {' or '.join(allowed)}", (("allow", ", ".join(allowed)),))
-
-
-def _host_name(value: str) -> str:
-    value = value.strip()
-    if value.startswith("["):
-        return value[1:].partition("]")[0]
-    return value.rpartition(":")[0] if value.count(":") == 1 else value
-
-
-def _check_host(headers: Mapping[str, str]) -> None:
-    # A page from elsewhere can point its own name at 127.0.0.1 (DNS rebinding) and
-    # then read us as "same origin"; its requests still carry its name in Host.
-    if not is_loopback(_host_name(headers.get("host", ""))):
-        raise _RefusedError(403, "the inbox answers only on a loopback address (127.0.0.1)")
 
 
 def _check_same_origin(headers: Mapping[str, str]) -> None:
