@@ -10,18 +10,14 @@ from pathlib import Path
 
 import httpx
 
+import test_inbox_browser as browser
 from devsms_async import AsyncDevSMS
-from test_inbox_browser import (  # noqa: F401 - the fixtures: page, served, artifacts
-    TOKEN,
-    UZ,
-    Page,
-    Served,
-    artifacts,
-    card,
-    open_inbox,
-    page,
-    served,
-)
+from test_inbox_browser import TOKEN, UZ, Page, Served, card, open_inbox
+
+# The fixtures of tests/test_inbox_browser.py: a real `devsms sandbox serve`, Chromium.
+artifacts = browser.artifacts
+page = browser.page
+served = browser.served
 
 NBSP = "\u00a0"
 HOSTILE = '<img src=x onerror="window.__pwned = 1">'
@@ -60,7 +56,9 @@ async def test_filters_and_the_count_say_what_is_shown_and_page_on(
             assert failed.status_code == 200, failed.text
 
     # 203 messages, 200 on the page: it says so, and offers the rest.
-    await page.wait_for_function("() => document.getElementById('count').textContent.includes('203')")
+    await page.wait_for_function(
+        "() => document.getElementById('count').textContent.includes('203')"
+    )
     await wait_cards(page, 200)
     assert await count_text(page) == "(showing 200 of 203)"
     assert await page.locator("#more-text").text_content() == (

@@ -110,7 +110,9 @@ async def test_the_number_filter_matches_the_normalised_number_while_masked(
     assert UZ not in body.replace(json.dumps(data["query"]), "")  # only where it was typed
 
 
-@pytest.mark.parametrize(("piece", "masked", "shown"), [("1234", [], [3, 1]), ("99893", [4, 2], [4, 2])])
+@pytest.mark.parametrize(
+    ("piece", "masked", "shown"), [("1234", [], [3, 1]), ("99893", [4, 2], [4, 2])]
+)
 async def test_a_piece_of_a_number_matches_only_what_the_page_shows(
     piece: str, masked: list[int], shown: list[int]
 ) -> None:
@@ -131,7 +133,12 @@ async def test_a_long_inbox_says_how_many_it_shows_and_pages_on() -> None:
     inbox = Inbox(sandbox)
 
     first = await state(inbox)
-    assert (first["total"], first["matched"], first["shown"], first["limit"]) == (205, 205, 200, 200)
+    assert (first["total"], first["matched"], first["shown"], first["limit"]) == (
+        205,
+        205,
+        200,
+        200,
+    )
     assert ids(first) == list(range(205, 5, -1))  # the newest 200
     more = await state(inbox, "?limit=400")
     assert (more["shown"], ids(more)[-1]) == (205, 1)

@@ -22,6 +22,8 @@ from devsms_async.testing import DEFAULT_TOKEN, Sandbox, serve_sandbox
 
 UZ = "998901234567"
 OTP = "482913"
+SERVE = [sys.executable, "-m", "devsms_async.testing"]
+CLI = [sys.executable, "-m", "devsms_async.cli"]
 
 
 async def raw(port: int, head: str) -> tuple[int, bytes]:
@@ -116,7 +118,9 @@ async def test_the_inbox_makes_the_same_check() -> None:
             await raw(server.port, f"GET /inbox/api/state HTTP/1.1\nHost: {host}\n")
             for host in ("evil.example", f"127.0.0.1:{server.port + 1}", f"evil:{server.port}")
         ]
-        allowed = await raw(server.port, f"GET /inbox/api/state HTTP/1.1\nHost: localhost:{server.port}\n")
+        allowed = await raw(
+            server.port, f"GET /inbox/api/state HTTP/1.1\nHost: localhost:{server.port}\n"
+        )
     for status, body in refused:
         assert status == 403
         assert OTP.encode() not in body
@@ -161,14 +165,16 @@ async def test_a_star_answers_any_host() -> None:
 
 async def test_a_bound_address_is_answered_by_its_own_ip() -> None:
     # An IP address in Host cannot be rebound; the --host address is the one users type.
-    async with serve_sandbox(Sandbox(), host="127.0.0.2") as server:
-        async with await anyio.connect_tcp("127.0.0.2", server.port) as stream:
-            await stream.send(
-                f"GET /api/get_balance.php HTTP/1.1\r\nHost: 127.0.0.2:{server.port}\r\n"
-                f"Authorization: Bearer {DEFAULT_TOKEN}\r\nConnection: close\r\n\r\n".encode()
-            )
-            with anyio.fail_after(5):
-                first = await stream.receive()
+    async with (
+        serve_sandbox(Sandbox(), host="127.0.0.2") as server,
+        await anyio.connect_tcp("127.0.0.2", server.port) as stream,
+    ):
+        await stream.send(
+            f"GET /api/get_balance.php HTTP/1.1\r\nHost: 127.0.0.2:{server.port}\r\n"
+            f"Authorization: Bearer {DEFAULT_TOKEN}\r\nConnection: close\r\n\r\n".encode()
+        )
+        with anyio.fail_after(5):
+            first = await stream.receive()
     assert first.startswith(b"HTTP/1.1 200 ")
 
 
@@ -181,23 +187,22 @@ async def test_a_bad_allowed_host_is_refused_before_binding(value: Any) -> None:
 
 def test_the_sdk_s_async_clients_still_work_over_http(run: Callable[..., Any]) -> None:
     async def scenario(backend: str) -> None:
-        async with serve_sandbox(Sandbox()) as server:
-            async with server.client(http_backend=backend) as sms:
-                sent = await sms.send_sms(UZ, "Salom!")
-                assert (await sms.get_status(sms_id=sent.sms_id)).id == sent.sms_id
-                assert (await sms.get_history()).count == 1
+        async with serve_sandbox(Sandbox()) as server, server.client(http_backend=backend) as sms:
+            sent = await sms.send_sms(UZ, "Salom!")
+            assert (await sms.get_status(sms_id=sent.sms_id)).id == sent.sms_id
+            assert (await sms.get_history()).count == 1
 
     run(scenario, "httpx")
 
 
 async def test_the_aiohttp_client_still_works_over_http() -> None:
     pytest.importorskip("aiohttp")
-    async with serve_sandbox(Sandbox()) as server:
-        async with AsyncDevSMS(
-            DEFAULT_TOKEN, base_url=server.base_url, http_backend="aiohttp"
-        ) as sms:
-            await sms.send_sms(UZ, "Salom!")
-            assert (await sms.get_balance()).balance < 100_000
+    async with (
+        serve_sandbox(Sandbox()) as server,
+        AsyncDevSMS(DEFAULT_TOKEN, base_url=server.base_url, http_backend="aiohttp") as sms,
+    ):
+        await sms.send_sms(UZ, "Salom!")
+        assert (await sms.get_balance()).balance < 100_000
 
 
 # -- the command, as a process ---------------------------------------------------------------
@@ -207,8 +212,7 @@ async def test_the_aiohttp_client_still_works_over_http() -> None:
 def served() -> Iterator[tuple[str, int]]:
     """A real ``python -m devsms_async.testing`` with ``--allow-host sandbox``."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "devsms_async.testing", "--port", "0", "--advance-every", "0"]
-        + ["--allow-host", "sandbox"],
+        [*SERVE, "--port", "0", "--advance-every", "0", "--allow-host", "sandbox"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -237,8 +241,7 @@ def test_the_sync_client_and_the_cli_work_against_the_served_sandbox(
         sms.send_sms(UZ, "Salom!")
         assert sms.get_history().count == 1
     cli = subprocess.run(
-        [sys.executable, "-m", "devsms_async.cli", "--base-url", base_url]
-        + ["--token", DEFAULT_TOKEN, "balance"],
+        [*CLI, "--base-url", base_url, "--token", DEFAULT_TOKEN, "balance"],
         capture_output=True,
         text=True,
         timeout=60,

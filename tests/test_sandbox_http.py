@@ -182,7 +182,8 @@ async def test_http_1_0_chunked_and_expect_100_continue() -> None:
     body = json.dumps({"phone": UZ, "message": "Salom"}).encode()
     async with serve_sandbox(Sandbox(TOKEN)) as server:
         old = await exchange(
-            server.port, b"GET /api/get_balance.php HTTP/1.0\r\n" + host(server.port) + auth() + b"\r\n"
+            server.port,
+            b"GET /api/get_balance.php HTTP/1.0\r\n" + host(server.port) + auth() + b"\r\n",
         )
         chunked = await exchange(
             server.port,

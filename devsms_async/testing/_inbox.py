@@ -50,8 +50,8 @@ from typing import Any
 import anyio
 
 from .._redact import mask_phone
-from .._validation import normalize_phone
 from .._transport import is_loopback
+from .._validation import normalize_phone
 from ..errors import ValidationError
 from ..models import SmsStatus, SmsType
 from . import _app
@@ -170,15 +170,18 @@ class Inbox:
         lower = {name.lower(): value for name, value in headers}
         method = method.upper()
         try:
-            hosts = [value for name, value in headers if name.lower() == "host"]
-            host = hosts[0] if len(hosts) == 1 else None
-            if not self.hosts.allows(host):
-                raise _RefusedError(403, self.hosts.refusal(host))
+            self._check_host(headers)
             if path.startswith(API_PREFIX):
                 return await self._api(method, path[len(API_PREFIX) :], query, lower, body)
             return self._static(method, path)
         except _RefusedError as refusal:
             return _json(refusal.status, {"error": refusal.error}, refusal.headers)
+
+    def _check_host(self, headers: list[tuple[str, str]]) -> None:
+        hosts = [value for name, value in headers if name.lower() == "host"]
+        host = hosts[0] if len(hosts) == 1 else None  # several: refused, like none
+        if not self.hosts.allows(host):
+            raise _RefusedError(403, self.hosts.refusal(host))
 
     def _static(self, method: str, path: str) -> _app.Reply:
         _allow(method, "GET", "HEAD")
@@ -258,9 +261,7 @@ class Inbox:
         types = _choices(query, "type", _TYPES)
         number = query.get("number") or query.get("q", "")
         await self.wait_for_change(after, min(wait, MAX_WAIT))
-        return _json(
-            200, self.snapshot(number, limit=limit, statuses=statuses, types=types)
-        )
+        return _json(200, self.snapshot(number, limit=limit, statuses=statuses, types=types))
 
     async def wait_for_change(self, after: int, seconds: float) -> int:
         """Wait until the state's version is not ``after`` (or ``seconds`` passed);
@@ -585,7 +586,7 @@ def money_text(value: Decimal | int) -> str:
         text = text.rjust(-exponent + 1, "0")
         whole, fraction = text[:exponent], text[exponent:].rstrip("0")
     whole = whole.lstrip("0") or "0"
-    groups = []
+    groups: list[str] = []
     while whole:
         groups.insert(0, whole[-3:])
         whole = whole[:-3]
@@ -701,7 +702,9 @@ def _choices(query: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> l
     values = [value.strip() for value in raw.split(",") if value.strip()]
     for value in values:
         if value not in allowed:
-            raise _RefusedError(400, f"{name} must be one of {', '.join(allowed)} (or several, comma-separated)")
+            raise _RefusedError(
+                400, f"{name} must be one of {', '.join(allowed)} (or several, comma-separated)"
+            )
     return values
 
 
