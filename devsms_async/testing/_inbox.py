@@ -16,10 +16,12 @@ The JSON API (every answer ``application/json``):
 =======  ==================================  ===========================================
 method   path                                what
 =======  ==================================  ===========================================
-GET      ``/inbox/api/state``                everything the page shows; ``q`` searches
-                                             by number, ``limit`` (200), ``after=V`` and
-                                             ``wait=S`` wait up to S s (25) for a state
-                                             newer than version V (long polling)
+GET      ``/inbox/api/state``                everything the page shows; filters
+                                             ``number`` (or ``q``), ``status``, ``type``
+                                             (comma-separated for several), ``limit``
+                                             (200 newest), ``after=V`` and ``wait=S``
+                                             wait up to S s (25) for a state newer than
+                                             version V (long polling)
 POST     ``/inbox/api/messages/ID/deliver``  ``delivered`` now (through ``sent``)
 POST     ``/inbox/api/messages/ID/fail``     ``failed`` now
 POST     ``/inbox/api/advance``              every unfinished message one step
