@@ -269,3 +269,34 @@ def test_a_bad_allow_host_is_a_usage_error() -> None:
     )
     assert done.returncode == 2
     assert "--allow-host: must be a host name" in done.stderr
+
+
+@pytest.mark.parametrize("host", ["[::1", "[::1]x", "[::1]:", "[nope]:{port}", "a..b:{port}"])
+async def test_a_malformed_host_is_refused(host: str) -> None:
+    async with serve_sandbox(Sandbox()) as server:
+        status, body = await raw(server.port, history(f"Host: {host.format(port=server.port)}\n"))
+    assert status in (400, 403)
+    assert b"history" not in body
+
+
+async def test_one_allowed_host_may_be_given_as_a_string() -> None:
+    async with serve_sandbox(Sandbox(), allowed_hosts="sandbox") as server:
+        status, _ = await raw(server.port, history(f"Host: sandbox:{server.port}\n"))
+        refused = await raw(server.port, history(f"Host: s:{server.port}\n"))
+    assert status == 200
+    assert f"sandbox:{server.port}" in json.loads(refused[1])["error"]
+
+
+def test_the_bound_address_and_a_star_are_named_in_the_check() -> None:
+    # A non-loopback bind cannot be made on every machine: the check itself, directly.
+    from devsms_async.testing._hosts import AllowedHosts
+
+    lan = AllowedHosts(port=8000, bound="192.168.1.5")
+    assert lan.allows("192.168.1.5:8000")
+    assert not lan.allows("192.168.1.5:8001")
+    assert "192.168.1.5:8000" in lan.refusal("x")
+    wildcard = AllowedHosts(port=8000, bound="0.0.0.0")
+    assert not wildcard.allows("0.0.0.0:8000")
+    anything = AllowedHosts(["*"], port=8000)
+    assert anything.allows(None)
+    assert anything.names() == ["*"]
