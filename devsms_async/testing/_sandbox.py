@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 
 from .._redact import mask_phone
+from .._validation import check_token
 from ..errors import ValidationError
 from ..models import SmsStatus, SmsType
 from . import _app
@@ -145,6 +146,7 @@ class Sandbox:
         given_token: object = token  # callers may pass anything at run time
         if not isinstance(given_token, str) or not token or any(c.isspace() for c in token):
             raise ValidationError("token", "must be a non-empty string without whitespace")
+        check_token(token)  # one the clients can send: visible ASCII
         if not _one_of(money, MONEY_SHAPES):
             raise ValidationError("money", f"must be 'live' or 'documented', got {money!r}")
         template_list = _strings("templates", templates)
