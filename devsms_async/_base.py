@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import enum
 import os
-from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from ._classify import Call, RetryPolicy, fingerprint
 from ._converter import TASHKENT
@@ -50,7 +50,9 @@ from .models import OtpTemplate, SmsStatus, SmsType
 
 if TYPE_CHECKING:
     from ._paging import PageQuery
-    from ._validation import PhoneCheck
+    from typing_extensions import Unpack
+
+    from ._validation import NoMoreOptions, PhoneCheck
 
 DEFAULT_BASE_URL = "https://devsms.uz/api"
 TOKEN_ENV = "DEVSMS_TOKEN"  # noqa: S105 - a variable name, not a secret
@@ -130,10 +132,11 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
         log_sensitive: bool = False,
         default_region: str | None = "UZ",
         phone_check: PhoneCheck = "valid",
-        **unknown: NoReturn,
+        **unknown: Unpack[NoMoreOptions],
     ) -> None:
-        # ``**unknown: NoReturn``: a misspelt option fails the type check, and here
-        # with a ValidationError naming this class rather than Python's TypeError.
+        # ``**unknown``: a misspelt option fails the type check (NoMoreOptions has no
+        # keys), and here with a ValidationError naming this class; Python's TypeError
+        # would name BaseClient.__init__ (and on 3.10 not even the class).
         reject_unknown_options(self._face, unknown, BaseClient.__init__)
         if token is None:
             token = os.environ.get(TOKEN_ENV)
@@ -238,7 +241,9 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
     ) -> Params:
         """Validate one send and build its parameters (shared with bulk sending)."""
         number = normalize_phone(
-            phone, default_region=self._region, phone_check=self._phone_check
+            cast("str", phone),  # any object: normalize_phone refuses a non-str itself
+            default_region=self._region,
+            phone_check=self._phone_check,
         )
         text = check_message(message)
         if normalize:
@@ -277,7 +282,9 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
         callback_url: object,
     ) -> tuple[Params, Call]:
         number = normalize_phone(
-            phone, default_region=self._region, phone_check=self._phone_check
+            cast("str", phone),  # any object: normalize_phone refuses a non-str itself
+            default_region=self._region,
+            phone_check=self._phone_check,
         )
         template_type = int(check_template(template))
         name = check_service_name(service_name)

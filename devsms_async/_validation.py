@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import urllib.parse
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict
 
 from .errors import ValidationError
 from .models import OtpTemplate, SmsStatus, SmsType
@@ -269,6 +269,13 @@ def _check_international(digits: str, field: str, check: PhoneCheck, hint: str) 
         # digits we were given, so refuse rather than drop one.
         raise ValidationError(field, f"is not in international format for {where}")
     return digits
+
+
+class NoMoreOptions(TypedDict):
+    """No keys: ``**unknown: Unpack[NoMoreOptions]`` makes a type checker refuse every
+    keyword argument that is not declared (mypy: "Unexpected keyword argument 'sendr';
+    did you mean 'sender'?"), while the function still receives them at run time, to
+    raise a ``ValidationError`` naming its class (``reject_unknown_options``)."""
 
 
 def reject_unknown_options(

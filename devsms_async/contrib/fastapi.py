@@ -37,7 +37,7 @@ import inspect
 import logging
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 from fastapi import APIRouter, Depends
 from starlette.background import BackgroundTask
@@ -62,7 +62,9 @@ if TYPE_CHECKING:
         Limits,
         TimeoutTypes,
     )
-    from .._validation import PhoneCheck
+    from typing_extensions import Unpack
+
+    from .._validation import NoMoreOptions, PhoneCheck
 
 __all__ = [
     "STATE_KEY",
@@ -140,7 +142,7 @@ class DevSMSLifespan:
         log_sensitive: bool = False,
         default_region: str | None = "UZ",
         phone_check: PhoneCheck = "valid",
-        **unknown: NoReturn,
+        **unknown: Unpack[NoMoreOptions],
     ) -> None:
         reject_unknown_options("DevSMSLifespan", unknown, DevSMSLifespan.__init__)
         values = locals()
