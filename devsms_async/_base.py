@@ -49,9 +49,9 @@ from .errors import UsageError, ValidationError
 from .models import OtpTemplate, SmsStatus, SmsType
 
 if TYPE_CHECKING:
-    from ._paging import PageQuery
     from typing_extensions import Unpack
 
+    from ._paging import PageQuery
     from ._validation import NoMoreOptions, PhoneCheck
 
 DEFAULT_BASE_URL = "https://devsms.uz/api"

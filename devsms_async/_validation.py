@@ -208,7 +208,10 @@ def _passes(number: phonenumbers.PhoneNumber, check: PhoneCheck) -> bool:
         return any(
             phonenumbers.is_possible_number_for_type_with_reason(number, kind)
             == phonenumbers.ValidationResult.IS_POSSIBLE
-            for kind in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE)
+            for kind in (
+                phonenumbers.PhoneNumberType.MOBILE,
+                phonenumbers.PhoneNumberType.FIXED_LINE,
+            )
         )
     return phonenumbers.is_valid_number(number)
 

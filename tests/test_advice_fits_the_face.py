@@ -38,9 +38,7 @@ async def test_the_async_client_advises_await() -> None:
                     await sms.send_sms("998901234567", "Salom")
                 errors.append(info.value)
             with pytest.raises(SendOutcomeUnknownError) as info:
-                await sms.send_otp(
-                    "998901234567", template=4, service_name="Shop", otp_code="1234"
-                )
+                await sms.send_otp("998901234567", template=4, service_name="Shop", otp_code="1234")
             errors.append(info.value)
     for error in errors:
         assert ASYNC_ADVICE in str(error)

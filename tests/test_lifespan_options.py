@@ -54,7 +54,9 @@ def test_a_misspelt_option_is_refused_naming_the_class(option: str, suggestion: 
 
 
 def test_an_option_nothing_like_any_lists_them() -> None:
-    with pytest.raises(ValidationError, match=r"options: client, lifespan, token, base_url, .*, phone_check$"):
+    with pytest.raises(
+        ValidationError, match=r"options: client, lifespan, token, base_url, .*, phone_check$"
+    ):
         DevSMSLifespan(zzz=1)  # type: ignore[call-arg]
 
 

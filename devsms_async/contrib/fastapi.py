@@ -55,6 +55,8 @@ from ..errors import UsageError, ValidationError
 from ..models import DeliveryReport
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from .._transport import (
         AsyncBaseTransport,
         AsyncClient,
@@ -62,8 +64,6 @@ if TYPE_CHECKING:
         Limits,
         TimeoutTypes,
     )
-    from typing_extensions import Unpack
-
     from .._validation import NoMoreOptions, PhoneCheck
 
 __all__ = [
