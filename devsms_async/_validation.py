@@ -145,13 +145,11 @@ def _uzbek_national(digits: str, field: str) -> str | None:
         return digits[1:]
     if digits[0] == "0" and count > 1 and digits[1] != "0":  # no country code starts with 0
         reason = f"an Uzbek number has 9 digits after the leading 0; this has {count - 1}"
-    elif count < _UZ_NATIONAL_DIGITS and digits[0] != "0":
+    elif count < _UZ_NATIONAL_DIGITS and digits[0] != "0" and not digits.startswith(UZ_PREFIX):
         reason = f"an Uzbek number has 9 digits after 998; this has {count}"
     else:
         return None
-    raise ValidationError(
-        field, f"{reason} (write another country's number with '+' and its country code)"
-    )
+    raise ValidationError(field, f"{reason} (write other countries' numbers with '+')")
 
 
 def _valid_elsewhere(digits: str) -> str | None:

@@ -53,6 +53,7 @@ REFUSED = [
     ("+44 07911 123456", "international format"),
     ("00 998 90 123 45 67", "no leading 0 or 00"),
     ("99890123456", "exactly 12"),
+    ("99890123", "an Uzbek number (998...) must have exactly 12 digits, got 8"),
     ("+998 90 123", "exactly 12"),
     ("12345", "an Uzbek number has 9 digits after 998; this has 5"),
     ("+12345", "7-15 digits"),
