@@ -109,9 +109,10 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
             ``None`` gives naive datetimes.
         log_sensitive: put full phone numbers in DEBUG logs (off: they are masked).
         default_region: where a number typed without its country code is national:
-            ``"UZ"`` (default: ``901234567`` is sent to ``998901234567``), another ISO
-            3166 code (checked with ``phonenumbers``), or ``None`` to accept
-            international numbers only. See ``docs/live-service.md``.
+            ``"UZ"`` (default: ``901234567`` and ``8 90 123 45 67`` are sent to
+            ``998901234567``), another ISO 3166 code (checked with ``phonenumbers``),
+            or ``None`` to accept international numbers only. See
+            ``docs/live-service.md``.
         phone_check: ``"valid"`` (default): a non-Uzbek number must be in a range the
             numbering plan assigns; ``"possible"``: a possible length for its country
             is enough, for ranges newer than ``phonenumbers``' data (a mistyped number

@@ -42,7 +42,8 @@ def normalize_phone(
     """The number as the API wants it (country code first, digits only), or raise
     ``ValidationError`` naming the problem (never the number itself).
 
-    This is the rule every send, estimate, bulk job, the CLI and the sandbox use:
+    This is the rule every send, estimate, bulk job, the CLI and the sandbox use
+    (``field`` names the value in the error: ``"phone"``, or a column of yours):
 
     * Formatting goes: ``+998 90 123-45-67``, ``(998) 90.123.45.67`` -> ``998901234567``.
     * ``998`` numbers need exactly 12 digits; they are not looked up any further, so a
