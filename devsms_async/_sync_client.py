@@ -29,7 +29,18 @@ from ._reconcile import reconcile_sync as _reconcile
 from ._transport import BaseTransport, Client, HttpxSyncBackend, TimeoutTypes, make_sync_client
 from ._unknown import SendQuery, query_of
 from .errors import SendOutcomeUnknownError, ValidationError
-from .models import Balance, HistoryPage, OtpTemplate, SendResult, SmsRecord, SmsStatus, SmsType
+from .models import (
+    Balance,
+    HistoryPage,
+    HistoryStatus,
+    OtpTemplate,
+    SendResult,
+    SendType,
+    SmsRecord,
+    SmsStatus,
+    SmsType,
+    TemplateNumber,
+)
 
 __all__ = ["DevSMS"]
 
@@ -59,6 +70,7 @@ class DevSMS(BaseClient[BaseTransport, Client]):
     _open_call = "sms.open()"
     _http_client_types: tuple[type, ...] = (Client,)
     _transport_types: tuple[type, ...] = (BaseTransport,)
+    _asynchronous = False
 
     _engine: SyncEngine | None = None
 
@@ -162,7 +174,7 @@ class DevSMS(BaseClient[BaseTransport, Client]):
         *,
         sender: str | None = None,
         callback_url: str | None = None,
-        type: SmsType | str = SmsType.ESKIZ,
+        type: SmsType | SendType = SmsType.ESKIZ,
         normalize: bool = False,
         timeout: TimeoutTypes | None = None,
     ) -> SendResult:
@@ -175,7 +187,7 @@ class DevSMS(BaseClient[BaseTransport, Client]):
         self,
         phone: str,
         *,
-        template: OtpTemplate | int,
+        template: OtpTemplate | TemplateNumber,
         service_name: str,
         otp_code: str,
         callback_url: str | None = None,
@@ -190,7 +202,7 @@ class DevSMS(BaseClient[BaseTransport, Client]):
         *,
         limit: int = 50,
         offset: int = 0,
-        status: SmsStatus | str | None = None,
+        status: SmsStatus | HistoryStatus | None = None,
         timeout: TimeoutTypes | None = None,
     ) -> HistoryPage:
         """One page of sent SMS, newest first; see ``AsyncDevSMS.get_history``."""
@@ -255,7 +267,7 @@ class DevSMS(BaseClient[BaseTransport, Client]):
     def iter_history(
         self,
         *,
-        status: SmsStatus | str | None = None,
+        status: SmsStatus | HistoryStatus | None = None,
         page_size: int = 200,
         start_offset: int = 0,
         max_items: int | None = None,
@@ -274,7 +286,7 @@ class DevSMS(BaseClient[BaseTransport, Client]):
     def iter_history_pages(
         self,
         *,
-        status: SmsStatus | str | None = None,
+        status: SmsStatus | HistoryStatus | None = None,
         page_size: int = 200,
         start_offset: int = 0,
         max_items: int | None = None,
