@@ -13,7 +13,6 @@ import enum
 import math
 import os
 import threading
-
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from ._classify import Call, RetryPolicy, fingerprint

@@ -105,6 +105,7 @@ ARGUMENTS: dict[str, st.SearchStrategy[Any]] = {
     "allow_insecure_http": anything,
     "log_sensitive": anything,
     "default_region": st.one_of(anything, st.sampled_from(["UZ", "uz", "KZ", "XX", ""])),
+    "phone_check": st.one_of(anything, st.sampled_from(["valid", "possible", "VALID"])),
 }
 # Some arguments together, each with an arbitrary value.
 argument_sets = st.dictionaries(
