@@ -15,6 +15,7 @@ from ._base import BASE_URL_ENV, DEFAULT_BASE_URL, TOKEN_ENV, BaseClient, Params
 from ._classify import Call
 from ._endpoints import GET_BALANCE, GET_HISTORY, GET_STATUS, SEND_SMS, Endpoint
 from ._engine import AsyncBackend, AsyncEngine
+from ._fork import abandon
 from ._otp import OTP_TEMPLATES, render_otp
 from ._polling import (
     DEFAULT_POLL_INITIAL,
@@ -81,14 +82,20 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         result = await sms.send_sms("998901234567", "Salom!")
     ```
 
+    Where start and stop are separate hooks (a bot's startup and shutdown), use
+    ``await sms.open()`` and ``await sms.aclose()`` instead. After ``os.fork()`` a
+    child builds its own pool on first use (``docs/sync.md``).
+
     Args:
         token: API token; defaults to the ``DEVSMS_TOKEN`` environment variable.
         base_url: the API root; defaults to the ``DEVSMS_BASE_URL`` environment
             variable, else ``https://devsms.uz/api``. Plain ``http://`` is refused for
             non-loopback hosts unless ``allow_insecure_http=True`` (the token would
-            travel in clear text).
+            travel in clear text); so are credentials (``user:pw@``), a query and a
+            fragment.
         timeout: seconds or an ``httpx.Timeout``; default connect 5, read 30,
-            write 10, pool 10. Every method also takes ``timeout=``.
+            write 10, pool 10. Every method also takes ``timeout=``. ``None`` is
+            refused (a send could wait for ever): ``httpx.Timeout(None)`` means it.
         max_retries: retries of *reads* (history, balance, status). Sends are retried
             only when the request provably never left (see ``docs/errors.md``).
         retry_deadline: seconds after the first attempt past which no retry starts
@@ -130,7 +137,26 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
     # -- lifecycle -------------------------------------------------------------------
 
     async def __aenter__(self) -> AsyncDevSMS:
+        return await self.open()
+
+    async def open(self) -> AsyncDevSMS:
+        """Open the client (its connection pool, in the running event loop) without an
+        ``async with`` block; returns it.
+
+        For applications whose start and stop are separate hooks (an aiogram bot's
+        ``on_startup``/``on_shutdown``, a worker's setup): pair it with ``aclose()``.
+        A client is opened once, by ``open()`` or by ``async with``.
+        """
         self._check_can_enter()
+        engine = self._open_engine()
+        self._engine = engine
+        self._fork_guard.renew()
+        self._backend_in_use = engine.backend.name
+        self._state = State.OPEN
+        return self
+
+    def _open_engine(self) -> AsyncEngine:
+        """A new pool and engine, bound to the running event loop."""
         backend: AsyncBackend
         headers = self._headers()
         if self._user_client is not None:
@@ -152,12 +178,9 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
                 )
                 name = "custom" if self._transport is not None else "httpx"
                 backend = HttpxAsyncBackend(client, headers, owned=True, name=name)
-        self._engine = AsyncEngine(
+        return AsyncEngine(
             backend, base_url=self._base_url, policy=self._policy, log_sensitive=self._log_sensitive
         )
-        self._backend_in_use = backend.name
-        self._state = State.OPEN
-        return self
 
     async def __aexit__(
         self,
@@ -168,13 +191,33 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the owned HTTP client (a user-supplied one is left open). Idempotent."""
+        """Close the owned HTTP client (a user-supplied one is left open). Idempotent.
+
+        In a forked child the parent's pool is left alone (closing it there could write
+        to the parent's connections): only this process's own pool is closed.
+        """
         if self._state is State.CLOSED:
             return
         engine, self._engine = self._engine, None
         self._state = State.CLOSED
         if engine is not None:
-            await engine.backend.aclose()
+            if self._fork_guard.forked():
+                abandon(engine)
+            else:
+                await engine.backend.aclose()
+
+    def _engine_after_fork(self) -> AsyncEngine:
+        """The engine to use in this process: in a forked child, a fresh pool in the
+        child's own event loop (the parent's loop and sockets are not this process's)."""
+        self._check_open()
+        with self._fork_lock:  # threads of the child racing to its first request
+            if self._engine is not None and not self._fork_guard.forked():
+                return self._engine
+            self._check_can_rebuild()
+            abandon(self._engine)
+            engine = self._engine = self._open_engine()
+            self._fork_guard.renew()
+            return engine
 
     @property
     def _http(self) -> Any:
@@ -187,6 +230,8 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
     def _client(self) -> AsyncClient:
         """The open engine's HTTP client; ``UsageError`` outside the ``async with``."""
         self._check_open()
+        if self._fork_guard.forked():
+            self._engine_after_fork()
         return self._http  # type: ignore[no-any-return]
 
     # -- the one generic call --------------------------------------------------------
@@ -195,9 +240,8 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         self, endpoint: Endpoint[T], params: Params, call: Call, timeout: TimeoutTypes | None
     ) -> T:
         engine = self._engine
-        if engine is None:
-            self._check_open()
-        assert engine is not None
+        if engine is None or self._fork_guard.forked():
+            engine = self._engine_after_fork()
         return await engine.call(endpoint, params, call, self._request_timeout(timeout))
 
     # -- endpoints -------------------------------------------------------------------

@@ -365,6 +365,11 @@ class WaitTimeoutError(DevSMSError, TimeoutError):
 
     ``last`` is the record of the last poll that answered (``None`` if none did),
     ``polls`` how many polls answered, ``timeout`` the limit in seconds.
+
+    Pickled (a task queue, an error tracker, another process), ``last`` keeps its
+    status, times and cost, but its number is masked (``99890***4567``) and its text
+    (which may hold an OTP code) is left out: like every error, a pickle carries no
+    number or code.
     """
 
     def __init__(
@@ -383,6 +388,24 @@ class WaitTimeoutError(DevSMSError, TimeoutError):
         self.timeout = timeout
         self.last = last
         self.polls = polls
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        rebuild, (cls, args, state) = super().__reduce__()
+        last = state.get("last")
+        if last is not None:
+            state = {**state, "last": _without_secrets(last)}
+        return rebuild, (cls, args, state)
+
+
+def _without_secrets(record: SmsRecord) -> SmsRecord:
+    """``record`` with its number masked and its text replaced by its length."""
+    import attrs
+
+    from ._redact import mask_phone, text_repr
+
+    return attrs.evolve(
+        record, phone_number=mask_phone(record.phone_number), message=text_repr(record.message)
+    )
 
 
 # -- phone verification (devsms_async.verify) ------------------------------------------

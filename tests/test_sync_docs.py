@@ -102,7 +102,7 @@ def run(code: str) -> dict[str, Any]:
 def test_every_block_runs_and_prints_what_it_says(
     sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert len(blocks()) == 5
+    assert len(blocks()) == 6
     for code in blocks():
         run(code)
         printed = capsys.readouterr().out.splitlines()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 
 from .._redact import mask_phone
+from .._validation import check_token
 from ..errors import ValidationError
 from ..models import SmsStatus, SmsType
 from . import _app
@@ -145,14 +146,15 @@ class Sandbox:
         given_token: object = token  # callers may pass anything at run time
         if not isinstance(given_token, str) or not token or any(c.isspace() for c in token):
             raise ValidationError("token", "must be a non-empty string without whitespace")
-        if money not in MONEY_SHAPES:
+        check_token(token)  # one the clients can send: visible ASCII
+        if not _one_of(money, MONEY_SHAPES):
             raise ValidationError("money", f"must be 'live' or 'documented', got {money!r}")
-        given: tuple[object, object] = (templates, registered_numbers)
-        if any(isinstance(value, str) for value in given):
-            raise ValidationError("templates", "templates/registered_numbers: give a collection")
-        if account not in ("local", "foreign"):
+        template_list = _strings("templates", templates)
+        number_list = _strings("registered_numbers", registered_numbers)
+        if not _one_of(account, ("local", "foreign")):
             raise ValidationError("account", f"must be 'local' or 'foreign', got {account!r}")
-        if isinstance(blocked_service_names, str):
+        blocked = _strings("blocked_service_names", blocked_service_names)
+        if blocked is None:
             raise ValidationError("blocked_service_names", "must be a collection of names")
         given_timeout: object = callback_timeout
         if (
@@ -162,7 +164,7 @@ class Sandbox:
         ):
             raise ValidationError("callback_timeout", "must be a positive number of seconds")
         _check_int("first_sms_id", first_sms_id, 1)
-        if history_order not in ("newest_first", "oldest_first"):
+        if not _one_of(history_order, ("newest_first", "oldest_first")):
             raise ValidationError(
                 "history_order", f"must be 'newest_first' or 'oldest_first', got {history_order!r}"
             )
@@ -172,7 +174,7 @@ class Sandbox:
             sms_price=_check_money("sms_price", sms_price),
             account=account,
             clock=clock if clock is not None else wall_clock,
-            blocked_service_names=blocked_service_names,
+            blocked_service_names=blocked,
             first_sms_id=first_sms_id,
         )
         # The spec promises no order for get_history; the live service is newest first.
@@ -180,8 +182,8 @@ class Sandbox:
         self._state.live = LiveRules(
             money=money,
             refusal_status=200 if refusals_as_200 else None,
-            templates=None if templates is None else list(templates),
-            registered_numbers=None if registered_numbers is None else set(registered_numbers),
+            templates=template_list,
+            registered_numbers=None if number_list is None else set(number_list),
         )
         self.callback_timeout = float(callback_timeout)
         self.callback_transport = callback_transport
@@ -448,6 +450,23 @@ class Sandbox:
     def _step(self) -> None:
         """One status step without delivering callbacks (the server's ticker)."""
         self._state.step()
+
+
+def _one_of(value: object, choices: Iterable[str]) -> bool:
+    return isinstance(value, str) and value in choices
+
+
+def _strings(field: str, value: object) -> list[str] | None:
+    """A collection of strings as a list (``None`` stays ``None``); a bare string, a
+    non-collection or a non-string item is a ``ValidationError``."""
+    if value is None:
+        return None
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise ValidationError(field, "must be a collection of strings")
+    items = list(value)
+    if not all(isinstance(item, str) for item in items):
+        raise ValidationError(field, "must be a collection of strings")
+    return items
 
 
 def _check_money(field: str, value: object) -> Decimal:
