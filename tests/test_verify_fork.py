@@ -51,7 +51,8 @@ def test_a_forked_child_never_uses_its_parents_connections(
         assert side["bad"] == 0, side
     parent_ids = set(parent["ids"])  # type: ignore[call-overload]
     child_ids = set(child["ids"])  # type: ignore[call-overload]
-    assert child_ids and parent_ids
+    assert child_ids
+    assert parent_ids
     assert not child_ids & parent_ids  # no connection used by both processes
 
 

@@ -28,6 +28,7 @@ from ..errors import (
     VerificationError,
     VerifyLimitError,
 )
+from ._core import NUMBER_TYPES
 from ._results import (
     Approved,
     CheckResult,
@@ -37,7 +38,6 @@ from ._results import (
     Verification,
     WrongCode,
 )
-from ._core import NUMBER_TYPES
 from ._store import (
     CodeRecord,
     Limit,

@@ -103,6 +103,11 @@ class Rate:
             raise ValidationError("per", f"must be at least 1 second, got {per!r}")
 
 
+PER_PHONE = Rate(5, 3600)
+PER_KEY = Rate(10, 3600)
+PER_SERVICE = Rate(1000, 3600)
+
+
 def _utc_now() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc)
 

@@ -239,8 +239,9 @@ class RedisStore(_Base):
             ) from exc
         if client is not None and not isinstance(client, redis.asyncio.Redis):
             raise ValidationError(
-                "client", f"must be a redis.asyncio.Redis (for redis.Redis: SyncRedisStore), "
-                f"not {type(client).__name__}"
+                "client",
+                f"must be a redis.asyncio.Redis (for redis.Redis: SyncRedisStore), "
+                f"not {type(client).__name__}",
             )
         self._owned = client is None
         self._setup(client if client is not None else redis.asyncio.from_url(str(url)), checked)
@@ -331,8 +332,9 @@ class SyncRedisStore(_Base):
             ) from exc
         if client is not None and not isinstance(client, redis.Redis):
             raise ValidationError(
-                "client", f"must be a redis.Redis (for redis.asyncio: RedisStore), "
-                f"not {type(client).__name__}"
+                "client",
+                f"must be a redis.Redis (for redis.asyncio: RedisStore), "
+                f"not {type(client).__name__}",
             )
         self._owned = client is None
         self._setup(client if client is not None else redis.Redis.from_url(str(url)), checked)

@@ -133,6 +133,7 @@ class Store(Protocol):
         """Whether the flag under ``key`` is set."""
         ...
 
+
 @runtime_checkable
 class SyncStore(Protocol):
     """The ``Store`` protocol for ``SyncVerifier``: the same seven methods, the same

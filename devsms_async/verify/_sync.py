@@ -23,6 +23,9 @@ from ._core import (
     BLOCK_TTL,
     DEFAULT_NUMBER_TYPES,
     NOT_SENT,
+    PER_KEY,
+    PER_PHONE,
+    PER_SERVICE,
     Consume,
     NewCode,
     Rate,
@@ -69,9 +72,9 @@ class SyncVerifier(VerifierCore):
         ttl: int = 300,
         max_attempts: int = 5,
         resend_after: int = 60,
-        per_phone: Rate | None = Rate(5, 3600),
-        per_key: Rate | None = Rate(10, 3600),
-        per_service: Rate | None = Rate(1000, 3600),
+        per_phone: Rate | None = PER_PHONE,
+        per_key: Rate | None = PER_KEY,
+        per_service: Rate | None = PER_SERVICE,
         allowed_countries: Iterable[str] = ("UZ",),
         allowed_number_types: Iterable[str] = DEFAULT_NUMBER_TYPES,
         max_spend_per_hour: int | None = None,
@@ -143,12 +146,13 @@ class SyncVerifier(VerifierCore):
         outcome: Literal["accepted", "rejected", "other"] = "other"
         try:
             verification = self._send(plan)
-            if verification.sms_id is not None:
-                outcome = "accepted"
-            return verification
         except ServiceNameRejectedError:
             outcome = "rejected"
             raise
+        else:
+            if verification.sms_id is not None:
+                outcome = "accepted"
+            return verification
         finally:
             with answered:
                 gate.finish(outcome)

@@ -23,6 +23,9 @@ from ._core import (
     BLOCK_TTL,
     DEFAULT_NUMBER_TYPES,
     NOT_SENT,
+    PER_KEY,
+    PER_PHONE,
+    PER_SERVICE,
     Consume,
     NewCode,
     Rate,
@@ -90,9 +93,9 @@ class Verifier(VerifierCore):
         ttl: int = 300,
         max_attempts: int = 5,
         resend_after: int = 60,
-        per_phone: Rate | None = Rate(5, 3600),
-        per_key: Rate | None = Rate(10, 3600),
-        per_service: Rate | None = Rate(1000, 3600),
+        per_phone: Rate | None = PER_PHONE,
+        per_key: Rate | None = PER_KEY,
+        per_service: Rate | None = PER_SERVICE,
         allowed_countries: Iterable[str] = ("UZ",),
         allowed_number_types: Iterable[str] = DEFAULT_NUMBER_TYPES,
         max_spend_per_hour: int | None = None,
@@ -174,12 +177,13 @@ class Verifier(VerifierCore):
         outcome: Literal["accepted", "rejected", "other"] = "other"
         try:
             verification = await self._send(plan)
-            if verification.sms_id is not None:
-                outcome = "accepted"
-            return verification
         except ServiceNameRejectedError:
             outcome = "rejected"
             raise
+        else:
+            if verification.sms_id is not None:
+                outcome = "accepted"
+            return verification
         finally:
             gate.finish(outcome)
             answered.set()
@@ -195,7 +199,9 @@ class Verifier(VerifierCore):
         sms_id: int | None = None
         try:
             sent = await self._sms.send_otp(
-                plan.number, template=self.template, service_name=self.service_name,
+                plan.number,
+                template=self.template,
+                service_name=self.service_name,
                 otp_code=new.code,
             )
             sms_id = sent.sms_id
