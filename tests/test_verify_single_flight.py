@@ -69,6 +69,31 @@ def test_an_accepted_name_sends_every_start(run: Callable[..., Any]) -> None:
     assert _sends(sandbox) == 20
 
 
+async def _two_verifiers_one_store(sandbox: Sandbox) -> list[BaseException | object]:
+    results: list[BaseException | object] = []
+    async with serve_sandbox(sandbox) as server, server.client() as sms:
+        store = MemoryStore()
+        verifiers = [Verifier(sms, store, service_name=NAME, secret_key=SECRET) for _ in range(2)]
+
+        async def one(n: int) -> None:
+            try:
+                results.append(await verifiers[n % 2].start(f"99890100{n:04d}"))
+            except DevSMSError as exc:
+                results.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            for n in range(20):
+                tg.start_soon(one, n)
+    return results
+
+
+def test_verifiers_sharing_a_store_pay_a_rejected_name_once(run: Callable[..., Any]) -> None:
+    sandbox = Sandbox()
+    results = run(_two_verifiers_one_store, sandbox)
+    assert _outcomes(results) == {"ServiceNameRejectedError": 1, "ServiceNameBlockedError": 19}
+    assert _sends(sandbox) == 1
+
+
 async def _after_a_failed_first_send(sandbox: Sandbox) -> list[BaseException | object]:
     results: list[BaseException | object] = []
     # The first answer is not about the name (a 400 for something else): the next

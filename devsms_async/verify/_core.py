@@ -18,6 +18,8 @@ import inspect
 import logging
 import os
 import secrets
+import threading
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
@@ -103,11 +105,6 @@ class Rate:
             raise ValidationError("per", f"must be at least 1 second, got {per!r}")
 
 
-PER_PHONE = Rate(5, 3600)
-PER_KEY = Rate(10, 3600)
-PER_SERVICE = Rate(1000, 3600)
-
-
 def _utc_now() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc)
 
@@ -128,6 +125,11 @@ def _rate(field: str, value: object) -> Rate | None:
     if value is None or isinstance(value, Rate):
         return value
     raise ValidationError(field, f"must be a Rate or None, not {type(value).__name__}")
+
+
+PER_PHONE = Rate(5, 3600)
+PER_KEY = Rate(10, 3600)
+PER_SERVICE = Rate(1000, 3600)
 
 
 def _number_types(value: object) -> frozenset[str]:
@@ -188,25 +190,30 @@ class NameGate:
     Until the provider has accepted the name once (a send answered with success), one
     start at a time may send under it; the others wait for that answer. A rejection
     blocks the name; any other outcome (refused for another reason, unknown, never
-    left) lets the next waiter try. The faces keep their waiting primitive next to it.
+    left) lets the next waiter try. Verifiers on the same store object share one gate
+    per name (``gate_for``). The faces wait with their own primitive, kept here: a
+    ``threading.Condition`` (sync) or an ``anyio.Event`` made by the leader (async).
     Forking resets it: a child never waits for its parent's send.
     """
 
-    __slots__ = ("accepted", "blocked", "leading", "pid")
+    __slots__ = ("accepted", "answered", "blocked", "condition", "leading", "pid")
 
     def __init__(self) -> None:
         self.pid = os.getpid()
         self.accepted = False
         self.blocked = False
         self.leading = False
+        self.condition = threading.Condition()
+        self.answered: Any = None  # the leader's anyio.Event (async faces)
 
-    def forked(self) -> bool:
-        """Whether this process is a fork of the one that made the gate (and reset it)."""
-        if self.pid == os.getpid():
-            return False
-        self.pid = os.getpid()
-        self.leading = False
-        return True
+    def forked(self) -> None:
+        """In a forked child: forget the parent's send in flight and its primitives
+        (a lock held by a parent's thread would stay held forever here)."""
+        if self.pid != os.getpid():
+            self.pid = os.getpid()
+            self.leading = False
+            self.condition = threading.Condition()
+            self.answered = None
 
     def try_lead(self) -> bool | None:
         """``None``: send freely (accepted); ``True``: lead (send, then ``finish``);
@@ -224,6 +231,30 @@ class NameGate:
             self.accepted = True
         elif outcome == "rejected":
             self.blocked = True
+
+
+_GATES: weakref.WeakKeyDictionary[object, dict[str, NameGate]] = weakref.WeakKeyDictionary()
+_GATES_LOCK = threading.Lock()
+
+
+def _new_gates_lock() -> None:
+    global _GATES_LOCK  # a fork may have copied the lock while it was held
+    _GATES_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_gates_lock)
+
+
+def gate_for(store: object, tag: str) -> NameGate:
+    """The process's gate for one service name on ``store``: shared by every verifier
+    given that same store object (a store that cannot be weakly referenced or hashed
+    gets one gate per verifier)."""
+    with _GATES_LOCK:
+        try:
+            gates = _GATES.setdefault(store, {})
+        except TypeError:
+            return NameGate()
+        return gates.setdefault(tag, NameGate())
 
 
 @attrs.frozen
@@ -312,7 +343,6 @@ class VerifierCore:
         # record and the counters together, so they must share a Redis Cluster slot.
         name_id = hashlib.sha256(self.service_name.encode()).hexdigest()[:16]
         self._tag = f"{{{name_id}}}"
-        self._gate = NameGate()
         self._parts: int | None = None
 
     # -- keys and digests -----------------------------------------------------------

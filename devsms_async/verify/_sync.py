@@ -7,7 +7,6 @@ the single flight for a moderated name waits on a ``threading.Condition``.
 from __future__ import annotations
 
 import datetime as _dt
-import threading
 from collections.abc import Callable, Iterable
 from typing import Literal, Protocol
 
@@ -33,6 +32,7 @@ from ._core import (
     VerifierCore,
     check_sender,
     check_store_face,
+    gate_for,
     logger,
 )
 from ._results import CheckResult, Verification
@@ -107,7 +107,7 @@ class SyncVerifier(VerifierCore):
             uz_price=uz_price,
             clock=clock,
         )
-        self._answered = threading.Condition()
+        self._gate = gate_for(self._store, self._tag)
 
     def __repr__(self) -> str:
         return (
@@ -128,12 +128,11 @@ class SyncVerifier(VerifierCore):
         """
         plan = self._plan(phone, key)
         gate = self._gate
-        if gate.forked():
-            self._answered = threading.Condition()  # the parent's may be held forever
+        gate.forked()
         if gate.blocked or self._store.has_flag(self._block_key()):
             gate.blocked = True
             raise self._blocked_error()
-        answered = self._answered
+        answered = gate.condition
         with answered:
             lead = gate.try_lead()
             while lead is False:

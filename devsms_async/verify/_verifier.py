@@ -33,6 +33,7 @@ from ._core import (
     VerifierCore,
     check_sender,
     check_store_face,
+    gate_for,
     logger,
 )
 from ._results import CheckResult, Verification
@@ -128,7 +129,7 @@ class Verifier(VerifierCore):
             uz_price=uz_price,
             clock=clock,
         )
-        self._answered: anyio.Event | None = None
+        self._gate = gate_for(self._store, self._tag)
 
     def __repr__(self) -> str:
         return (
@@ -159,21 +160,20 @@ class Verifier(VerifierCore):
         """
         plan = self._plan(phone, key)
         gate = self._gate
-        if gate.forked():
-            self._answered = None
+        gate.forked()
         if gate.blocked or await self._store.has_flag(self._block_key()):
             gate.blocked = True
             raise self._blocked_error()
         lead = gate.try_lead()
         while lead is False:
-            assert self._answered is not None  # the leader made it before sending
-            await self._answered.wait()
+            waiting: anyio.Event = gate.answered  # made by the leader before it sent
+            await waiting.wait()
             if gate.blocked:
                 raise self._blocked_error()
             lead = gate.try_lead()
         if not lead:
             return await self._send(plan)
-        answered = self._answered = anyio.Event()
+        answered = gate.answered = anyio.Event()
         outcome: Literal["accepted", "rejected", "other"] = "other"
         try:
             verification = await self._send(plan)
