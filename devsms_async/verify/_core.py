@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import attrs
 
+from .._fork import ForkGuard
 from .._redact import mask_phone
 from .._validation import check_service_name, check_template, normalize_phone
 from ..errors import (
@@ -196,10 +197,10 @@ class NameGate:
     Forking resets it: a child never waits for its parent's send.
     """
 
-    __slots__ = ("accepted", "answered", "blocked", "condition", "leading", "pid")
+    __slots__ = ("accepted", "answered", "blocked", "condition", "guard", "leading")
 
     def __init__(self) -> None:
-        self.pid = os.getpid()
+        self.guard = ForkGuard()
         self.accepted = False
         self.blocked = False
         self.leading = False
@@ -209,8 +210,8 @@ class NameGate:
     def forked(self) -> None:
         """In a forked child: forget the parent's send in flight and its primitives
         (a lock held by a parent's thread would stay held forever here)."""
-        if self.pid != os.getpid():
-            self.pid = os.getpid()
+        if self.guard.forked():
+            self.guard.renew()
             self.leading = False
             self.condition = threading.Condition()
             self.answered = None

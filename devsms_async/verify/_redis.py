@@ -18,11 +18,11 @@ that cannot be reached become ``StoreUnavailableError``.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from .._fork import ForkGuard, abandon
 from ..errors import StoreUnavailableError, ValidationError
 from ._store import CodeRecord, Limit, Refusal, Scope
 
@@ -106,12 +106,6 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-# A parent's redis.asyncio connections in a child are kept referenced here and never
-# touched: closing one there would unregister the parent's socket from the epoll
-# instance both processes share, and its __del__ would do that on collection.
-_INHERITED: list[object] = []
-
-
 def _unavailable_errors() -> tuple[type[BaseException], ...]:
     import redis.exceptions as rex
 
@@ -184,7 +178,7 @@ class _Base:
 
     def _setup(self, client: Any, prefix: str) -> None:
         self.prefix = prefix
-        self._pid = os.getpid()
+        self._guard = ForkGuard()
         self._bind(client)
 
     def _bind(self, client: Any) -> None:
@@ -195,16 +189,21 @@ class _Base:
         self._rollback = client.register_script(_ROLLBACK)
 
     def _forked(self) -> None:
-        """In a forked child: a new pool with the parent's settings, never its sockets."""
-        if self._pid == os.getpid():
+        """In a forked child: a new pool with the parent's settings, never its sockets.
+
+        The parent's client is abandoned, not closed: in a child, closing a
+        ``redis.asyncio`` connection unregisters the parent's socket from the epoll
+        instance both share (and a write there can take the parent's answer).
+        """
+        if not self._guard.forked():
             return
         old = self._redis
-        _INHERITED.append(old)
+        abandon(old)
         pool = old.connection_pool
         fresh = type(pool)(connection_class=pool.connection_class, **pool.connection_kwargs)
         self._bind(type(old).from_pool(fresh))
         self._owned = True  # the new pool is ours to close; the parent's client is not
-        self._pid = os.getpid()
+        self._guard.renew()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} prefix={self.prefix!r}>"
@@ -255,7 +254,7 @@ class RedisStore(_Base):
 
     async def aclose(self) -> None:
         """Close the client if the store made it (from ``url=``, or in a forked child)."""
-        if self._pid == os.getpid() and self._owned:
+        if not self._guard.forked() and self._owned:
             await self._redis.aclose()
 
     async def __aenter__(self) -> RedisStore:
@@ -348,7 +347,7 @@ class SyncRedisStore(_Base):
 
     def close(self) -> None:
         """Close the client if the store made it (from ``url=``, or in a forked child)."""
-        if self._pid == os.getpid() and self._owned:
+        if not self._guard.forked() and self._owned:
             self._redis.close()
 
     def __enter__(self) -> SyncRedisStore:

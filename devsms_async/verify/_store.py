@@ -13,13 +13,13 @@ clock and are passed in, so a ``ManualClock`` drives a store like any other cloc
 from __future__ import annotations
 
 import math
-import os
 import threading
 from collections.abc import Sequence
 from typing import Literal, Protocol, runtime_checkable
 
 import attrs
 
+from .._fork import ForkGuard
 from ..errors import ValidationError
 
 __all__ = [
@@ -173,16 +173,16 @@ class _MemoryState:
         self._data: dict[str, _Entry] = {}
         self._now = -math.inf
         self._next_purge = -math.inf
-        self._pid = os.getpid()
+        self._guard = ForkGuard()
         self._lock_ = threading.Lock()
 
     @property
     def _lock(self) -> threading.Lock:
         # A fork while another thread held the lock would leave the child's copy held
         # forever: the child takes a new one (it has one thread right after the fork).
-        if self._pid != os.getpid():
-            self._pid = os.getpid()
+        if self._guard.forked():
             self._lock_ = threading.Lock()
+            self._guard.renew()
         return self._lock_
 
     def __len__(self) -> int:
