@@ -51,13 +51,13 @@ class SyncOtpSender(Protocol):
 
 class SyncVerifier(VerifierCore):
     """``Verifier`` for synchronous code: the same options, rules, results and errors,
-    without ``await``. Safe to share between the threads of one process.
+    without ``await``. Safe to share between the threads of one process. The options
+    after ``store`` mean what they mean for ``Verifier``.
 
     Args:
         sms: an entered ``DevSMS``; an ``AsyncDevSMS`` is refused with ``UsageError``.
         store: a ``SyncStore``; default a fresh ``SyncMemoryStore`` (one process; use
             ``SyncRedisStore`` for several workers).
-        The other options: as ``Verifier``.
     """
 
     def __init__(
