@@ -122,9 +122,10 @@ class SyncVerifier(VerifierCore):
     def start(self, phone: str, *, key: str | None = None) -> Verification:
         """``Verifier.start`` without ``await``: send a new code to ``phone``.
 
-        Until the provider has accepted ``service_name`` once, concurrent starts (from
-        any thread) send one at a time; a rejection is paid once and the others get
-        ``ServiceNameBlockedError`` without sending.
+        Until the provider has accepted ``service_name`` once, concurrent starts under
+        it (from any thread, on any verifier given the same store object) send one at
+        a time; a rejection is paid once and the others get ``ServiceNameBlockedError``
+        without sending.
         """
         plan = self._plan(phone, key)
         gate = self._gate

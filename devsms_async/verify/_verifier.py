@@ -154,9 +154,10 @@ class Verifier(VerifierCore):
         send that was refused or never left. A send whose outcome is unknown is not an
         error: the returned ``Verification`` says so.
 
-        Until the provider has accepted ``service_name`` once, concurrent starts on
-        this verifier send one at a time (single flight): a rejection is paid once,
-        and those waiting get ``ServiceNameBlockedError`` without sending.
+        Until the provider has accepted ``service_name`` once, concurrent starts under
+        it (on this verifier, or any verifier given the same store object) send one at
+        a time: a rejection is paid once, and those waiting get
+        ``ServiceNameBlockedError`` without sending.
         """
         plan = self._plan(phone, key)
         gate = self._gate
