@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import decimal
+import functools
 import hashlib
 import hmac
 import inspect
@@ -145,6 +146,15 @@ def _number_types(value: object) -> frozenset[str]:
             + (f"; unknown: {', '.join(unknown)}" if unknown else ""),
         )
     return names
+
+
+@functools.cache
+def _type_names() -> dict[int, str]:
+    """``phonenumbers.PhoneNumberType`` values -> the names ``allowed_number_types`` uses."""
+    import phonenumbers
+
+    types = vars(phonenumbers.PhoneNumberType).items()
+    return {value: name.lower() for name, value in types if name.lower() in NUMBER_TYPES}
 
 
 def check_sender(sms: object, *, sync: bool) -> None:
@@ -397,10 +407,7 @@ class VerifierCore:
         import phonenumbers
 
         kind = phonenumbers.number_type(phonenumbers.parse("+" + phone, None))
-        name = next(
-            (n.lower() for n, v in vars(phonenumbers.PhoneNumberType).items() if v == kind),
-            "unknown",
-        )
+        name = _type_names().get(kind, "unknown")
         if name not in self.allowed_number_types:
             # Never the number, not even masked: the type is the whole story.
             raise NumberTypeNotAllowedError(
