@@ -45,7 +45,7 @@ class SyncOtpSender(Protocol):
     """What a ``SyncVerifier`` sends with: ``DevSMS`` (anything with its ``send_otp``)."""
 
     def send_otp(
-        self, phone: str, *, template: OtpTemplate | int, service_name: str, otp_code: str
+        self, phone: str, *, template: OtpTemplate, service_name: str, otp_code: str
     ) -> SendResult: ...
 
 
