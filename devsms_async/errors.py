@@ -26,8 +26,10 @@ DevSMSError
 ├── SendOutcomeUnknownError       a send may or may not have happened; reconcile it
 ├── SmsIdMissingError             SendResult.require_sms_id(): the answer had no sms_id
 ├── WaitTimeoutError              wait_for_status gave up (also a TimeoutError)
+├── StoreUnavailableError         a shared store (Redis) could not be reached; failed closed
 └── VerificationError             devsms_async.verify refused to send a code; nothing was sent
     ├── CountryNotAllowedError    fraud guard: the number's country is not in allowed_countries
+    ├── NumberTypeNotAllowedError fraud guard: premium-rate, fixed line, ... (allowed_number_types)
     ├── ServiceNameBlockedError   moderation rejected service_name before; no more sends with it
     └── VerifyLimitError          a verification limit was hit; retry_after seconds
         ├── ResendTooSoonError    a new code before resend_after
@@ -81,11 +83,13 @@ __all__ = [
     # -- phone verification (devsms_async.verify) --
     "CountryNotAllowedError",
     "KeyLimitError",
+    "NumberTypeNotAllowedError",
     "PhoneLimitError",
     "ResendTooSoonError",
     "ServiceLimitError",
     "ServiceNameBlockedError",
     "SpendLimitError",
+    "StoreUnavailableError",
     "VerificationError",
     "VerifyLimitError",
 ]
@@ -411,6 +415,15 @@ def _without_secrets(record: SmsRecord) -> SmsRecord:
 # -- phone verification (devsms_async.verify) ------------------------------------------
 
 
+class StoreUnavailableError(DevSMSError):
+    """The verification store (Redis) could not be reached or answered in time.
+
+    Raised instead of redis-py's own errors (the cause is chained). Verification fails
+    closed: no code is approved that could not be checked, and no code is sent that
+    could not be recorded. Answer it as a temporary outage (HTTP 503).
+    """
+
+
 class VerificationError(DevSMSError):
     """A ``Verifier`` refused to send a code; nothing was sent."""
 
@@ -424,6 +437,19 @@ class CountryNotAllowedError(VerificationError):
     def __init__(self, message: str, *, country: str) -> None:
         super().__init__(message)
         self.country = country
+
+
+class NumberTypeNotAllowedError(VerificationError):
+    """The fraud guard refused a number of a type not in ``allowed_number_types``
+    (premium-rate, toll-free, a fixed line, ...).
+
+    ``number_type`` is the type's name as ``phonenumbers`` gives it, lower case
+    (``"premium_rate"``). The error text never contains the number.
+    """
+
+    def __init__(self, message: str, *, number_type: str) -> None:
+        super().__init__(message)
+        self.number_type = number_type
 
 
 class ServiceNameBlockedError(VerificationError):

@@ -291,6 +291,8 @@ async def test_every_error_type_keeps_secrets_out(fault_server: FaultServer) -> 
             (verifier(max_spend_per_hour=60), [(PHONE, None), (other, None)]),
             (verifier(), [("77012345678", None)]),
             (verifier(service_name="Scam Club"), [(PHONE, None), (PHONE, None)]),
+            (verifier(allowed_countries={"UZ", "GB"}), [("+447911123456", None)]),
+            (verifier(allowed_countries={"UZ", "GB"}), [("+449098790000", None)]),
         ]
         for v, starts in cases:
             for phone, key in starts:
@@ -298,6 +300,14 @@ async def test_every_error_type_keeps_secrets_out(fault_server: FaultServer) -> 
                     await v.start(phone, key=key)
                 except DevSMSError as exc:
                     errors.setdefault(type(exc), exc)
+        # A Redis store nobody answers (a refused port): StoreUnavailableError.
+        from devsms_async.verify import RedisStore, StoreUnavailableError
+
+        down = RedisStore(url=refused_url().replace("http", "redis").removesuffix("/api"))
+        with pytest.raises(StoreUnavailableError) as info:
+            await Verifier(sms, down, service_name="TechShop", secret_key=TOKEN).check(PHONE, OTP)
+        keep(info)
+        await down.aclose()
 
     leaf_types = {
         cls
