@@ -38,7 +38,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
 import attrs
 
-from .errors import DevSMSError
+from .errors import JournalError
 
 if TYPE_CHECKING:
     import anyio
@@ -59,39 +59,9 @@ VERSION = 2
 ``sent``; it is still read)."""
 
 JournalState = Literal["attempting", "sent", "failed", "unknown", "not_started"]
+"""A journal entry's state: ``attempting`` before a send, then its outcome."""
 STATES: frozenset[str] = frozenset({"attempting", "sent", "failed", "unknown", "not_started"})
 IN_DOUBT: frozenset[str] = frozenset({"attempting", "unknown"})
-
-
-class JournalError(DevSMSError):
-    """The journal cannot be used: corrupt, locked by another run, for other
-    messages, unreachable, or the disk refused a write.
-
-    When a job stopped because its journal failed, ``in_doubt`` holds the indices of
-    the messages whose send had started and whose outcome the journal could not record:
-    they may have gone out, and the journal may hold them as ``attempting``. Settle them
-    with ``reconcile_journal`` on the *same* journal before running the job again;
-    never start a new journal for that job. ``path`` is the journal's file or name
-    (``None`` when the error is not about one journal). ``__cause__`` is the
-    underlying error (an ``OSError`` for a full or read-only disk).
-
-    ``mismatched`` holds the indices of input messages whose content differs from
-    their journal entry (the journal belongs to another job, or the input was edited):
-    the job stopped at the first one, before any further send.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        in_doubt: tuple[int, ...] = (),
-        path: str | None = None,
-        mismatched: tuple[int, ...] = (),
-    ) -> None:
-        super().__init__(message)
-        self.in_doubt = in_doubt
-        self.path = path
-        self.mismatched = mismatched
 
 
 def content_hash(phone: str, message: str, sender: str | None) -> str:
