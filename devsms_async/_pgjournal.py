@@ -92,7 +92,19 @@ _CLAIM = """
     RETURNING 1
 """
 
+# One round trip for the common case: the claim, and the entry that stands if it fails.
+# The outer SELECT reads the statement's snapshot: a row committed by another worker
+# after it began is missed (then the caller reads it again).
+_CLAIM_OR_READ = f"""  # noqa: S608 - constants only
+    WITH claimed AS ({_CLAIM})
+    SELECT (SELECT count(*) FROM claimed), {{columns}}
+    FROM (SELECT 1) AS one
+    LEFT JOIN devsms_journal ON job = %(job)s AND ident = %(ident)s
+"""
+
 _COLUMNS = "idx, msg_key, hash, state, at, worker, sms_id, cost, error, reconciled"
+
+_CLAIM_OR_READ_SQL = _CLAIM_OR_READ.format(columns=_COLUMNS)
 
 # An outcome is written only while this worker still holds the claim; a verdict of
 # reconcile_journal only over an entry still in doubt.
@@ -309,6 +321,12 @@ class PostgresJournal:
         }
 
         def claim(connection: Connection[Any]) -> JournalEntry | None:
+            first = connection.execute(_CLAIM_OR_READ_SQL, params).fetchone()
+            assert first is not None
+            if first[0]:
+                return None
+            if first[3] is not None:  # hash: the row that stands
+                return _entry(first[1:])
             for _ in range(3):
                 if connection.execute(_CLAIM, params).fetchone() is not None:
                     return None
