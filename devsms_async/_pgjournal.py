@@ -92,19 +92,17 @@ _CLAIM = """
     RETURNING 1
 """
 
-# One round trip for the common case: the claim, and the entry that stands if it fails.
-# The outer SELECT reads the statement's snapshot: a row committed by another worker
-# after it began is missed (then the caller reads it again).
-_CLAIM_OR_READ = f"""  # noqa: S608 - constants only
-    WITH claimed AS ({_CLAIM})
-    SELECT (SELECT count(*) FROM claimed), {{columns}}
-    FROM (SELECT 1) AS one
-    LEFT JOIN devsms_journal ON job = %(job)s AND ident = %(ident)s
-"""
-
 _COLUMNS = "idx, msg_key, hash, state, at, worker, sms_id, cost, error, reconciled"
 
-_CLAIM_OR_READ_SQL = _CLAIM_OR_READ.format(columns=_COLUMNS)
+# One round trip for the common case: the claim, and the entry that stands if it fails.
+# The outer SELECT reads the statement's snapshot: a row committed by another worker
+# after it began is missed (then the caller reads it again). Constants only.
+_CLAIM_OR_READ_SQL = f"""
+    WITH claimed AS ({_CLAIM})
+    SELECT (SELECT count(*) FROM claimed), {_COLUMNS}
+    FROM (SELECT 1) AS one
+    LEFT JOIN devsms_journal ON job = %(job)s AND ident = %(ident)s
+"""  # noqa: S608
 
 # An outcome is written only while this worker still holds the claim; a verdict of
 # reconcile_journal only over an entry still in doubt.
