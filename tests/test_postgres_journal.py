@@ -9,6 +9,7 @@ and one more run the sandbox received every message exactly once.
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 import os
 import random
@@ -297,3 +298,65 @@ def test_postgresql_stopped_mid_job_stops_it_typed_and_it_resumes(
     got = received(served)
     assert [t for t in (f"{job} #{i}" for i in range(count)) if got[t] != 1] == []
     assert last["counts"]["sent"] == count
+
+
+# -- the CLI ---------------------------------------------------------------------------------
+
+
+def devsms(served: Served, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "DEVSMS_TOKEN": TOKEN, "DEVSMS_BASE_URL": served.base_url}
+    return subprocess.Popen(
+        [sys.executable, "-m", "devsms_async.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def test_devsms_bulk_on_three_machines_shares_one_job(
+    dsn: str, served: Served, tmp_path: Path
+) -> None:
+    count = 300
+    csv = tmp_path / "promo.csv"
+    csv.write_text(
+        "phone,message\n" + "".join(f"99890{i:07d},promo #{i}\n" for i in range(count)),
+        encoding="utf-8",
+    )
+    init = devsms(served, "journal", "init", dsn)
+    out, err = init.communicate(timeout=60)
+    assert init.returncode == 0, err
+    assert "schema version 1" in out
+
+    machines = [
+        devsms(served, "bulk", str(csv), "--yes", "--journal", dsn, "--format", "json")
+        for _ in range(3)
+    ]
+    summaries = []
+    for machine in machines:
+        out, err = machine.communicate(timeout=120)
+        assert machine.returncode == 0, err
+        summaries.append(json.loads(out))
+    got = received(served)
+    assert [i for i in range(count) if got[f"promo #{i}"] != 1] == []
+    # Each machine sent its share; together exactly the job.
+    assert sum(s["sent"] + s["already_sent"] for s in summaries) >= count
+    assert sum(s["sent"] for s in summaries) == count
+    assert all(s["not_started"] == 0 for s in summaries)
+
+    job = "csv-" + hashlib.sha256(csv.read_bytes()).hexdigest()[:16]  # the default name
+    assert job in summaries[0]["journal"]
+    status = devsms(served, "journal", "status", dsn, "--job", job, "-f", "json")
+    out, err = status.communicate(timeout=60)
+    assert status.returncode == 0, err
+    assert json.loads(out)["counts"]["sent"] == count
+
+
+def test_job_goes_with_a_shared_journal_only(served: Served, tmp_path: Path) -> None:
+    csv = tmp_path / "promo.csv"
+    csv.write_text("phone,message\n998900000001,x\n", encoding="utf-8")
+    done = devsms(served, "bulk", str(csv), "--yes", "--job", "x")
+    _, err = done.communicate(timeout=60)
+    assert done.returncode != 0
+    assert "--job" in err
+    assert received(served) == collections.Counter()
