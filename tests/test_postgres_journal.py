@@ -360,3 +360,12 @@ def test_job_goes_with_a_shared_journal_only(served: Served, tmp_path: Path) -> 
     assert done.returncode != 0
     assert "--job" in err
     assert received(served) == collections.Counter()
+
+
+def test_the_bulk_module_loads_no_database_driver() -> None:
+    code = (
+        "import sys, devsms_async, devsms_async.bulk; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('psycopg', 'psycopg_pool')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
