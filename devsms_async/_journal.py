@@ -38,7 +38,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
 import attrs
 
-from .errors import JournalError
+from .errors import JournalError, UsageError
 
 if TYPE_CHECKING:
     import anyio
@@ -225,6 +225,7 @@ class FileJournal:
             file.close()
             raise
         self._file = file
+        self._pid = os.getpid()
         self._entries: dict[Ident, JournalEntry] = entries
         self._pending: list[bytes] = []
         self._staged: list[JournalEntry] = []
@@ -296,6 +297,13 @@ class FileJournal:
 
         if self._file.closed:
             raise JournalError(f"{self.path} is closed")
+        if self._pid != os.getpid():
+            # The child shares the parent's file and lock: two writers, one journal.
+            raise UsageError(
+                f"this FileJournal was opened in process {self._pid}, and this is a forked "
+                "child: the parent's journal (and its lock) is not the child's. Open the "
+                "journal in the process that runs the job"
+            )
         if self._flushed is None:
             self._flushed = anyio.Event()
         self._pending.append(_encode(_to_record(entry)))
