@@ -10,14 +10,15 @@ client's unknown-outcome errors, so that ``reconcile`` finds what bulk lost.
 How a job runs
 --------------
 A fixed set of ``concurrency`` *worker* tasks share the input (any iterable or async
-iterable, read lazily). A worker reads one message, prepares it, consults the journal
-(if any), waits for the rate cap, records ``attempting`` durably, sends, records the
-outcome, and passes the ``BulkResult`` on through an anyio memory stream buffered to
-``concurrency``; then it reads the next. So at most ``concurrency`` sends are in
-flight, and at most ``2 * concurrency`` messages have been read from the input without
-their result having been taken by the reader: a generator of a million messages is
-never materialised. Fixed workers rather than one task per message behind a semaphore:
-the number of tasks and of objects alive stays fixed however long the input.
+iterable, read lazily). A worker reads one message, prepares it, claims it in the
+journal (if any: ``attempting``, durable, unless the journal settles it otherwise),
+waits for the rate cap, sends, records the outcome, and passes the ``BulkResult`` on
+through an anyio memory stream buffered to ``concurrency``; then it reads the next. So
+at most ``concurrency`` sends are in flight, and at most ``2 * concurrency`` messages
+have been read from the input without their result having been taken by the reader: a
+generator of a million messages is never materialised. Fixed workers rather than one
+task per message behind a semaphore: the number of tasks and of objects alive stays
+fixed however long the input.
 
 No double sends
 ---------------

@@ -1,18 +1,22 @@
 """The write-ahead journal of a bulk job: what was attempted and what came of it.
 
-``stream_bulk(..., journal=...)`` writes, for message ``i`` of the input:
+``stream_bulk(..., journal=...)`` records, for each message (known by its ``key``, or
+else by its index ``i`` in the input):
 
-* an ``attempting`` entry, durable **before** the request of ``i`` starts;
+* a *claim*, an ``attempting`` entry durable **before** the request starts, made only if
+  the message may be sent (``claimable``: never attempted, or provably not sent);
 * its outcome when it ends: ``sent`` (with ``sms_id``), ``failed`` (provably not sent),
   ``unknown`` (may have been sent) or ``not_started`` — the ``BulkOutcome`` values.
 
 Run again with the same journal, the job resumes: ``sent`` is never sent again,
 ``attempting``/``unknown`` (in doubt) are not re-sent unless asked, ``failed`` and
-``not_started`` are sent again. A message whose content differs from its entry (an
-edited input) is refused, never trusted.
+``not_started`` are sent again. A message whose content differs from its entry (another
+job's journal, an edited input) stops the job, never trusted.
 
 ``Journal`` is the protocol the engine needs; ``FileJournal`` keeps it in a
-JSON Lines file, ``fsync``'d per group of records, locked for one run at a time.
+JSON Lines file, ``fsync``'d per group of records, locked for one run at a time (its
+claims are local: one process holds the file); ``PostgresJournal`` (``_pgjournal``)
+shares one job between processes.
 
 Why JSON Lines and not SQLite: the engine needs exactly two things, "durable on
 return" and "the last entry per message", which an append-only file gives with one
