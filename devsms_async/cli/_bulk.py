@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
     from .._bulk import BulkStream, JournalReconcileResult
     from .._client import AsyncDevSMS
-    from .._journal import FileJournal
+    from .._journal import Journal
     from ..models import BulkMessage, BulkResult
     from ..pricing import BulkEstimate
 
@@ -69,21 +69,26 @@ class Plan:
     to_send: list[Row] = attrs.Factory(list)
 
 
-def make_plan(rows: list[Row], entries: Mapping[int, JournalEntry], *, retry_unknown: bool) -> Plan:
+def make_plan(
+    rows: list[Row], entries: Mapping[int | str, JournalEntry], *, retry_unknown: bool
+) -> Plan:
     """Check the CSV against its journal (nothing is sent if a row changed) and plan."""
     by_index = {row.number - 1: row for row in rows}
     changed = sorted(
         index + 1
         for index, entry in entries.items()
-        if index not in by_index or by_index[index].hash != entry.hash
+        if isinstance(index, int) and (index not in by_index or by_index[index].hash != entry.hash)
     )
     if changed:
         listed = ", ".join(map(str, changed[:MAX_LISTED]))
         more = f" and {len(changed) - MAX_LISTED} more" if len(changed) > MAX_LISTED else ""
         raise CLIError(
-            f"the CSV no longer matches its journal at row(s) {listed}{more} (edited file, or "
-            "other --normalize/--sender): nothing was sent. Restore the file, or start a new "
-            "job with --journal NEW_PATH (rows sent before would be sent again)"
+            f"the CSV no longer matches its journal at row(s) {listed}{more}: nothing was "
+            "sent. Either the file was edited (or --normalize/--sender changed): restore it. "
+            "Or this journal belongs to another job: give this file a journal of its own "
+            "(--journal NEW_PATH), and never start a new journal for the job this one "
+            "belongs to (its rows that may have gone out would be sent again); run that job "
+            "on this journal, with --reconcile first"
         )
     plan = Plan(rows)
     for row in rows:
@@ -126,6 +131,8 @@ class Run:
     interrupted: bool = False
     abandoned: bool = False
     balance: Decimal | None = None
+    elsewhere: int = 0
+    """Rows planned here that another machine of a shared job sent or holds."""
 
     def count(self, outcome: BulkOutcome) -> int:
         return self.counts.get(outcome, 0)
@@ -153,7 +160,7 @@ class Run:
 async def send_rows(
     sms: AsyncDevSMS,
     rows: list[Row],
-    journal: FileJournal,
+    journal: Journal,
     *,
     concurrency: int,
     per_second: float | None,
@@ -161,6 +168,7 @@ async def send_rows(
     retry_unknown: bool,
     on_result: Callable[[Run], object],
     err: Console,
+    planned: Collection[int] = (),
 ) -> Run:
     """Every row through ``stream_bulk(journal=...)``; the rows the journal settles
     (sent before, or left in doubt) are skipped by the library itself.
@@ -182,10 +190,14 @@ async def send_rows(
         stop_after_failures=STOP_AFTER_CONSECUTIVE_ERRORS,
     )
 
+    elsewhere = (BulkOutcome.ALREADY_SENT, BulkOutcome.CLAIMED_ELSEWHERE)
+
     def take(result: BulkResult) -> None:
         if result.previous is None:  # settled by an earlier run: in the plan already
             run.add(rows[result.index], result)
             on_result(run)
+        elif result.outcome in elsewhere and result.index in planned:
+            run.elsewhere += 1  # another machine of a shared job took it meanwhile
 
     async with anyio.create_task_group() as watchers:
         job_scope = anyio.CancelScope()
@@ -232,7 +244,7 @@ RECONCILE_MIN_AGE = 120.0
 
 
 async def reconcile_unknown(
-    sms: AsyncDevSMS, rows: list[Row], journal: FileJournal, *, callback_url: str | None
+    sms: AsyncDevSMS, rows: list[Row], journal: Journal, *, callback_url: str | None
 ) -> JournalReconcileResult:
     """Settle the rows in doubt from the history (``sms.reconcile_journal``)."""
     window = min(max(200, 2 * len(rows)), 20_000)
@@ -297,11 +309,12 @@ def unknown_rows(plan: Plan, run: Run) -> list[dict[str, Any]]:
     return sorted(items, key=lambda item: item["row"])
 
 
-def run_summary(plan: Plan, run: Run, journal: Path) -> dict[str, Any]:
+def run_summary(plan: Plan, run: Run, journal: Path | str) -> dict[str, Any]:
     # A row planned but never read by the job counts as not started, like a row read
     # and stopped before its send.
-    not_started = len(plan.to_send) - run.finished
+    not_started = len(plan.to_send) - run.finished - run.elsewhere
     return {
+        "elsewhere": run.elsewhere,
         "rows": len(plan.rows),
         "already_sent": len(plan.done),
         "sent": run.count(BulkOutcome.SENT),
@@ -367,6 +380,8 @@ def print_summary(out: Console, data: dict[str, Any]) -> None:
         rows.append(("failed", f"[red]{data['failed']}[/] (not sent; a re-run retries them)"))
     if data["unknown"]:
         rows.append(("outcome unknown", f"[magenta]{data['unknown']}[/] (never re-sent by itself)"))
+    if data.get("elsewhere"):
+        rows.append(("other machines", f"{data['elsewhere']} (sent or held by them)"))
     if data["not_started"]:
         rows.append(("not started", f"{data['not_started']} (a re-run sends them)"))
     rows.append(("cost", _render.money(data["cost"])))
