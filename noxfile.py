@@ -53,7 +53,7 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package (config in pyproject.toml); pyright strict on the
     docs' examples (mypy checks them in tests/test_docs_typing.py)."""
-    _install(session, "typing", extras="[cli,fastapi,aiohttp,redis]")
+    _install(session, "typing", extras="[cli,fastapi,aiohttp,redis,postgres]")
     session.run("mypy", "devsms_async")
     session.run("mypy", "tests/typing")
     session.run("python", "tests/test_docs_typing.py", os.path.join(session.create_tmp(), "docs"))

@@ -405,6 +405,8 @@ class BulkStream:
         self._stopped_because: str | None = None
         self._failures_in_a_row = 0
         self._exhausted = False
+        self._unrecorded: set[int] = set()
+        """Sends started whose outcome is not (yet) in the journal."""
         self._intakes: set[anyio.CancelScope] = set()
         self._iter: Iterator[object] | None = None
         self._aiter: AsyncIterator[object] | None = None
@@ -521,11 +523,35 @@ class BulkStream:
         if result is None:
             fatal, self._fatal = self._fatal, None
             if fatal is not None:
+                if isinstance(fatal, JournalError):
+                    fatal = self._journal_failure(fatal)
                 # Raised outside the except block: the error keeps its own context.
                 raise fatal
             raise StopAsyncIteration
         del self._pending[result.index]
         return result
+
+    def _journal_failure(self, error: JournalError) -> JournalError:
+        """The journal's error, saying which messages may have gone out unrecorded."""
+        in_doubt = tuple(sorted(self._unrecorded))
+        if in_doubt:
+            listed = ", ".join(map(str, in_doubt[:20])) + (" …" if len(in_doubt) > 20 else "")
+            what = (
+                f"{len(in_doubt)} message(s) were being sent when it failed and may have "
+                f"gone out (indices {listed}) and the journal may not have their outcome"
+            )
+        else:
+            what = "no send in flight lost its outcome"
+        failed = JournalError(
+            f"{error}. The job stopped: no new send started; {what}. Do not start a new "
+            "journal for this job (that would send again what may have gone out): fix the "
+            "cause, settle the messages in doubt with reconcile_journal on this same "
+            "journal, then run the job again with it",
+            in_doubt=in_doubt,
+            path=error.path,
+        )
+        failed.__cause__ = error.__cause__ if error.__cause__ is not None else error
+        return failed
 
     # -- the job -----------------------------------------------------------------------
 
@@ -673,7 +699,7 @@ class BulkStream:
                 JournalEntry(index=slot.index, hash=slot.hash, state="attempting")
             )
         except Exception as exc:
-            self._abort(exc if isinstance(exc, JournalError) else JournalError(str(exc)))
+            self._abort(_as_journal_error(exc))
             return False
         return True
 
@@ -682,6 +708,8 @@ class BulkStream:
         assert prepared is not None
         slot.stage = _Stage.IN_FLIGHT
         slot.started = _dt.datetime.now(_dt.timezone.utc)
+        if self._journal is not None:
+            self._unrecorded.add(slot.index)
         message = _as_message(slot.item)
         try:
             sent: SendResult = await self._sender.send(prepared)
@@ -716,9 +744,10 @@ class BulkStream:
             try:
                 await self._journal.write(_outcome_entry(slot, result))
             except Exception as exc:
-                self._abort(exc if isinstance(exc, JournalError) else JournalError(str(exc)))
+                self._abort(_as_journal_error(exc))
             else:
                 slot.journaled = False
+                self._unrecorded.discard(slot.index)
 
     def _count(self, result: BulkResult) -> None:
         """The circuit breaker: stop after too many failures in a row, or a refused token."""
@@ -795,6 +824,14 @@ class BulkStream:
                 needed=estimate.total,
                 balance=balance.balance,
             )
+
+
+def _as_journal_error(exc: Exception) -> JournalError:
+    if isinstance(exc, JournalError):
+        return exc
+    error = JournalError(f"the journal failed: {type(exc).__name__}: {exc}")
+    error.__cause__ = exc
+    return error
 
 
 def _outcome_entry(slot: _Slot, result: BulkResult) -> JournalEntry:

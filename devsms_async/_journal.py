@@ -25,6 +25,7 @@ read with ``tail``, and journals of ``devsms bulk`` 0.1 keep working.
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import hashlib
 import json
 import os
@@ -63,7 +64,23 @@ IN_DOUBT: frozenset[str] = frozenset({"attempting", "unknown"})
 
 class JournalError(DevSMSError):
     """The journal cannot be used: corrupt, locked by another run, for other
-    messages, or the disk refused a write."""
+    messages, unreachable, or the disk refused a write.
+
+    When a job stopped because its journal failed, ``in_doubt`` holds the indices of
+    the messages whose send had started and whose outcome the journal could not record:
+    they may have gone out, and the journal may hold them as ``attempting``. Settle them
+    with ``reconcile_journal`` on the *same* journal before running the job again;
+    never start a new journal for that job. ``path`` is the journal's file or name
+    (``None`` when the error is not about one journal). ``__cause__`` is the
+    underlying error (an ``OSError`` for a full or read-only disk).
+    """
+
+    def __init__(
+        self, message: str, *, in_doubt: tuple[int, ...] = (), path: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.in_doubt = in_doubt
+        self.path = path
 
 
 def content_hash(phone: str, message: str, sender: str | None) -> str:
@@ -146,8 +163,16 @@ class FileJournal:
 
     def __init__(self, path: str | os.PathLike[str], *, name: str | None = None) -> None:
         self.path = Path(path)
-        created = not self.path.exists()
-        file = open(self.path, "a+b")  # noqa: SIM115 - owned by the journal, closed by close()
+        try:
+            created = not self.path.exists()
+            # Unbuffered: a write the disk refused leaves nothing behind in a buffer for
+            # close() to retry (and fail on again, replacing the job's own error).
+            file = open(self.path, "a+b", buffering=0)  # noqa: SIM115 - closed by close()
+        except OSError as exc:
+            raise JournalError(
+                f"cannot open the journal {self.path}: {exc.strerror or exc}",
+                path=str(self.path),
+            ) from exc
         try:
             _lock(file, self.path)
             entries, complete = read_entries(self.path)
@@ -161,6 +186,12 @@ class FileJournal:
                 _write_all(file, _encode(header))
                 if created:
                     _fsync_dir(self.path.parent)
+        except OSError as exc:
+            file.close()
+            raise JournalError(
+                f"cannot use the journal {self.path}: {exc.strerror or exc}",
+                path=str(self.path),
+            ) from exc
         except BaseException:
             file.close()
             raise
@@ -182,8 +213,19 @@ class FileJournal:
         return self._entries
 
     def close(self) -> None:
-        """Close the file (which releases the lock). Idempotent."""
-        self._file.close()
+        """Close the file (which releases the lock). Idempotent.
+
+        Never raises after a failed write (that failure was the job's error already);
+        otherwise a failure to close is a ``JournalError``.
+        """
+        try:
+            self._file.close()
+        except OSError as exc:
+            if self._error is None:
+                raise JournalError(
+                    f"cannot close the journal {self.path}: {exc.strerror or exc}",
+                    path=str(self.path),
+                ) from exc
 
     def __enter__(self) -> FileJournal:
         return self
@@ -214,7 +256,10 @@ class FileJournal:
         mine = self._queued
         while self._durable < mine:
             if self._error is not None:
-                raise JournalError(f"cannot write {self.path}: {self._error}") from self._error
+                reason = getattr(self._error, "strerror", None) or self._error
+                raise JournalError(
+                    f"cannot write the journal {self.path}: {reason}", path=str(self.path)
+                ) from self._error
             if self._flushing:
                 await self._flushed.wait()
                 continue
@@ -343,8 +388,12 @@ def _timestamp(text: object) -> _dt.datetime | None:
 
 
 def _write_all(file: IO[bytes], data: bytes) -> None:
-    file.write(data)
-    file.flush()
+    view = memoryview(data)
+    while view:  # an unbuffered write may be short (a nearly full disk)
+        written = file.write(view)
+        if not written:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view = view[written:]
     os.fsync(file.fileno())
 
 

@@ -51,3 +51,7 @@ def run(backend: str) -> Callable[..., Any]:
         return anyio.run(fn, *args, backend=backend, backend_options=backend_options or None)
 
     return runner
+
+
+# A real PostgreSQL, started once per session when a test asks for it (tests/_postgres.py).
+from _postgres import postgres_server  # noqa: E402, F401
