@@ -48,6 +48,7 @@ from .models import OtpTemplate, SmsStatus, SmsType
 
 if TYPE_CHECKING:
     from ._paging import PageQuery
+    from .ratelimit import RateLimit, SyncRateLimit
 
 DEFAULT_BASE_URL = "https://devsms.uz/api"
 TOKEN_ENV = "DEVSMS_TOKEN"  # noqa: S105 - a variable name, not a secret
@@ -105,6 +106,8 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
 
     _face = "AsyncDevSMS"
     _enter = "async with"
+    _pace_method = "acquire"
+    """The method of ``rate_limit=`` this face calls before each send."""
 
     def __init__(
         self,
@@ -124,6 +127,7 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
         allow_insecure_http: bool = False,
         log_sensitive: bool = False,
         default_region: str | None = "UZ",
+        rate_limit: RateLimit | SyncRateLimit | None = None,
     ) -> None:
         if token is None:
             token = os.environ.get(TOKEN_ENV)
@@ -151,10 +155,28 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
         self._tz = timezone
         self._log_sensitive = log_sensitive
         self._region = check_region(default_region)
+        self._rate_limit = self._check_rate_limit(rate_limit)
         self._state = State.NEW
 
     def __repr__(self) -> str:
         return f"<{self._face} base_url={self._base_url!r} state={self._state.value}>"
+
+    def _check_rate_limit(self, rate_limit: object) -> Any:
+        if rate_limit is None:
+            return None
+        if not callable(getattr(rate_limit, self._pace_method, None)):
+            raise ValidationError(
+                "rate_limit",
+                f"{self._face} needs an object with {self._pace_method}() "
+                "(devsms_async.ratelimit.LocalRateLimit or RedisRateLimit), "
+                f"got {type(rate_limit).__name__}",
+            )
+        return rate_limit
+
+    @property
+    def rate_limit(self) -> RateLimit | SyncRateLimit | None:
+        """The limit every send waits for (``rate_limit=``), or ``None``."""
+        return self._rate_limit  # type: ignore[no-any-return]
 
     # -- lifecycle -------------------------------------------------------------------
 
