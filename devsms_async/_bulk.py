@@ -249,7 +249,17 @@ class _Stage(enum.Enum):
 class _Slot:
     """One message read from the input, until its result has been taken by the reader."""
 
-    __slots__ = ("hash", "index", "item", "journaled", "prepared", "result", "stage", "started")
+    __slots__ = (
+        "hash",
+        "index",
+        "item",
+        "journaled",
+        "key",
+        "prepared",
+        "result",
+        "stage",
+        "started",
+    )
 
     def __init__(self, index: int, item: object) -> None:
         self.index = index
@@ -257,6 +267,7 @@ class _Slot:
         self.stage = _Stage.QUEUED
         self.prepared: PreparedSend | None = None
         self.hash = ""
+        self.key: str | None = None
         self.result: AnyBulkResult | None = None
         self.started: _dt.datetime | None = None
         self.journaled = False
@@ -429,6 +440,8 @@ class BulkStream:
         self._stopped_because: str | None = None
         self._failures_in_a_row = 0
         self._exhausted = False
+        self._keys: dict[str, int] = {}
+        """Each key of this run and the index of the message that has it."""
         self._unrecorded: set[int] = set()
         """Sends started whose outcome is not (yet) in the journal."""
         self._intakes: set[anyio.CancelScope] = set()
@@ -480,6 +493,7 @@ class BulkStream:
             self._sender.ready()  # UsageError now if the client is not open
         if self._check_balance:
             await self._refuse_if_unaffordable()
+        await self._check_journal()
         # The job's pace first, then the client's: the last slot taken is the start.
         pacers: list[Callable[[], Awaitable[None]]] = []
         if self._per_second is not None:
@@ -552,7 +566,7 @@ class BulkStream:
         if result is None:
             fatal, self._fatal = self._fatal, None
             if fatal is not None:
-                if isinstance(fatal, JournalError):
+                if isinstance(fatal, JournalError) and not fatal.mismatched:
                     fatal = self._journal_failure(fatal)
                 # Raised outside the except block: the error keeps its own context.
                 raise fatal
@@ -625,7 +639,14 @@ class BulkStream:
                 slot = await self._take()
                 if slot is None or not self._prepare(slot):
                     return
+                if (
+                    slot.result is None
+                    and self._journal is not None
+                    and not await self._claim(slot)
+                ):
+                    return  # the journal failed: NOT_STARTED
                 if slot.result is None and pacers:
+                    # Claimed before the rate wait: what is settled uses no slot.
                     paced = False
                     with self._intake() as waiting:
                         paced = await self._pace(slot, pacers)
@@ -634,7 +655,7 @@ class BulkStream:
                     if not paced:  # no slot could be had: FAILED, and no new send starts
                         self.stop("the rate limit is unavailable: no send starts without a slot")
                 if slot.result is None:
-                    if self._stopping or not await self._write_attempting(slot):
+                    if self._stopping:
                         return  # NOT_STARTED
                     await self._send(slot)
                 assert slot.result is not None
@@ -645,18 +666,22 @@ class BulkStream:
                     return  # the reader has left; the result is in leftover
 
     async def _pace(self, slot: _Slot, pacers: Sequence[Callable[[], Awaitable[None]]]) -> bool:
-        """Wait for the rate limits, before anything is journaled or sent.
+        """Wait for the rate limits, after the journal's claim and before the send.
 
         Without a slot nothing starts: the message is ``FAILED`` (provably not sent;
-        a journal has no attempt of it, so the next run sends it), and the caller stops
-        the job rather than let every worker fail one message after another.
-        ``False`` when that happened.
+        a journal that holds its claim records ``failed``, so the next run sends it),
+        and the caller stops the job rather than let every worker fail one message
+        after another. ``False`` when that happened.
         """
         try:
             for pace in pacers:
                 await pace()
         except RateLimitUnavailableError as exc:
-            self._finish(slot, bulk_result(slot.index, _as_message(slot.item), error=exc))
+            failed = bulk_result(slot.index, _as_message(slot.item), error=exc)
+            if slot.journaled:
+                await self._finish_journaled(slot, failed)
+            else:
+                self._finish(slot, failed)
             return False
         return True
 
@@ -700,14 +725,16 @@ class BulkStream:
         return slot
 
     def _prepare(self, slot: _Slot) -> bool:
-        """Validate (an invalid message fails alone, unsent), then consult the journal.
+        """Validate (an invalid message fails alone, unsent), key and hash it.
 
         ``False`` if checking raised something other than ``ValidationError`` (a bug):
         the job stops and that exception is raised.
         """
         message = _as_message(slot.item)
         try:
-            prepared = self._sender.prepare(_to_message(slot.item))
+            bulk_message = _to_message(slot.item)
+            prepared = self._sender.prepare(bulk_message)
+            key = self._own_key(bulk_message.key, slot.index)
         except ValidationError as exc:
             self._finish(slot, bulk_result(slot.index, message, error=exc))
             return True
@@ -715,43 +742,85 @@ class BulkStream:
             self._abort(exc)
             return False
         slot.prepared = prepared
+        slot.key = key
         slot.hash = content_hash(prepared.phone, prepared.text, prepared.sender)
-        if self._journal is not None:
-            self._resume(slot, message)
         return True
 
-    def _resume(self, slot: _Slot, message: BulkMessage | None) -> None:
-        """Decide from the journal's entry of an earlier run, if there is one."""
-        assert self._journal is not None
-        entry = self._journal.entries().get(slot.index)
-        if entry is None or entry.state in ("failed", "not_started"):
-            return  # never attempted, or provably not sent: send it
-        if entry.hash != slot.hash:
-            error = JournalError(
-                f"message {slot.index} differs from its journal entry (edited input?): not "
-                "sent. Restore the input, or use a new journal"
-            )
-            self._finish(slot, bulk_result(slot.index, message, error=error))
-        elif entry.state == "sent":
-            self._finish(slot, bulk_result(slot.index, message, previous=entry))
-        elif not self._resend_in_doubt:
-            what = "an earlier run may have sent it" + (f": {entry.error}" if entry.error else "")
-            unknown = self._unknown(slot, what, started=entry.at)
-            self._finish(slot, bulk_result(slot.index, message, error=unknown, previous=entry))
+    def _own_key(self, key: object, index: int) -> str | None:
+        checked = _check_key(key)
+        if checked is not None:
+            first = self._keys.setdefault(checked, index)
+            if first != index:
+                raise ValidationError(
+                    "key",
+                    f"message {index} has the key of message {first}: a key names one "
+                    "message of a job (not sent)",
+                )
+        return checked
 
-    async def _write_attempting(self, slot: _Slot) -> bool:
-        """``attempting`` durable before the request; ``False`` if that failed."""
-        if self._journal is None:
-            return True
+    async def _claim(self, slot: _Slot) -> bool:
+        """Claim the message in the journal (``attempting``, durable) before its send.
+
+        ``True`` when this run holds it; otherwise the journal's entry decided the
+        message's result (sent before, held elsewhere, in doubt, other content) or the
+        journal failed (``False``: the job stops).
+        """
+        assert self._journal is not None
         slot.journaled = True  # from here on, an outcome record must follow
+        claim = JournalEntry(index=slot.index, key=slot.key, hash=slot.hash, state="attempting")
         try:
-            await self._journal.write(
-                JournalEntry(index=slot.index, hash=slot.hash, state="attempting")
-            )
+            current = await self._journal.claim(claim, takeover=self._resend_in_doubt)
         except Exception as exc:
+            # The claim may or may not have been recorded: never sent, and in doubt in
+            # the journal at worst (reconcile settles it), never sent twice.
             self._abort(_as_journal_error(exc))
             return False
+        if current is None:
+            return True
+        slot.journaled = False
+        message = _as_message(slot.item)
+        if current.hash != slot.hash:
+            error = _mismatch(slot.index, path=getattr(self._journal, "path", None))
+            self._finish(slot, bulk_result(slot.index, message, error=error))
+            self._abort(error)
+        elif current.state == "sent":
+            self._finish(slot, bulk_result(slot.index, message, previous=current))
+        elif current.state == "attempting" and current.worker is not None:
+            # Another worker of a shared journal holds it: not ours to send or judge.
+            self._finish(slot, bulk_result(slot.index, message, previous=current))
+        else:
+            what = "an earlier run may have sent it" + (
+                f": {current.error}" if current.error else ""
+            )
+            unknown = self._unknown(slot, what, started=current.at)
+            self._finish(slot, bulk_result(slot.index, message, error=unknown, previous=current))
         return True
+
+    async def _check_journal(self) -> None:
+        """An input known in full is checked against the whole journal before any send."""
+        messages = self._messages
+        if self._journal is None or not isinstance(messages, Sequence):
+            return
+        try:
+            stored = {entry.ident: entry for entry in await self._journal.stored()}
+        except Exception as exc:
+            raise _as_journal_error(exc) from exc
+        if not stored:
+            return
+        mismatched: list[int] = []
+        for index, item in enumerate(messages):
+            try:
+                bulk_message = _to_message(item)
+                prepared = self._sender.prepare(bulk_message)
+                key = _check_key(bulk_message.key)
+            except ValidationError:
+                continue  # that message fails alone, unsent
+            entry = stored.get(key if key is not None else index)
+            digest = content_hash(prepared.phone, prepared.text, prepared.sender)
+            if entry is not None and entry.hash != digest:
+                mismatched.append(index)
+        if mismatched:
+            raise _mismatch(*mismatched, path=getattr(self._journal, "path", None))
 
     async def _send(self, slot: _Slot) -> None:
         prepared = slot.prepared
@@ -876,6 +945,37 @@ class BulkStream:
             )
 
 
+MAX_KEY_LENGTH = 200
+
+
+def _check_key(key: object) -> str | None:
+    if key is None:
+        return None
+    if not isinstance(key, str):
+        raise ValidationError(
+            "key", f"must be a str (your id for the message) or None, not {type(key).__name__}"
+        )
+    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
+        raise ValidationError(
+            "key", f"must be 1-{MAX_KEY_LENGTH} printable characters, got {len(key)} characters"
+        )
+    return key
+
+
+def _mismatch(*indices: int, path: object = None) -> JournalError:
+    listed = ", ".join(map(str, indices[:20])) + (" …" if len(indices) > 20 else "")
+    return JournalError(
+        f"message(s) {listed} differ from their journal entries: this journal belongs to "
+        "another job, or the input was edited since. The job stopped before any further "
+        "send. If the input was edited, restore it. If this is another job, give it a "
+        "journal of its own, and leave this one to the job it belongs to: do not start a "
+        "new journal for that job (its messages that may have gone out would be sent "
+        "again); settle them with reconcile_journal on this journal first",
+        mismatched=indices,
+        path=None if path is None else str(path),
+    )
+
+
 def _as_journal_error(exc: Exception) -> JournalError:
     if isinstance(exc, JournalError):
         return exc
@@ -892,7 +992,13 @@ def _outcome_entry(slot: _Slot, result: BulkResult) -> JournalEntry:
     elif result.error is not None:
         error = " ".join(f"{type(result.error).__name__}: {result.error}".split())[:300]
     return JournalEntry(
-        index=slot.index, hash=slot.hash, state=state, sms_id=sms_id, cost=cost, error=error
+        index=slot.index,
+        key=slot.key,
+        hash=slot.hash,
+        state=state,
+        sms_id=sms_id,
+        cost=cost,
+        error=error,
     )
 
 
@@ -929,18 +1035,25 @@ async def reconcile_journal(
     identical messages need two records. "Not there" counts only when the search was
     complete and the attempt is at least ``min_age`` seconds old (the history lags).
     """
-    entries = journal.entries()
-    claimed = {e.sms_id for e in entries.values() if e.state == "sent" and e.sms_id is not None}
+    try:
+        doubtful = {e.ident: e for e in await journal.stored(in_doubt=True)}
+        sent = [e.sms_id for e in await journal.stored() if e.state == "sent"]
+    except Exception as exc:
+        raise _as_journal_error(exc) from exc
+    claimed = {sms_id for sms_id in sent if sms_id is not None}
     found = not_sent = in_doubt = 0
     now = _dt.datetime.now(_dt.timezone.utc)
     for index, item in enumerate(messages):
-        entry = entries.get(index)
-        if entry is None or not entry.in_doubt:
-            continue
+        if not doubtful:
+            break
         try:
-            prepared = sender.prepare(_to_message(item))
+            bulk_message = _to_message(item)
+            key = _check_key(bulk_message.key)
+            entry = doubtful.pop(key if key is not None else index, None)
+            if entry is None:
+                continue
+            prepared = sender.prepare(bulk_message)
         except ValidationError:
-            in_doubt += 1
             continue
         if content_hash(prepared.phone, prepared.text, prepared.sender) != entry.hash:
             in_doubt += 1  # an edited input: the run itself refuses it
@@ -962,6 +1075,7 @@ async def reconcile_journal(
         await journal.write(
             JournalEntry(
                 index=index,
+                key=key,
                 hash=entry.hash,
                 state=state,
                 sms_id=sms_id,
@@ -969,6 +1083,7 @@ async def reconcile_journal(
                 reconciled=True,
             )
         )
+    in_doubt += len(doubtful)  # not in the messages given: nothing to look up
     return JournalReconcileResult(found, not_sent, in_doubt)
 
 

@@ -67,6 +67,9 @@ __all__ = [
 
 T = TypeVar("T")
 
+_UNBOUNDED_WINDOW = 2**62
+"""``reconcile_journal`` without a window: the search ends at the attempt's time."""
+
 
 class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
     """Asynchronous client for the DevSMS.uz API.
@@ -520,23 +523,28 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         messages: Iterable[BulkItem],
         *,
         normalize: bool = False,
-        window: int = DEFAULT_RECONCILE_WINDOW,
+        window: int | None = None,
         skew: float | _dt.timedelta = DEFAULT_RECONCILE_SKEW,
         min_age: float = 120.0,
         timeout: TimeoutTypes | None = None,
     ) -> JournalReconcileResult:
         """Settle the messages a bulk journal has in doubt, from the history.
 
-        ``messages`` is the job's input (same order as when it ran). A message found
-        in the history is journaled ``sent``; one provably absent (complete search,
-        attempt at least ``min_age`` seconds old) ``failed``, so the next run with the
-        journal sends it. One history record proves at most one message.
+        ``messages`` is the job's input (same order as when it ran; keyed messages in
+        any order). A message found in the history is journaled ``sent``; one provably
+        absent (complete search, attempt at least ``min_age`` seconds old) ``failed``,
+        so the next run with the journal sends it. One history record proves at most
+        one message. Each search reads the history back to the attempt's own time
+        (minus ``skew``), however many records that is; ``window`` caps the records
+        read per message instead (then "not found" past the cap proves nothing).
         """
         from ._bulk import reconcile_journal
 
+        limit = _UNBOUNDED_WINDOW if window is None else window
+
         async def lookup(query: SendQuery, exclude: Collection[int]) -> ReconcileResult:
             return await self.reconcile(
-                query, window=window, skew=skew, timeout=timeout, exclude=exclude
+                query, window=limit, skew=skew, timeout=timeout, exclude=exclude
             )
 
         sender = self._bulk_sender(check_bool("normalize", normalize), to_timeout(timeout))

@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
+from typing import IO, TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
 import attrs
 
@@ -49,6 +49,7 @@ __all__ = [
     "JournalEntry",
     "JournalError",
     "JournalState",
+    "claimable",
     "content_hash",
 ]
 
@@ -73,14 +74,24 @@ class JournalError(DevSMSError):
     never start a new journal for that job. ``path`` is the journal's file or name
     (``None`` when the error is not about one journal). ``__cause__`` is the
     underlying error (an ``OSError`` for a full or read-only disk).
+
+    ``mismatched`` holds the indices of input messages whose content differs from
+    their journal entry (the journal belongs to another job, or the input was edited):
+    the job stopped at the first one, before any further send.
     """
 
     def __init__(
-        self, message: str, *, in_doubt: tuple[int, ...] = (), path: str | None = None
+        self,
+        message: str,
+        *,
+        in_doubt: tuple[int, ...] = (),
+        path: str | None = None,
+        mismatched: tuple[int, ...] = (),
     ) -> None:
         super().__init__(message)
         self.in_doubt = in_doubt
         self.path = path
+        self.mismatched = mismatched
 
 
 def content_hash(phone: str, message: str, sender: str | None) -> str:
@@ -93,9 +104,18 @@ def _now() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc)
 
 
+Ident: TypeAlias = "int | str"
+"""How a journal knows a message: its ``key`` when it has one, else its index."""
+
+
 @attrs.frozen(kw_only=True)
 class JournalEntry:
-    """One record of the journal: message ``index`` (0-based) reached ``state``."""
+    """One record of the journal: message ``index`` (0-based) reached ``state``.
+
+    ``key`` is the message's own id (``BulkMessage(key=...)``), when it has one: a
+    journal then knows the message by its key, whatever its position in the input.
+    ``worker`` names the process that claimed it (a shared journal's claims only).
+    """
 
     index: int
     hash: str
@@ -107,6 +127,13 @@ class JournalEntry:
     error: str | None = None
     reconciled: bool = False
     """Settled from the history by ``reconcile_journal``, not by a send's answer."""
+    key: str | None = None
+    worker: str | None = None
+
+    @property
+    def ident(self) -> int | str:
+        """The message's identity in the journal: ``key``, else ``index``."""
+        return self.key if self.key is not None else self.index
 
     @property
     def in_doubt(self) -> bool:
@@ -114,15 +141,45 @@ class JournalEntry:
         return self.state in IN_DOUBT
 
 
-class Journal(Protocol):
-    """What ``stream_bulk(journal=...)`` needs from a journal."""
+def claimable(current: JournalEntry | None, claim: JournalEntry, *, takeover: bool) -> bool:
+    """May ``claim`` (``attempting``) replace ``current``, the message's last entry?
 
-    def entries(self) -> Mapping[int, JournalEntry]:
-        """The last entry of every message, by index (kept up to date by ``write``)."""
+    Yes for a message never attempted, or provably not sent (``failed``,
+    ``not_started``) with the same content; in doubt only with ``takeover``
+    (``resend_in_doubt=True``); never once ``sent`` or for other content.
+    """
+    if current is None:
+        return True
+    if current.hash != claim.hash:
+        return False
+    return current.state in ("failed", "not_started") or (takeover and current.in_doubt)
+
+
+class Journal(Protocol):
+    """What ``stream_bulk(journal=...)`` needs from a journal (``FileJournal``,
+    ``PostgresJournal``, or your own).
+
+    Every method that returns has made its write durable (fsync'd, committed); one
+    that raises must raise ``JournalError``, and the engine then treats the message as
+    possibly claimed, never as free to send.
+    """
+
+    async def claim(self, entry: JournalEntry, *, takeover: bool = False) -> JournalEntry | None:
+        """Record ``entry`` (state ``attempting``) if ``claimable`` from the message's
+        last entry, atomically: ``None`` when this caller now holds the message, else
+        the entry that stands (sent, held by another worker, other content ...)."""
         ...
 
     async def write(self, entry: JournalEntry) -> None:
-        """Record ``entry``; it must be durable when this returns."""
+        """Record an outcome (or ``reconcile_journal``'s verdict) for a claimed message."""
+        ...
+
+    async def stored(self, *, in_doubt: bool = False) -> list[JournalEntry]:
+        """The last entry of every message of the job (only those in doubt, if asked)."""
+        ...
+
+    async def counts(self) -> dict[str, int]:
+        """``{state: number of messages}`` for the whole job, every state present."""
         ...
 
 
@@ -143,6 +200,8 @@ def _to_record(entry: JournalEntry) -> dict[str, Any]:
             record[name] = str(value) if isinstance(value, Decimal) else value
     if entry.reconciled:
         record["reconciled"] = True
+    if entry.key is not None:
+        record["key"] = entry.key
     return record
 
 
@@ -196,7 +255,7 @@ class FileJournal:
             file.close()
             raise
         self._file = file
-        self._entries = entries
+        self._entries: dict[Ident, JournalEntry] = entries
         self._pending: list[bytes] = []
         self._staged: list[JournalEntry] = []
         self._queued = 0
@@ -209,8 +268,27 @@ class FileJournal:
         state = "closed" if self._file.closed else f"{len(self._entries)} entries"
         return f"<FileJournal {str(self.path)!r} {state}>"
 
-    def entries(self) -> Mapping[int, JournalEntry]:
+    def entries(self) -> Mapping[Ident, JournalEntry]:
+        """The last entry of every message, by ``ident`` (key, else index)."""
         return self._entries
+
+    async def claim(self, entry: JournalEntry, *, takeover: bool = False) -> JournalEntry | None:
+        """Write ``attempting`` for ``entry`` if the message may be sent (one process
+        holds the file, so the check and the write cannot race with another run)."""
+        current = self._entries.get(entry.ident)
+        if not claimable(current, entry, takeover=takeover):
+            return current
+        await self.write(entry)
+        return None
+
+    async def stored(self, *, in_doubt: bool = False) -> list[JournalEntry]:
+        return [e for e in self._entries.values() if e.in_doubt or not in_doubt]
+
+    async def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(sorted(STATES), 0)
+        for entry in self._entries.values():
+            counts[entry.state] += 1
+        return counts
 
     def close(self) -> None:
         """Close the file (which releases the lock). Idempotent.
@@ -282,7 +360,7 @@ class FileJournal:
         else:
             self._durable = upto
             for entry in staged:
-                self._entries[entry.index] = entry
+                self._entries[entry.ident] = entry
         finally:
             self._flushing = False
             done, self._flushed = self._flushed, anyio.Event()
@@ -292,7 +370,7 @@ class FileJournal:
         _write_all(self._file, data)
 
 
-def read_entries(path: Path) -> tuple[dict[int, JournalEntry], int]:
+def read_entries(path: Path) -> tuple[dict[Ident, JournalEntry], int]:
     """The last entry per message and the byte length of the complete records.
 
     A final line without its newline is a record cut short by a crash: its write never
@@ -302,13 +380,13 @@ def read_entries(path: Path) -> tuple[dict[int, JournalEntry], int]:
     data = path.read_bytes()
     end = data.rfind(b"\n") + 1
     lines = data[:end].splitlines()
-    entries: dict[int, JournalEntry] = {}
+    entries: dict[Ident, JournalEntry] = {}
     if not lines:
         return entries, end
     version = _check_header(path, lines[0])
     for number, raw in enumerate(lines[1:], start=2):
         entry = _parse_entry(path, number, raw, version)
-        entries[entry.index] = entry
+        entries[entry.ident] = entry
     return entries, end
 
 
@@ -348,6 +426,7 @@ def _parse_entry(path: Path, number: int, raw: bytes, version: int) -> JournalEn
             state = "sent"
         sms_id, cost, error = rec.get("sms_id"), rec.get("cost"), rec.get("error")
         reconciled = rec.get("reconciled", False)
+        key = rec.get("key")
         when = _timestamp(at)
         cost = _cost(cost)
         ok = (
@@ -359,6 +438,7 @@ def _parse_entry(path: Path, number: int, raw: bytes, version: int) -> JournalEn
             and (sms_id is None or type(sms_id) is int)
             and (error is None or isinstance(error, str))
             and isinstance(reconciled, bool)
+            and (key is None or isinstance(key, str))
         )
     except (ValueError, KeyError, TypeError):
         ok = False
@@ -374,6 +454,7 @@ def _parse_entry(path: Path, number: int, raw: bytes, version: int) -> JournalEn
         cost=cost,
         error=error,
         reconciled=reconciled,
+        key=key,
     )
 
 

@@ -69,21 +69,26 @@ class Plan:
     to_send: list[Row] = attrs.Factory(list)
 
 
-def make_plan(rows: list[Row], entries: Mapping[int, JournalEntry], *, retry_unknown: bool) -> Plan:
+def make_plan(
+    rows: list[Row], entries: Mapping[int | str, JournalEntry], *, retry_unknown: bool
+) -> Plan:
     """Check the CSV against its journal (nothing is sent if a row changed) and plan."""
     by_index = {row.number - 1: row for row in rows}
     changed = sorted(
         index + 1
         for index, entry in entries.items()
-        if index not in by_index or by_index[index].hash != entry.hash
+        if isinstance(index, int) and (index not in by_index or by_index[index].hash != entry.hash)
     )
     if changed:
         listed = ", ".join(map(str, changed[:MAX_LISTED]))
         more = f" and {len(changed) - MAX_LISTED} more" if len(changed) > MAX_LISTED else ""
         raise CLIError(
-            f"the CSV no longer matches its journal at row(s) {listed}{more} (edited file, or "
-            "other --normalize/--sender): nothing was sent. Restore the file, or start a new "
-            "job with --journal NEW_PATH (rows sent before would be sent again)"
+            f"the CSV no longer matches its journal at row(s) {listed}{more}: nothing was "
+            "sent. Either the file was edited (or --normalize/--sender changed): restore it. "
+            "Or this journal belongs to another job: give this file a journal of its own "
+            "(--journal NEW_PATH), and never start a new journal for the job this one "
+            "belongs to (its rows that may have gone out would be sent again); run that job "
+            "on this journal, with --reconcile first"
         )
     plan = Plan(rows)
     for row in rows:
