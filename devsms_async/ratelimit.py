@@ -349,7 +349,8 @@ class RedisRateLimit:
         return {
             "socket_timeout": self._timeout,
             "socket_connect_timeout": self._timeout,
-            "health_check_interval": 0,
+            # CLIENT LIST then says which process holds which connection.
+            "client_name": f"devsms-ratelimit:{self._name}:{os.getpid()}",
         }
 
     def _sync_script(self) -> Any:
