@@ -17,6 +17,13 @@ async def _record_start(ctx: dict[str, Any]) -> None:
         starts.write(json.dumps(record) + "\n")
 
 
-class WorkerSettings(scale_arq.WorkerSettings):
-    on_job_start = _record_start
-    poll_delay = 0.2
+# arq reads a settings class's own attributes only (not inherited ones): copy them.
+WorkerSettings = type(
+    "WorkerSettings",
+    (),
+    {
+        **{k: v for k, v in vars(scale_arq.WorkerSettings).items() if not k.startswith("__")},
+        "on_job_start": _record_start,
+        "poll_delay": 0.2,
+    },
+)

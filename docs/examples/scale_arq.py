@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import os
 from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
@@ -56,13 +57,15 @@ def chunks(total: int) -> list[tuple[int, int]]:
 
 
 async def startup(ctx: dict[str, Any]) -> None:
-    # One client per worker process, shared by its jobs (arq runs them on one loop).
-    ctx["sms"] = AsyncDevSMS()
+    # One client per worker process, shared by its jobs (arq runs them on one loop),
+    # closed with the rate limit's connections when the worker stops.
+    ctx["devsms_exit"] = exit_stack = contextlib.AsyncExitStack()
+    exit_stack.push_async_callback(RATE_LIMIT.aclose)
+    ctx["sms"] = await exit_stack.enter_async_context(AsyncDevSMS())
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
-    await ctx["sms"].aclose()
-    await RATE_LIMIT.aclose()
+    await ctx["devsms_exit"].aclose()
 
 
 async def send_chunk(ctx: dict[str, Any], job: str, start: int, stop: int) -> dict[str, int]:
