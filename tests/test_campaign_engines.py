@@ -47,6 +47,7 @@ TOKEN = "campaign-token"
 TOTAL = 240
 CHUNK = 40
 PER_SECOND = 60  # shared by every worker: about 4 s of sending in all
+CHUNKS = [(start, min(start + CHUNK, TOTAL)) for start in range(0, TOTAL, CHUNK)]
 DEADLINE = 90.0  # seconds for any one wait; a run takes 15-40 s on a loaded 2-core box
 
 
@@ -165,23 +166,36 @@ def wait_for(what: str, check: Callable[[], Any], logs: list[Path]) -> Any:
     pytest.fail(f"timed out waiting for {what}\n{tails}")
 
 
-def wait_until_sent(
-    dsn: str, job: str, at_least: int, procs: list[subprocess.Popen[bytes]], logs: list[Path]
-) -> None:
-    """Poll the shared journal until the job has ``at_least`` messages sent."""
+def wait_until_sent_by(
+    dsn: str,
+    job: str,
+    pid: int,
+    keys: set[str],
+    at_least: int,
+    procs: list[subprocess.Popen[bytes]],
+) -> bool:
+    """Poll the shared journal until process ``pid`` has sent ``at_least`` of ``keys`` (a
+    claim names its worker ``host:pid:run``)."""
     from devsms_async.bulk import PostgresJournal
 
     async def poll() -> bool:
         deadline = time.monotonic() + DEADLINE
         async with PostgresJournal(dsn, job=job) as journal:
             while time.monotonic() < deadline and all(p.poll() is None for p in procs):
-                if (await journal.counts()).get("sent", 0) >= at_least:
+                entries = await journal.stored()
+                mine = [
+                    e
+                    for e in entries
+                    if e.state == "sent"
+                    and e.key in keys
+                    and (e.worker or "").split(":")[1:2] == [str(pid)]
+                ]
+                if len(mine) >= at_least:
                     return True
                 await anyio.sleep(0.05)
         return False
 
-    if not anyio.run(poll):
-        wait_for(f"{at_least} messages sent", lambda: False, logs)
+    return anyio.run(poll)
 
 
 def kill_mid_chunk(
@@ -189,18 +203,28 @@ def kill_mid_chunk(
     job: str,
     starts: Path,
     is_running: Callable[[str], bool],
+    chunk_of: Callable[[str], range],
     procs: list[subprocess.Popen[bytes]],
     logs: list[Path],
 ) -> dict[str, Any]:
-    """Once the campaign is sending, SIGKILL the process running the first chunk that
-    started, at a random moment: it holds claims (in flight, or waiting for their
-    rate slot) whatever the moment."""
-    wait_until_sent(dsn, job, 5, procs, logs)
-    time.sleep(random.uniform(0.0, 0.4))
-    first = read_starts(starts)[0]
+    """SIGKILL the process running the first chunk that started, at a random moment once
+    it has sent a few messages: it still holds claims then (in flight, or waiting for
+    their rate slot), whatever the moment."""
+    first: dict[str, Any] = wait_for("a chunk to start", lambda: read_starts(starts), logs)[0]
+    keys = {f"customer-{i}" for i in chunk_of(first["id"])}
+    if not wait_until_sent_by(dsn, job, first["pid"], keys, 3, procs):
+        wait_for("the first chunk to send", lambda: False, logs)
+    time.sleep(random.uniform(0.0, 0.3))
     assert is_running(first["id"]), "the chunk finished before the kill: make chunks longer"
     os.kill(first["pid"], signal.SIGKILL)
-    return dict(first)
+    return first
+
+
+def assert_rerun_skipped(counts: dict[str, int]) -> None:
+    """The chunk's second run sent none of what its first run sent or may have sent."""
+    assert counts.get("already_sent", 0) >= 3, counts
+    assert counts.get("claimed_elsewhere", 0) >= 1, counts
+    assert sum(counts.values()) == CHUNK, counts
 
 
 def assert_exactly_once(base_url: str, dsn: str, job: str) -> None:
@@ -231,16 +255,21 @@ def test_celery_campaign_survives_a_killed_child_exactly_once(
     with served_sandbox() as base_url:
         env = campaign_env(redis_server.url, dsn, base_url, starts)
         with worker(cmd, env, log) as celery_worker:
-            results = [
-                client.send_task("sms.send_chunk", args=(job, start, min(start + CHUNK, TOTAL)))
-                for start in range(0, TOTAL, CHUNK)
-            ]
+            results = [client.send_task("sms.send_chunk", args=(job, *chunk)) for chunk in CHUNKS]
             by_id = {result.id: result for result in results}
+            chunk_by_id = {result.id: chunk for result, chunk in zip(results, CHUNKS, strict=True)}
             killed = kill_mid_chunk(
-                dsn, job, starts, lambda task_id: not by_id[task_id].ready(), [celery_worker], [log]
+                dsn,
+                job,
+                starts,
+                lambda task_id: not by_id[task_id].ready(),
+                lambda task_id: range(*chunk_by_id[task_id]),
+                [celery_worker],
+                [log],
             )
             for result in results:
                 result.get(timeout=DEADLINE)
+            assert_rerun_skipped(by_id[killed["id"]].get())
             # The killed chunk was given back to the queue and ran again, in another child.
             runs = [s for s in read_starts(starts) if s["id"] == killed["id"]]
             assert len(runs) >= 2, runs
@@ -283,10 +312,8 @@ def test_arq_campaign_survives_a_killed_worker_exactly_once(
         redis = await create_pool(settings)
         try:
             ids = []
-            for start in range(0, TOTAL, CHUNK):
-                queued = await redis.enqueue_job(
-                    "send_chunk", job, start, min(start + CHUNK, TOTAL)
-                )
+            for start, stop in CHUNKS:
+                queued = await redis.enqueue_job("send_chunk", job, start, stop)
                 assert queued is not None
                 ids.append(queued.job_id)
             return ids
@@ -324,15 +351,18 @@ def test_arq_campaign_survives_a_killed_worker_exactly_once(
         env = campaign_env(redis_server.url, dsn, base_url, starts)
         with worker(cmd, env, logs[0]) as one, worker(cmd, env, logs[1]) as two:
             job_ids = anyio.run(enqueue)
+            chunk_by_id = dict(zip(job_ids, CHUNKS, strict=True))
             killed = kill_mid_chunk(
                 dsn,
                 job,
                 starts,
                 lambda job_id: anyio.run(status, job_id) is not JobStatus.complete,
+                lambda job_id: range(*chunk_by_id[job_id]),
                 [one, two],
                 logs,
             )
-            anyio.run(finished, job_ids)
+            outcomes = dict(zip(job_ids, anyio.run(finished, job_ids), strict=True))
+            assert_rerun_skipped(outcomes[killed["id"]])
             # The killed job stayed queued and ran again (arq's next try) in the other worker.
             runs = [s for s in read_starts(starts) if s["id"] == killed["id"]]
             assert [run["try"] for run in runs][:2] == [1, 2], runs
