@@ -235,6 +235,10 @@ _RETRYABLE = ("ConnectionError", "TimeoutError", "TryAgainError")
 _FINAL = ("AuthenticationError", "AuthorizationError")
 
 
+_INHERITED: list[object] = []
+"""Redis clients a forked child inherited from its parent (see `_check_pid`)."""
+
+
 def _redact_url(url: str) -> str:
     """The URL without a password (`redis://:***@host:6379/0`)."""
     try:
@@ -375,9 +379,13 @@ class RedisRateLimit:
     # -- connections -------------------------------------------------------------------
 
     def _check_pid(self) -> None:
-        """After `fork()`: forget the parent's clients without touching their sockets
-        (closing or using them would disturb the parent's connections)."""
+        """After `fork()`: leave the parent's clients alone and make new ones."""
         if self._pid != os.getpid():
+            # Kept, never used or closed: closing an inherited asyncio client would
+            # unregister its sockets from the epoll set the child shares with the parent
+            # (and a finalizer would do the same if it were collected). The descriptors
+            # go when the process exits. (The same rule as the clients' fork guard.)
+            _INHERITED.append((self._sync, self._async))
             self._pid = os.getpid()
             self._lock = threading.Lock()
             self._sync = None
