@@ -4,6 +4,7 @@ sandbox and a real redis-server (tests/_redis.py) given as REDIS_URL."""
 from __future__ import annotations
 
 import pytest
+
 from test_paging import REPO, run_doc_examples
 
 
