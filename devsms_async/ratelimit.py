@@ -13,9 +13,12 @@ async with AsyncDevSMS(rate_limit=limit) as sms:   # in every worker process
     await sms.send_bulk(messages)
 ```
 
-Both space the starts evenly, `1 / per_second` apart (GCRA without a burst): no
-one-second window holds more than `per_second` starts (rounded up), and the provider
-sees a smooth flow. A caller cancelled while it waits gives its slot up (the rate only
+Both space the starts evenly, `1 / per_second` apart (GCRA without a burst), so the
+provider sees a smooth flow: no one-second window holds more than `per_second` slots
+(rounded up). A waiter that wakes more than one interval (at least 20 ms) after its
+slot, because its process was not scheduled meanwhile, takes a new slot rather than
+join a burst of late sends: any one-second window then holds at most one start more
+than `per_second`. A caller cancelled while it waits gives its slot up (the rate only
 gets lower). See docs/ratelimit.md.
 """
 
@@ -26,8 +29,7 @@ import os
 import threading
 import time
 import urllib.parse
-import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -99,6 +101,45 @@ class _Gcra:
         return at - now_us
 
 
+_LATE = 0.02
+"""Seconds a waiter may wake after its slot and still use it.
+
+A process that was not scheduled for a while (a loaded machine, a GC pause) wakes
+after the slots of its waiting sends have passed; if they all went at once, that burst
+would break the limit. So a waiter later than this takes a new slot instead: every
+start is within 20 ms of a slot of its own, and any one-second window holds at most
+`per_second * 1.02 + 1` starts.
+"""
+
+
+async def _wait_for_slot(reserve: Callable[[], Awaitable[float]], late: float) -> None:
+    while True:
+        wait = await reserve()
+        if wait <= 0:
+            await checkpoint()
+            return
+        before = anyio.current_time()
+        await anyio.sleep(wait)
+        if anyio.current_time() - before - wait <= late:
+            return
+
+
+def _wait_for_slot_sync(
+    reserve: Callable[[], float],
+    late: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], object] = time.sleep,
+) -> None:
+    while True:
+        wait = reserve()
+        if wait <= 0:
+            return
+        before = clock()
+        sleep(wait)
+        if clock() - before - wait <= late:
+            return
+
+
 class LocalRateLimit:
     """Paces the sends of **this process**: at most `per_second` starts a second,
     evenly spaced, across every client, job and thread that uses this object.
@@ -124,6 +165,7 @@ class LocalRateLimit:
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._gcra = _Gcra(_interval_us(self._per_second))
+        self._late = _LATE
 
     def __repr__(self) -> str:
         return f"<LocalRateLimit per_second={self._per_second:g}>"
@@ -144,19 +186,16 @@ class LocalRateLimit:
         with self._lock:
             return self._gcra.reserve(round(self._clock() * 1_000_000)) / 1_000_000
 
+    async def _reserve_async(self) -> float:
+        return self._reserve()
+
     async def acquire(self) -> None:
         """Return when one send may start (at once if the rate allows it)."""
-        wait = self._reserve()
-        if wait > 0:
-            await anyio.sleep(wait)
-        else:
-            await checkpoint()
+        await _wait_for_slot(self._reserve_async, self._late)
 
     def acquire_sync(self) -> None:
         """Block until one send may start."""
-        wait = self._reserve()
-        if wait > 0:
-            self._sleep(wait)
+        _wait_for_slot_sync(self._reserve, self._late, self._clock, self._sleep)
 
 
 # Why a script of our own rather than a kept library (both were read, Dec 2026):
@@ -194,6 +233,10 @@ return at - now
 # (BusyLoadingError is a ConnectionError); not a refused password, which stays wrong.
 _RETRYABLE = ("ConnectionError", "TimeoutError", "TryAgainError")
 _FINAL = ("AuthenticationError", "AuthorizationError")
+
+
+_INHERITED: list[object] = []
+"""Redis clients a forked child inherited from its parent (see `_check_pid`)."""
 
 
 def _redact_url(url: str) -> str:
@@ -287,6 +330,7 @@ class RedisRateLimit:
         self._name = name
         self._key = f"devsms:ratelimit:{name}"
         self._interval = _interval_us(self._per_second)
+        self._late = _LATE
         self._timeout = _check_seconds("timeout", timeout, allow_zero=False)
         self._retry_for = _check_seconds("retry_for", retry_for, allow_zero=True)
         _import_redis()  # a missing extra is a clear error now, not at the first send
@@ -295,9 +339,7 @@ class RedisRateLimit:
         # Made lazily, per process: the blocking client, and one asyncio client per
         # event loop (redis.asyncio connections belong to the loop that made them).
         self._sync: tuple[redis.Redis, Any] | None = None
-        self._async: weakref.WeakKeyDictionary[Any, tuple[redis.asyncio.Redis, Any]] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._async: dict[Any, tuple[redis.asyncio.Redis, Any]] = {}
 
     def __repr__(self) -> str:
         return (
@@ -337,13 +379,17 @@ class RedisRateLimit:
     # -- connections -------------------------------------------------------------------
 
     def _check_pid(self) -> None:
-        """After `fork()`: forget the parent's clients without touching their sockets
-        (closing or using them would disturb the parent's connections)."""
+        """After `fork()`: leave the parent's clients alone and make new ones."""
         if self._pid != os.getpid():
+            # Kept, never used or closed: closing an inherited asyncio client would
+            # unregister its sockets from the epoll set the child shares with the parent
+            # (and a finalizer would do the same if it were collected). The descriptors
+            # go when the process exits. (The same rule as the clients' fork guard.)
+            _INHERITED.append((self._sync, self._async))
             self._pid = os.getpid()
             self._lock = threading.Lock()
             self._sync = None
-            self._async = weakref.WeakKeyDictionary()
+            self._async = {}
 
     def _options(self) -> dict[str, Any]:
         return {
@@ -375,6 +421,11 @@ class RedisRateLimit:
         loop = asyncio.get_running_loop()
         entry = self._async.get(loop)
         if entry is None:
+            # Forget the clients of loops that have ended (asyncio.run() per task): their
+            # connections close when collected. A client refers to its loop, so a weak
+            # mapping alone would keep both alive for as long as this limit.
+            for ended in [old for old in self._async if old.is_closed()]:
+                del self._async[ended]
             import redis.asyncio
             from redis.asyncio.retry import Retry
             from redis.backoff import NoBackoff
@@ -418,41 +469,40 @@ class RedisRateLimit:
         wait_us = await self._async_script()(keys=[self._key], args=[self._interval])
         return int(wait_us) / 1_000_000
 
-    async def acquire(self) -> None:
-        """Return when one send may start (on asyncio or trio)."""
+    async def _reserve_retrying(self) -> float:
+        """Reserve a slot, trying again while Redis is down for up to `retry_for`."""
         redis = _import_redis()
         deadline = time.monotonic() + self._retry_for
         pause = 0.05
         while True:
             try:
-                wait = await self._reserve_async()
-                break
+                return await self._reserve_async()
             except redis.RedisError as exc:
                 if not self._retryable(exc) or time.monotonic() + pause > deadline:
                     raise self._unavailable(exc) from exc
             await anyio.sleep(pause)
             pause = min(pause * 2, 1.0)
-        if wait > 0:
-            await anyio.sleep(wait)
-        else:
-            await checkpoint()
 
-    def acquire_sync(self) -> None:
-        """Block until one send may start."""
+    def _reserve_retrying_sync(self) -> float:
         redis = _import_redis()
         deadline = time.monotonic() + self._retry_for
         pause = 0.05
         while True:
             try:
-                wait = self._reserve_sync()
-                break
+                return self._reserve_sync()
             except redis.RedisError as exc:
                 if not self._retryable(exc) or time.monotonic() + pause > deadline:
                     raise self._unavailable(exc) from exc
             time.sleep(pause)
             pause = min(pause * 2, 1.0)
-        if wait > 0:
-            time.sleep(wait)
+
+    async def acquire(self) -> None:
+        """Return when one send may start (on asyncio or trio)."""
+        await _wait_for_slot(self._reserve_retrying, self._late)
+
+    def acquire_sync(self) -> None:
+        """Block until one send may start."""
+        _wait_for_slot_sync(self._reserve_retrying_sync, self._late)
 
     # -- closing -----------------------------------------------------------------------
 
