@@ -10,14 +10,15 @@ client's unknown-outcome errors, so that ``reconcile`` finds what bulk lost.
 How a job runs
 --------------
 A fixed set of ``concurrency`` *worker* tasks share the input (any iterable or async
-iterable, read lazily). A worker reads one message, prepares it, consults the journal
-(if any), waits for the rate cap, records ``attempting`` durably, sends, records the
-outcome, and passes the ``BulkResult`` on through an anyio memory stream buffered to
-``concurrency``; then it reads the next. So at most ``concurrency`` sends are in
-flight, and at most ``2 * concurrency`` messages have been read from the input without
-their result having been taken by the reader: a generator of a million messages is
-never materialised. Fixed workers rather than one task per message behind a semaphore:
-the number of tasks and of objects alive stays fixed however long the input.
+iterable, read lazily). A worker reads one message, prepares it, claims it in the
+journal (if any: ``attempting``, durable, unless the journal settles it otherwise),
+waits for the rate cap, sends, records the outcome, and passes the ``BulkResult`` on
+through an anyio memory stream buffered to ``concurrency``; then it reads the next. So
+at most ``concurrency`` sends are in flight, and at most ``2 * concurrency`` messages
+have been read from the input without their result having been taken by the reader: a
+generator of a million messages is never materialised. Fixed workers rather than one
+task per message behind a semaphore: the number of tasks and of objects alive stays
+fixed however long the input.
 
 No double sends
 ---------------
@@ -440,6 +441,8 @@ class BulkStream:
         self._stopped_because: str | None = None
         self._failures_in_a_row = 0
         self._exhausted = False
+        self._sent_before: dict[int | str, JournalEntry] = {}
+        """Messages the journal had as sent when a known input was checked against it."""
         self._keys: dict[str, int] = {}
         """Each key of this run and the index of the message that has it."""
         self._unrecorded: set[int] = set()
@@ -766,6 +769,11 @@ class BulkStream:
         journal failed (``False``: the job stops).
         """
         assert self._journal is not None
+        sent = self._sent_before.get(slot.key if slot.key is not None else slot.index)
+        if sent is not None and sent.hash == slot.hash:
+            # Sent is final: no claim (no round trip to a shared journal) needed.
+            self._finish(slot, bulk_result(slot.index, _as_message(slot.item), previous=sent))
+            return True
         slot.journaled = True  # from here on, an outcome record must follow
         claim = JournalEntry(index=slot.index, key=slot.key, hash=slot.hash, state="attempting")
         try:
@@ -821,6 +829,7 @@ class BulkStream:
                 mismatched.append(index)
         if mismatched:
             raise _mismatch(*mismatched, path=getattr(self._journal, "path", None))
+        self._sent_before = {i: e for i, e in stored.items() if e.state == "sent"}
 
     async def _send(self, slot: _Slot) -> None:
         prepared = slot.prepared

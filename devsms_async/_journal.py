@@ -1,18 +1,22 @@
 """The write-ahead journal of a bulk job: what was attempted and what came of it.
 
-``stream_bulk(..., journal=...)`` writes, for message ``i`` of the input:
+``stream_bulk(..., journal=...)`` records, for each message (known by its ``key``, or
+else by its index ``i`` in the input):
 
-* an ``attempting`` entry, durable **before** the request of ``i`` starts;
+* a *claim*, an ``attempting`` entry durable **before** the request starts, made only if
+  the message may be sent (``claimable``: never attempted, or provably not sent);
 * its outcome when it ends: ``sent`` (with ``sms_id``), ``failed`` (provably not sent),
   ``unknown`` (may have been sent) or ``not_started`` — the ``BulkOutcome`` values.
 
 Run again with the same journal, the job resumes: ``sent`` is never sent again,
 ``attempting``/``unknown`` (in doubt) are not re-sent unless asked, ``failed`` and
-``not_started`` are sent again. A message whose content differs from its entry (an
-edited input) is refused, never trusted.
+``not_started`` are sent again. A message whose content differs from its entry (another
+job's journal, an edited input) stops the job, never trusted.
 
 ``Journal`` is the protocol the engine needs; ``FileJournal`` keeps it in a
-JSON Lines file, ``fsync``'d per group of records, locked for one run at a time.
+JSON Lines file, ``fsync``'d per group of records, locked for one run at a time (its
+claims are local: one process holds the file); ``PostgresJournal`` (``_pgjournal``)
+shares one job between processes.
 
 Why JSON Lines and not SQLite: the engine needs exactly two things, "durable on
 return" and "the last entry per message", which an append-only file gives with one
@@ -38,7 +42,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
 import attrs
 
-from .errors import DevSMSError
+from .errors import JournalError, UsageError
 
 if TYPE_CHECKING:
     import anyio
@@ -59,39 +63,9 @@ VERSION = 2
 ``sent``; it is still read)."""
 
 JournalState = Literal["attempting", "sent", "failed", "unknown", "not_started"]
+"""A journal entry's state: ``attempting`` before a send, then its outcome."""
 STATES: frozenset[str] = frozenset({"attempting", "sent", "failed", "unknown", "not_started"})
 IN_DOUBT: frozenset[str] = frozenset({"attempting", "unknown"})
-
-
-class JournalError(DevSMSError):
-    """The journal cannot be used: corrupt, locked by another run, for other
-    messages, unreachable, or the disk refused a write.
-
-    When a job stopped because its journal failed, ``in_doubt`` holds the indices of
-    the messages whose send had started and whose outcome the journal could not record:
-    they may have gone out, and the journal may hold them as ``attempting``. Settle them
-    with ``reconcile_journal`` on the *same* journal before running the job again;
-    never start a new journal for that job. ``path`` is the journal's file or name
-    (``None`` when the error is not about one journal). ``__cause__`` is the
-    underlying error (an ``OSError`` for a full or read-only disk).
-
-    ``mismatched`` holds the indices of input messages whose content differs from
-    their journal entry (the journal belongs to another job, or the input was edited):
-    the job stopped at the first one, before any further send.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        in_doubt: tuple[int, ...] = (),
-        path: str | None = None,
-        mismatched: tuple[int, ...] = (),
-    ) -> None:
-        super().__init__(message)
-        self.in_doubt = in_doubt
-        self.path = path
-        self.mismatched = mismatched
 
 
 def content_hash(phone: str, message: str, sender: str | None) -> str:
@@ -255,6 +229,7 @@ class FileJournal:
             file.close()
             raise
         self._file = file
+        self._pid = os.getpid()
         self._entries: dict[Ident, JournalEntry] = entries
         self._pending: list[bytes] = []
         self._staged: list[JournalEntry] = []
@@ -326,6 +301,13 @@ class FileJournal:
 
         if self._file.closed:
             raise JournalError(f"{self.path} is closed")
+        if self._pid != os.getpid():
+            # The child shares the parent's file and lock: two writers, one journal.
+            raise UsageError(
+                f"this FileJournal was opened in process {self._pid}, and this is a forked "
+                "child: the parent's journal (and its lock) is not the child's. Open the "
+                "journal in the process that runs the job"
+            )
         if self._flushed is None:
             self._flushed = anyio.Event()
         self._pending.append(_encode(_to_record(entry)))

@@ -26,6 +26,7 @@ DevSMSError
 ├── MalformedResponseError        the answer is not the JSON the spec promises
 ├── SendOutcomeUnknownError       a send may or may not have happened; reconcile it
 ├── WaitTimeoutError              wait_for_status gave up (also a TimeoutError)
+├── JournalError                  a bulk journal is unusable: corrupt, locked, disk full, DB down
 └── VerificationError             devsms_async.verify refused to send a code; nothing was sent
     ├── CountryNotAllowedError    fraud guard: the number's country is not in allowed_countries
     ├── ServiceNameBlockedError   moderation rejected service_name before; no more sends with it
@@ -65,6 +66,7 @@ __all__ = [
     "BalanceRefusedError",
     "DevSMSError",
     "InsufficientBalanceError",
+    "JournalError",
     "MalformedResponseError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -118,6 +120,37 @@ class ValidationError(DevSMSError, ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.reason = message
+
+
+class JournalError(DevSMSError):
+    """The journal cannot be used: corrupt, locked by another run, for other
+    messages, unreachable, or the disk refused a write.
+
+    When a job stopped because its journal failed, ``in_doubt`` holds the indices of
+    the messages whose send had started and whose outcome the journal could not record:
+    they may have gone out, and the journal may hold them as ``attempting``. Settle them
+    with ``reconcile_journal`` on the *same* journal before running the job again;
+    never start a new journal for that job. ``path`` is the journal's file or name
+    (``None`` when the error is not about one journal). ``__cause__`` is the
+    underlying error (an ``OSError`` for a full or read-only disk).
+
+    ``mismatched`` holds the indices of input messages whose content differs from
+    their journal entry (the journal belongs to another job, or the input was edited):
+    the job stopped at the first one, before any further send.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        in_doubt: tuple[int, ...] = (),
+        path: str | None = None,
+        mismatched: tuple[int, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.in_doubt = in_doubt
+        self.path = path
+        self.mismatched = mismatched
 
 
 class InsufficientBalanceError(DevSMSError):

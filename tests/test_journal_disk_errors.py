@@ -159,3 +159,28 @@ def test_a_journal_that_cannot_be_opened_is_a_journal_error(tmp_path: Path) -> N
     with pytest.raises(JournalError) as caught:
         FileJournal(not_a_directory / "job.journal.jsonl")
     assert isinstance(caught.value.__cause__, OSError)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork only")
+def test_a_file_journal_opened_before_fork_refuses_to_write_in_the_child(tmp_path: Path) -> None:
+    import anyio
+
+    from devsms_async import JournalEntry, UsageError
+
+    path = tmp_path / "job.journal.jsonl"
+    with FileJournal(path) as journal:
+        pid = os.fork()
+        if pid == 0:  # the child
+            code = 3
+            try:
+                anyio.run(journal.write, JournalEntry(index=0, hash="h", state="attempting"))
+            except UsageError:
+                code = 0
+            except BaseException:
+                code = 4
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        anyio.run(journal.write, JournalEntry(index=0, hash="h", state="attempting"))
+    with FileJournal(path) as journal:
+        assert list(journal.entries()) == [0]  # only the parent's record

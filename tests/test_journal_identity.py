@@ -150,3 +150,29 @@ def test_a_lazy_input_stops_at_the_first_difference(run: Run, tmp_path: Path) ->
     assert caught.value.mismatched == (2,)
     assert len(sandbox.messages) == 4  # rows 4 and 5 were not sent after the difference
     assert read == [0, 1, 2]
+
+
+def test_reconcile_journal_reaches_an_attempt_behind_hundreds_of_newer_sends(
+    run: Run, tmp_path: Path
+) -> None:
+    from devsms_async import JournalEntry
+
+    path = tmp_path / "job.journal.jsonl"
+    sandbox = Sandbox()
+    messages = job("R", 1)
+
+    async def scenario() -> tuple[int, int, int]:
+        async with sandbox.client() as sms:
+            with FileJournal(path) as journal:
+                [sent] = await sms.send_bulk(messages, journal=journal)
+                # As if killed after the request left: the journal has only the attempt.
+                await journal.write(
+                    JournalEntry(index=0, hash=journal.entries()[0].hash, state="attempting")
+                )
+                # 450 later sends push it far below one page of the history.
+                await sms.send_bulk([(f"99891{i:07d}", f"later #{i}") for i in range(450)])
+                settled = await sms.reconcile_journal(journal, messages)
+                assert journal.entries()[0].sms_id == sent.result.sms_id  # type: ignore[union-attr]
+                return settled.found, settled.not_sent, settled.in_doubt
+
+    assert run(scenario) == (1, 0, 0)

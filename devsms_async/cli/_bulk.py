@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
     from .._bulk import BulkStream, JournalReconcileResult
     from .._client import AsyncDevSMS
-    from .._journal import FileJournal
+    from .._journal import Journal
     from ..models import BulkMessage, BulkResult
     from ..pricing import BulkEstimate
 
@@ -131,6 +131,8 @@ class Run:
     interrupted: bool = False
     abandoned: bool = False
     balance: Decimal | None = None
+    elsewhere: int = 0
+    """Rows planned here that another machine of a shared job sent or holds."""
 
     def count(self, outcome: BulkOutcome) -> int:
         return self.counts.get(outcome, 0)
@@ -158,7 +160,7 @@ class Run:
 async def send_rows(
     sms: AsyncDevSMS,
     rows: list[Row],
-    journal: FileJournal,
+    journal: Journal,
     *,
     concurrency: int,
     per_second: float | None,
@@ -166,6 +168,7 @@ async def send_rows(
     retry_unknown: bool,
     on_result: Callable[[Run], object],
     err: Console,
+    planned: Collection[int] = (),
 ) -> Run:
     """Every row through ``stream_bulk(journal=...)``; the rows the journal settles
     (sent before, or left in doubt) are skipped by the library itself.
@@ -187,10 +190,14 @@ async def send_rows(
         stop_after_failures=STOP_AFTER_CONSECUTIVE_ERRORS,
     )
 
+    elsewhere = (BulkOutcome.ALREADY_SENT, BulkOutcome.CLAIMED_ELSEWHERE)
+
     def take(result: BulkResult) -> None:
         if result.previous is None:  # settled by an earlier run: in the plan already
             run.add(rows[result.index], result)
             on_result(run)
+        elif result.outcome in elsewhere and result.index in planned:
+            run.elsewhere += 1  # another machine of a shared job took it meanwhile
 
     async with anyio.create_task_group() as watchers:
         job_scope = anyio.CancelScope()
@@ -237,7 +244,7 @@ RECONCILE_MIN_AGE = 120.0
 
 
 async def reconcile_unknown(
-    sms: AsyncDevSMS, rows: list[Row], journal: FileJournal, *, callback_url: str | None
+    sms: AsyncDevSMS, rows: list[Row], journal: Journal, *, callback_url: str | None
 ) -> JournalReconcileResult:
     """Settle the rows in doubt from the history (``sms.reconcile_journal``)."""
     window = min(max(200, 2 * len(rows)), 20_000)
@@ -302,11 +309,12 @@ def unknown_rows(plan: Plan, run: Run) -> list[dict[str, Any]]:
     return sorted(items, key=lambda item: item["row"])
 
 
-def run_summary(plan: Plan, run: Run, journal: Path) -> dict[str, Any]:
+def run_summary(plan: Plan, run: Run, journal: Path | str) -> dict[str, Any]:
     # A row planned but never read by the job counts as not started, like a row read
     # and stopped before its send.
-    not_started = len(plan.to_send) - run.finished
+    not_started = len(plan.to_send) - run.finished - run.elsewhere
     return {
+        "elsewhere": run.elsewhere,
         "rows": len(plan.rows),
         "already_sent": len(plan.done),
         "sent": run.count(BulkOutcome.SENT),
@@ -372,6 +380,8 @@ def print_summary(out: Console, data: dict[str, Any]) -> None:
         rows.append(("failed", f"[red]{data['failed']}[/] (not sent; a re-run retries them)"))
     if data["unknown"]:
         rows.append(("outcome unknown", f"[magenta]{data['unknown']}[/] (never re-sent by itself)"))
+    if data.get("elsewhere"):
+        rows.append(("other machines", f"{data['elsewhere']} (sent or held by them)"))
     if data["not_started"]:
         rows.append(("not started", f"{data['not_started']} (a re-run sends them)"))
     rows.append(("cost", _render.money(data["cost"])))
