@@ -124,7 +124,9 @@ class RedisStore:
                 "store", "RedisStore needs redis-py: pip install 'devsms-async[redis]'"
             ) from exc
         self._owned = client is None
-        self._redis: Redis = client if client is not None else redis.asyncio.from_url(str(url))
+        self._redis: Redis = (
+            client if client is not None else redis.asyncio.Redis.from_url(str(url))
+        )
         self.prefix = prefix
         self._begin = self._redis.register_script(_BEGIN)
         self._take = self._redis.register_script(_TAKE_ATTEMPT)
