@@ -214,8 +214,13 @@ def worker(mode: str, dsn: str, job: str, served: Served, count: int, *extra: st
     )
 
 
-def finish(process: subprocess.Popen[str]) -> dict[str, Any]:
-    out, err = process.communicate(timeout=120)
+def finish(process: subprocess.Popen[str], timeout: float = 600) -> dict[str, Any]:
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
     assert process.returncode == 0, err
     return dict(json.loads(out.strip().splitlines()[-1]))
 
@@ -246,16 +251,24 @@ def test_three_workers_one_killed_and_restarted_send_each_message_once(
     job = f"chaos-{seed}"
     rng = random.Random(seed)
     workers = [worker("send", dsn, job, served, count) for _ in range(3)]
+    everyone = list(workers)
     kills = 0
-    for _ in range(2):  # twice: a random worker dies at a random moment, and is restarted
-        time.sleep(rng.uniform(0.5, 2.5))
-        victim = rng.randrange(3)
-        if workers[victim].poll() is None:
-            workers[victim].kill()
-            workers[victim].communicate()
-            kills += 1
-        workers[victim] = worker("send", dsn, job, served, count)
-    reports = [finish(w) for w in workers]
+    try:
+        for _ in range(2):  # twice: a random worker dies at a random moment, and restarts
+            time.sleep(rng.uniform(0.5, 2.5))
+            victim = rng.randrange(3)
+            if workers[victim].poll() is None:
+                workers[victim].kill()
+                workers[victim].communicate()
+                kills += 1
+            workers[victim] = worker("send", dsn, job, served, count)
+            everyone.append(workers[victim])
+        reports = [finish(w) for w in workers]
+    finally:
+        for process in everyone:
+            if process.poll() is None:
+                process.kill()
+            process.communicate()
     assert kills >= 1, "every worker ended before its kill: the test proved nothing"
     assert all("error" not in r for r in reports), reports
 
@@ -281,8 +294,11 @@ def test_postgresql_stopped_mid_job_stops_it_typed_and_it_resumes(
 ) -> None:
     count = 400
     job = "restart"
-    running = worker("send", dsn, job, served, count, "100")  # 100 a second: 4 s
-    time.sleep(1.5)
+    running = worker("send", dsn, job, served, count, "50")  # 50 a second: 8 s
+    deadline = time.monotonic() + 120
+    while not received(served) and time.monotonic() < deadline:  # the job is under way
+        time.sleep(0.2)
+    time.sleep(0.5)
     postgres_server.stop("fast")
     try:
         report = finish(running)

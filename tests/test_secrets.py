@@ -299,6 +299,20 @@ async def test_every_error_type_keeps_secrets_out(fault_server: FaultServer) -> 
                 except DevSMSError as exc:
                     errors.setdefault(type(exc), exc)
 
+        # A bulk journal that belongs to another job (JournalError).
+        import tempfile
+        from pathlib import Path
+
+        from devsms_async import FileJournal
+
+        journal_path = Path(tempfile.mkdtemp()) / "job.journal.jsonl"
+        for text in (f"first {TOKEN}", f"second {TOKEN}"):
+            with FileJournal(journal_path) as journal:
+                try:
+                    await sms.send_bulk([(PHONE, text)], journal=journal)
+                except DevSMSError as exc:
+                    errors.setdefault(type(exc), exc)
+
     leaf_types = {
         cls
         for cls in _all_subclasses(DevSMSError)
