@@ -28,7 +28,18 @@ from ._reconcile import reconcile_sync as _reconcile
 from ._transport import BaseTransport, Client, HttpxSyncBackend, TimeoutTypes, make_sync_client
 from ._unknown import SendQuery, query_of
 from .errors import SendOutcomeUnknownError, ValidationError
-from .models import Balance, HistoryPage, OtpTemplate, SendResult, SmsRecord, SmsStatus, SmsType
+from .models import (
+    Balance,
+    HistoryPage,
+    HistoryStatus,
+    OtpTemplate,
+    SendResult,
+    SendType,
+    SmsRecord,
+    SmsStatus,
+    SmsType,
+    TemplateNumber,
+)
 
 __all__ = ["DevSMS"]
 
@@ -57,6 +68,7 @@ class DevSMS(BaseClient[BaseTransport, Client]):
     _face = "DevSMS"
     _enter = "with"
     _pace_method = "acquire_sync"
+    _asynchronous = False
 
     _engine: SyncEngine | None = None
 
@@ -126,7 +138,7 @@ class DevSMS(BaseClient[BaseTransport, Client]):
         *,
         sender: str | None = None,
         callback_url: str | None = None,
-        type: SmsType | str = SmsType.ESKIZ,
+        type: SmsType | SendType = SmsType.ESKIZ,
         normalize: bool = False,
         timeout: TimeoutTypes | None = None,
     ) -> SendResult:
@@ -146,7 +158,7 @@ class DevSMS(BaseClient[BaseTransport, Client]):
         self,
         phone: str,
         *,
-        template: OtpTemplate | int,
+        template: OtpTemplate | TemplateNumber,
         service_name: str,
         otp_code: str,
         callback_url: str | None = None,
@@ -162,7 +174,7 @@ class DevSMS(BaseClient[BaseTransport, Client]):
         *,
         limit: int = 50,
         offset: int = 0,
-        status: SmsStatus | str | None = None,
+        status: SmsStatus | HistoryStatus | None = None,
         timeout: TimeoutTypes | None = None,
     ) -> HistoryPage:
         """One page of sent SMS, newest first; see ``AsyncDevSMS.get_history``."""
@@ -227,7 +239,7 @@ class DevSMS(BaseClient[BaseTransport, Client]):
     def iter_history(
         self,
         *,
-        status: SmsStatus | str | None = None,
+        status: SmsStatus | HistoryStatus | None = None,
         page_size: int = 200,
         start_offset: int = 0,
         max_items: int | None = None,
@@ -246,7 +258,7 @@ class DevSMS(BaseClient[BaseTransport, Client]):
     def iter_history_pages(
         self,
         *,
-        status: SmsStatus | str | None = None,
+        status: SmsStatus | HistoryStatus | None = None,
         page_size: int = 200,
         start_offset: int = 0,
         max_items: int | None = None,
