@@ -125,6 +125,10 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
             numbering plan assigns; ``"possible"``: a possible length for its country
             is enough, for ranges newer than ``phonenumbers``' data (a mistyped number
             is then sent and charged). See ``normalize_phone``.
+        rate_limit: paces the sends (``send_sms``, ``send_otp``, every bulk send;
+            never reads): a ``devsms_async.ratelimit.LocalRateLimit`` (this process) or
+            ``RedisRateLimit`` (every process sharing a Redis). Each send waits for its
+            slot first; see ``docs/ratelimit.md``.
 
     A misspelt option (``sendr=``) fails the type check, and at run time raises
     ``ValidationError`` naming the class and the closest option.

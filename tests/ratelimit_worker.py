@@ -2,7 +2,8 @@
 
     python tests/ratelimit_worker.py SPEC_JSON
 
-Opens its client and warms its connections up (a read, and a slot of a warm-up limit),
+Opens its client and warms its connections up (reads on every pooled connection, and a
+slot of a warm-up limit: the first sends must not wait for connections to open),
 prints `ready`, waits for a line on stdin (so every worker starts at once), then sends
 unique messages to a served sandbox for `duration` seconds through one face, paced by a
 `RedisRateLimit` that every worker shares, and prints `{"sent": N, "failed": N}`.
@@ -52,7 +53,9 @@ async def run_async(spec: dict[str, Any]) -> dict[str, int]:
     async with AsyncDevSMS(
         spec["token"], base_url=spec["base_url"], rate_limit=client_limit
     ) as sms:
-        await sms.get_balance()
+        async with anyio.create_task_group() as tg:  # open the pool's 10 connections
+            for _ in range(10):
+                tg.start_soon(sms.get_balance)
         await warm.acquire()
         await anyio.to_thread.run_sync(ready)
         end = time.monotonic() + spec["duration"]
