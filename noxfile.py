@@ -81,5 +81,5 @@ def demo(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks against raw httpx/aiohttp on a loopback server; results in docs/performance.md."""
-    _install(session, "bench", extras="[aiohttp]")
+    _install(session, "bench", extras="[aiohttp,postgres]")
     session.run("python", "benchmarks/run.py", *(session.posargs or ["--quick"]))

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 
     from ._paging import PageQuery
     from ._validation import NoMoreOptions, PhoneCheck
+    from .ratelimit import RateLimit, SyncRateLimit
 
 DEFAULT_BASE_URL = "https://devsms.uz/api"
 TOKEN_ENV = "DEVSMS_TOKEN"  # noqa: S105 - a variable name, not a secret
@@ -119,6 +120,8 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
     _open_call = "await sms.open()"
     _http_client_types: tuple[type, ...] = (AsyncClient,)
     _transport_types: tuple[type, ...] = (AsyncBaseTransport,)
+    _pace_method = "acquire"
+    """The method of ``rate_limit=`` this face calls before each send."""
     _asynchronous = True
     """Whether the face's methods are awaited (advice in error texts follows it)."""
 
@@ -140,6 +143,7 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
         allow_insecure_http: bool = False,
         log_sensitive: bool = False,
         default_region: str | None = "UZ",
+        rate_limit: RateLimit | SyncRateLimit | None = None,
         phone_check: PhoneCheck = "valid",
         **unknown: Unpack[NoMoreOptions],
     ) -> None:
@@ -182,6 +186,7 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
         self._tz = timezone
         self._log_sensitive = log_sensitive
         self._region = check_region(default_region)
+        self._rate_limit = self._check_rate_limit(rate_limit)
         self._phone_check = check_phone_check(phone_check)
         self._state = State.NEW
         self._fork_guard = ForkGuard()  # renewed on open: the process that owns the pool
@@ -191,6 +196,23 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
 
     def __repr__(self) -> str:
         return f"<{self._face} base_url={self._base_url!r} state={self._state.value}>"
+
+    def _check_rate_limit(self, rate_limit: object) -> Any:
+        if rate_limit is None:
+            return None
+        if not callable(getattr(rate_limit, self._pace_method, None)):
+            raise ValidationError(
+                "rate_limit",
+                f"{self._face} needs an object with {self._pace_method}() "
+                "(devsms_async.ratelimit.LocalRateLimit or RedisRateLimit), "
+                f"got {type(rate_limit).__name__}",
+            )
+        return rate_limit
+
+    @property
+    def rate_limit(self) -> RateLimit | SyncRateLimit | None:
+        """The limit every send waits for (``rate_limit=``), or ``None``."""
+        return self._rate_limit  # type: ignore[no-any-return]
 
     # -- lifecycle -------------------------------------------------------------------
 

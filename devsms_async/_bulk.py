@@ -68,7 +68,7 @@ from collections.abc import (
 from decimal import Decimal
 from operator import attrgetter
 from types import TracebackType
-from typing import Any, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 import anyio
 import attrs
@@ -85,6 +85,7 @@ from .errors import (
     BalanceCheckError,
     DevSMSError,
     PermissionDeniedError,
+    RateLimitUnavailableError,
     SendOutcomeUnknownError,
     UsageError,
     ValidationError,
@@ -98,6 +99,9 @@ from .models import (
     SendResult,
     bulk_result,
 )
+
+if TYPE_CHECKING:
+    from .ratelimit import RateLimit
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -154,7 +158,8 @@ class BulkSender:
     message's ``FAILED`` result); ``send(prepared)`` sends it once; ``fingerprint(text)``
     keys the text of an unknown outcome. ``get_balance`` (optional) backs
     ``check_balance=True``; ``ready`` (optional) is called on entry and raises if
-    nothing can be sent (a closed client); ``pool_size`` caps ``concurrency``.
+    nothing can be sent (a closed client); ``pool_size`` caps ``concurrency``;
+    ``rate_limit`` (optional) is awaited before each send, ``send`` itself never waits.
     """
 
     prepare: Callable[[BulkMessage], PreparedSend]
@@ -163,6 +168,8 @@ class BulkSender:
     pool_size: int = DEFAULT_CONCURRENCY
     get_balance: Callable[[], Awaitable[Balance]] | None = None
     ready: Callable[[], object] | None = None
+    rate_limit: RateLimit | None = None
+    """The client's own ``rate_limit`` (the engine awaits it before each send)."""
     normalize: bool = False
     default_region: str | None = "UZ"
     """Region of numbers written without a country code (``estimate_bulk`` too)."""
@@ -195,7 +202,8 @@ class RateLimiter:
     at ``origin + k / per_second``, so no window of one second holds more than
     ``ceil(per_second)`` starts, and the provider sees a smooth flow instead of bursts.
     A caller cancelled while waiting gives up its slot (the rate only gets lower).
-    Create it inside the running event loop.
+    Create it inside the running event loop. ``send_bulk(per_second=)`` makes one per
+    job; the public, shareable pacing is ``devsms_async.ratelimit``.
     """
 
     def __init__(self, per_second: float, *, clock: Clock | None = None) -> None:
@@ -319,6 +327,20 @@ def _check_per_second(per_second: object) -> float | None:
     return float(per_second)
 
 
+def _check_rate_limit(rate_limit: object, per_second: float | None) -> RateLimit | None:
+    if rate_limit is None:
+        return None
+    if per_second is not None:
+        raise ValidationError("rate_limit", "give per_second or rate_limit, not both")
+    if not callable(getattr(rate_limit, "acquire", None)):
+        raise ValidationError(
+            "rate_limit",
+            "must have an async acquire() (devsms_async.ratelimit.LocalRateLimit or "
+            f"RedisRateLimit), got {type(rate_limit).__name__}",
+        )
+    return rate_limit  # type: ignore[return-value]
+
+
 def _check_failures(value: object) -> int | None:
     if value is None:
         return None
@@ -394,6 +416,7 @@ class BulkStream:
         *,
         concurrency: int | None = None,
         per_second: float | None = None,
+        rate_limit: RateLimit | None = None,
         check_balance: bool = False,
         journal: Journal | None = None,
         resend_in_doubt: bool = False,
@@ -406,6 +429,7 @@ class BulkStream:
         self._messages = messages
         self._concurrency = _check_concurrency(concurrency, sender.pool_size)
         self._per_second = _check_per_second(per_second)
+        self._rate_limit = _check_rate_limit(rate_limit, self._per_second)
         self._check_balance = check_balance
         self._journal = journal
         self._resend_in_doubt = _check_flag("resend_in_doubt", resend_in_doubt)
@@ -476,9 +500,14 @@ class BulkStream:
         if self._check_balance:
             await self._refuse_if_unaffordable()
         await self._check_journal()
-        limiter = None
+        # The job's pace first, then the client's: the last slot taken is the start.
+        pacers: list[Callable[[], Awaitable[None]]] = []
         if self._per_second is not None:
-            limiter = RateLimiter(self._per_second, clock=self._clock)
+            pacers.append(RateLimiter(self._per_second, clock=self._clock).wait)
+        elif self._rate_limit is not None:
+            pacers.append(self._rate_limit.acquire)
+        if self._sender.rate_limit is not None:
+            pacers.append(self._sender.rate_limit.acquire)
         if isinstance(self._messages, AsyncIterable):
             self._aiter = aiter(self._messages)
             self._pull_lock = anyio.Lock()
@@ -492,7 +521,7 @@ class BulkStream:
         self._lifecycle = _Lifecycle.RUNNING
         with results_tx:
             for _ in range(self._concurrency):
-                tg.start_soon(self._work, results_tx.clone(), limiter)
+                tg.start_soon(self._work, results_tx.clone(), pacers)
         return self
 
     async def __aexit__(
@@ -607,7 +636,9 @@ class BulkStream:
             self._intakes.discard(scope)
 
     async def _work(
-        self, results: MemoryObjectSendStream[AnyBulkResult], limiter: RateLimiter | None
+        self,
+        results: MemoryObjectSendStream[AnyBulkResult],
+        pacers: Sequence[Callable[[], Awaitable[None]]],
     ) -> None:
         with results:
             while True:
@@ -620,13 +651,16 @@ class BulkStream:
                     and not await self._claim(slot)
                 ):
                     return  # the journal failed: NOT_STARTED
-                if slot.result is None:
+                if slot.result is None and pacers:
                     # Claimed before the rate wait: what is settled uses no slot.
-                    if limiter is not None:
-                        with self._intake() as waiting:
-                            await limiter.wait()
-                        if waiting.cancelled_caught:
-                            return  # stopped while waiting for a slot: NOT_STARTED
+                    paced = False
+                    with self._intake() as waiting:
+                        paced = await self._pace(slot, pacers)
+                    if waiting.cancelled_caught:
+                        return  # stopped while waiting for a slot: NOT_STARTED
+                    if not paced:  # no slot could be had: FAILED, and no new send starts
+                        self.stop("the rate limit is unavailable: no send starts without a slot")
+                if slot.result is None:
                     if self._stopping:
                         return  # NOT_STARTED
                     await self._send(slot)
@@ -636,6 +670,26 @@ class BulkStream:
                     await results.send(slot.result)
                 except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                     return  # the reader has left; the result is in leftover
+
+    async def _pace(self, slot: _Slot, pacers: Sequence[Callable[[], Awaitable[None]]]) -> bool:
+        """Wait for the rate limits, after the journal's claim and before the send.
+
+        Without a slot nothing starts: the message is ``FAILED`` (provably not sent;
+        a journal that holds its claim records ``failed``, so the next run sends it),
+        and the caller stops the job rather than let every worker fail one message
+        after another. ``False`` when that happened.
+        """
+        try:
+            for pace in pacers:
+                await pace()
+        except RateLimitUnavailableError as exc:
+            failed = bulk_result(slot.index, _as_message(slot.item), error=exc)
+            if slot.journaled:
+                await self._finish_journaled(slot, failed)
+            else:
+                self._finish(slot, failed)
+            return False
+        return True
 
     def _no_more(self) -> bool:
         return self._stopping or self._exhausted

@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from ._bulk import BulkItem, BulkSender, BulkStream, JournalReconcileResult
     from ._journal import Journal
     from ._paging import AsyncFetchPage, HistoryIterator, PageQuery
+    from .ratelimit import RateLimit
 
 __all__ = [
     "BASE_URL_ENV",
@@ -123,10 +124,18 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
             ``998901234567``), another ISO 3166 code (checked with ``phonenumbers``),
             or ``None`` to accept international numbers only. See
             ``docs/live-service.md``.
+        rate_limit: paces the sends (``send_sms``, ``send_otp``, every bulk send;
+            never reads): a ``devsms_async.ratelimit.LocalRateLimit`` (this process) or
+            ``RedisRateLimit`` (every process sharing a Redis). Each send waits for its
+            slot first; see ``docs/ratelimit.md``.
         phone_check: ``"valid"`` (default): a non-Uzbek number must be in a range the
             numbering plan assigns; ``"possible"``: a possible length for its country
             is enough, for ranges newer than ``phonenumbers``' data (a mistyped number
             is then sent and charged). See ``normalize_phone``.
+        rate_limit: paces the sends (``send_sms``, ``send_otp``, every bulk send;
+            never reads): a ``devsms_async.ratelimit.LocalRateLimit`` (this process) or
+            ``RedisRateLimit`` (every process sharing a Redis). Each send waits for its
+            slot first; see ``docs/ratelimit.md``.
 
     A misspelt option (``sendr=``) fails the type check, and at run time raises
     ``ValidationError`` naming the class and the closest option.
@@ -271,10 +280,18 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         answer proves it; it is never retried blindly.
         """
         params = self._send_params(phone, message, sender, callback_url, type, normalize)
+        await self._pace()
         return await self._call(SEND_SMS, params, self._send_call(params), timeout)
 
+    async def _pace(self) -> None:
+        """Wait for the rate limit's slot (after the checks: bad input never waits)."""
+        if self._rate_limit is not None:
+            self._check_open()  # a closed client must not take a slot first
+            await self._rate_limit.acquire()
+
     async def _send(self, params: Params, timeout: TimeoutTypes | None) -> SendResult:
-        """Send parameters built by ``_send_params`` (bulk sending's way in)."""
+        """Send parameters built by ``_send_params`` (bulk sending's way in; the bulk
+        engine waits for the rate limit itself, before journaling the attempt)."""
         return await self._call(SEND_SMS, params, self._send_call(params), timeout)
 
     async def send_otp(
@@ -294,6 +311,7 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         balance is still charged**: ``ServiceNameRejectedError`` says so.
         """
         params, call = self._otp(phone, template, service_name, otp_code, callback_url)
+        await self._pace()
         return await self._call(SEND_SMS, params, call, timeout)
 
     async def get_history(
@@ -430,6 +448,7 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         *,
         concurrency: int | None = None,
         per_second: float | None = None,
+        rate_limit: RateLimit | None = None,
         normalize: bool = False,
         check_balance: bool = False,
         timeout: TimeoutTypes | None = None,
@@ -447,7 +466,13 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
                 default pool, the measured sweet spot), or the pool size if smaller.
                 More than ``pool_size`` is refused with ``ValidationError``: the extra
                 requests would only queue inside the pool.
-            per_second: optional cap on sends *started* per second, evenly spaced.
+            per_second: optional cap on sends *started* per second, evenly spaced,
+                in this job (a shortcut for ``rate_limit=LocalRateLimit(per_second)``).
+            rate_limit: pace this job's sends with a ``RateLimit`` (e.g. a
+                ``RedisRateLimit`` shared by several processes); not with
+                ``per_second``. The client's own ``rate_limit`` applies as well. A
+                message whose slot cannot be had (``RateLimitUnavailableError``) is
+                ``FAILED``, not sent, and no new send starts (``stopped_because``).
             normalize: replace Uzbek apostrophe look-alikes, as in ``send_sms``.
             check_balance: first call ``get_balance()`` and refuse
                 (``InsufficientBalanceError``) a job whose estimated cost exceeds the
@@ -476,6 +501,7 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
             messages,
             concurrency=concurrency,
             per_second=per_second,
+            rate_limit=rate_limit,
             normalize=normalize,
             check_balance=check_balance,
             timeout=timeout,
@@ -491,6 +517,7 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         *,
         concurrency: int | None = None,
         per_second: float | None = None,
+        rate_limit: RateLimit | None = None,
         normalize: bool = False,
         check_balance: bool = False,
         timeout: TimeoutTypes | None = None,
@@ -517,6 +544,7 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
             self._bulk_sender(check_bool("normalize", normalize), to_timeout(timeout)),
             concurrency=concurrency,
             per_second=per_second,
+            rate_limit=rate_limit,
             check_balance=check_balance,
             journal=journal,
             resend_in_doubt=resend_in_doubt,
@@ -543,6 +571,7 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
             pool_size=self.pool_size,
             get_balance=functools.partial(self.get_balance, timeout=timeout),
             ready=self._client,
+            rate_limit=self._rate_limit,
             normalize=normalize,
             default_region=self.default_region,
             phone_check=self.phone_check,

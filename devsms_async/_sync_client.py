@@ -61,8 +61,9 @@ class DevSMS(BaseClient[BaseTransport, Client]):
     The options are those of ``AsyncDevSMS``, with ``transport=`` an
     ``httpx.BaseTransport`` (``devsms_async.testing.SandboxTransport`` is both kinds)
     and ``http_client=`` an ``httpx.Client``. ``http_backend`` may be ``"httpx"`` or
-    ``"auto"`` (both mean httpx); ``"aiohttp"`` is asyncio only. There is no bulk
-    sending: see ``docs/sync.md``.
+    ``"auto"`` (both mean httpx); ``"aiohttp"`` is asyncio only. ``rate_limit=`` takes
+    a ``SyncRateLimit`` (``LocalRateLimit`` and ``RedisRateLimit`` are both kinds). There
+    is no bulk sending: see ``docs/sync.md``.
     """
 
     _face = "DevSMS"
@@ -70,6 +71,7 @@ class DevSMS(BaseClient[BaseTransport, Client]):
     _open_call = "sms.open()"
     _http_client_types: tuple[type, ...] = (Client,)
     _transport_types: tuple[type, ...] = (BaseTransport,)
+    _pace_method = "acquire_sync"
     _asynchronous = False
 
     _engine: SyncEngine | None = None
@@ -181,7 +183,14 @@ class DevSMS(BaseClient[BaseTransport, Client]):
         """Send one SMS; see ``AsyncDevSMS.send_sms``. ``SendOutcomeUnknownError``
         when it may have happened but no answer proves it (never retried blindly)."""
         params = self._send_params(phone, message, sender, callback_url, type, normalize)
+        self._pace()
         return self._call(SEND_SMS, params, self._send_call(params), timeout)
+
+    def _pace(self) -> None:
+        """Wait for the rate limit's slot (after the checks: bad input never waits)."""
+        if self._rate_limit is not None:
+            self._check_open()
+            self._rate_limit.acquire_sync()
 
     def send_otp(
         self,
@@ -195,6 +204,7 @@ class DevSMS(BaseClient[BaseTransport, Client]):
     ) -> SendResult:
         """Send a verification code; see ``AsyncDevSMS.send_otp``."""
         params, call = self._otp(phone, template, service_name, otp_code, callback_url)
+        self._pace()
         return self._call(SEND_SMS, params, call, timeout)
 
     def get_history(

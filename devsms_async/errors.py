@@ -9,6 +9,7 @@ DevSMSError
 │   └── BalanceCheckError         send_bulk(check_balance=True): the job costs too much
 ├── InsufficientBalanceError      not enough money: BalanceCheckError or BalanceRefusedError
 ├── UsageError                    the client is used wrongly (not entered, closed, twice)
+├── RateLimitUnavailableError     the shared rate limit (Redis) cannot be reached; not sent
 ├── APIError                      the server answered and said no
 │   ├── BadRequestError           400, or success: false with a text not in the refusal table
 │   │   ├── BalanceRefusedError   the server: not enough balance ("Balans yetarli emas")
@@ -73,6 +74,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RateLimitUnavailableError",
     "SendOutcomeUnknownError",
     "ServerError",
     "SenderNotAllowedError",
@@ -196,6 +198,13 @@ class BalanceCheckError(ValidationError, InsufficientBalanceError):
 
 class UsageError(DevSMSError, RuntimeError):
     """The client is used outside its lifecycle (not entered, closed, entered twice)."""
+
+
+class RateLimitUnavailableError(DevSMSError):
+    """The rate limit could not give this send a slot (`RedisRateLimit`: Redis is
+    unreachable beyond its `retry_for`), so the send **did not start**: nothing went
+    out, it is safe to send again later. In a bulk job the message is `FAILED` with
+    this error and no new send starts (see docs/ratelimit.md)."""
 
 
 class APIError(DevSMSError):

@@ -27,6 +27,7 @@ from devsms_async import (
     OtpTemplate,
     PermissionDeniedError,
     RateLimitError,
+    RateLimitUnavailableError,
     SenderNotAllowedError,
     SendOutcomeUnknownError,
     ServerError,
@@ -259,6 +260,16 @@ async def test_every_error_type_keeps_secrets_out(fault_server: FaultServer) -> 
         with pytest.raises(APIConnectionError) as info:
             await sms.send_sms(PHONE, TEXT)
         keep(info)
+    # A shared rate limit that cannot be reached, its password in the URL.
+    from devsms_async.ratelimit import RedisRateLimit
+
+    redis_port = refused_url().split(":")[2].split("/")[0]
+    limit = RedisRateLimit(f"redis://:{TOKEN}@127.0.0.1:{redis_port}/0", per_second=1, retry_for=0)
+    async with AsyncDevSMS(TOKEN, base_url=refused_url(), rate_limit=limit) as sms:
+        with pytest.raises(RateLimitUnavailableError) as info:
+            await sms.send_sms(PHONE, TEXT)
+        keep(info)
+    await limit.aclose()
     sandbox = Sandbox(token=TOKEN)
     async with sandbox.client() as sms:
         sent = await sms.send_sms(PHONE, TEXT)  # stays "sent": nothing advances it

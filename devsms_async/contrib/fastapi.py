@@ -65,6 +65,7 @@ if TYPE_CHECKING:
         TimeoutTypes,
     )
     from .._validation import NoMoreOptions, PhoneCheck
+    from ..ratelimit import RateLimit
 
 __all__ = [
     "STATE_KEY",
@@ -142,6 +143,7 @@ class DevSMSLifespan:
         log_sensitive: bool = False,
         default_region: str | None = "UZ",
         phone_check: PhoneCheck = "valid",
+        rate_limit: RateLimit | None = None,
         **unknown: Unpack[NoMoreOptions],
     ) -> None:
         reject_unknown_options("DevSMSLifespan", unknown, DevSMSLifespan.__init__)
