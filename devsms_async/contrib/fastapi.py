@@ -65,7 +65,7 @@ if TYPE_CHECKING:
         TimeoutTypes,
     )
     from .._validation import NoMoreOptions, PhoneCheck
-    from ..ratelimit import RateLimit
+    from ..ratelimit import RateLimit, SyncRateLimit
 
 __all__ = [
     "STATE_KEY",
@@ -142,8 +142,8 @@ class DevSMSLifespan:
         allow_insecure_http: bool = False,
         log_sensitive: bool = False,
         default_region: str | None = "UZ",
+        rate_limit: RateLimit | SyncRateLimit | None = None,
         phone_check: PhoneCheck = "valid",
-        rate_limit: RateLimit | None = None,
         **unknown: Unpack[NoMoreOptions],
     ) -> None:
         reject_unknown_options("DevSMSLifespan", unknown, DevSMSLifespan.__init__)
