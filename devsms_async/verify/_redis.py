@@ -243,7 +243,9 @@ class RedisStore(_Base):
                 f"not {type(client).__name__}",
             )
         self._owned = client is None
-        self._setup(client if client is not None else redis.asyncio.Redis.from_url(str(url)), checked)
+        self._setup(
+            client if client is not None else redis.asyncio.Redis.from_url(str(url)), checked
+        )
 
     @property
     def redis(self) -> redis.asyncio.Redis:
