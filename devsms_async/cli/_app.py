@@ -718,6 +718,11 @@ def bulk(
         account=account.literal,
         delimiter=delimiter,
         fmt=fmt,
+        rerun=[
+            *(["--sender", sender] if sender is not None else []),
+            *(["--normalize"] if normalize else []),
+            *(["--delimiter", delimiter] if delimiter is not None else []),
+        ],
     )
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from .._journal import JournalEntry
+from .._journal import JournalEntry, JournalError
 from .._redact import mask_phone
 from ..errors import DevSMSError
 from ..models import BulkOutcome
@@ -126,6 +126,12 @@ class Run:
     interrupted: bool = False
     abandoned: bool = False
     balance: Decimal | None = None
+    error: Exception | None = None
+    """What stopped the job after it started (the journal failed, a bug): sends may
+    have gone out before it, so it is reported with the summary, never as "nothing
+    was sent"."""
+    unrecorded: int = 0
+    """Rows sent by this run whose ``sent`` record never reached the journal."""
 
     def count(self, outcome: BulkOutcome) -> int:
         return self.counts.get(outcome, 0)
@@ -192,13 +198,28 @@ async def send_rows(
         if sys.platform != "win32":
             watchers.start_soon(_watch_interrupts, run, stream, job_scope, err)
         with job_scope:
-            async with stream as results:
-                async for result in results:
-                    take(result)
+            try:
+                async with stream as results:
+                    async for result in results:
+                        take(result)
+            except Exception as exc:
+                # A full disk (JournalError) or any other failure once sending began:
+                # rows may have gone out, so the run is summarised, not just an error.
+                run.error = exc
         watchers.cancel_scope.cancel()
     for result in stream.leftover:
         take(result)
+    if run.error is not None:
+        what = "the journal failed" if isinstance(run.error, JournalError) else "an error"
+        run.stopped_because = f"{what}: {error_text(run.error)}"
     run.stopped_because = run.stopped_because or stream.stopped_because
+    entries = journal.entries()
+    run.unrecorded = sum(
+        1
+        for row, r in run.results
+        if r.outcome is BulkOutcome.SENT
+        and getattr(entries.get(row.number - 1), "state", None) != "sent"
+    )
     return run
 
 
@@ -221,8 +242,10 @@ async def _watch_interrupts(run: Run, stream: BulkStream, job_scope: Any, err: C
                 return
 
 
-def error_text(exc: DevSMSError | None) -> str:
-    return " ".join(f"{type(exc).__name__}: {exc}".split())[:300] if exc is not None else ""
+def error_text(exc: BaseException | None) -> str:
+    if exc is None:
+        return ""
+    return _render.visible(" ".join(f"{type(exc).__name__}: {exc}".split())[:300])
 
 
 # -- reconciling ---------------------------------------------------------------------------
@@ -297,7 +320,21 @@ def unknown_rows(plan: Plan, run: Run) -> list[dict[str, Any]]:
     return sorted(items, key=lambda item: item["row"])
 
 
-def run_summary(plan: Plan, run: Run, journal: Path) -> dict[str, Any]:
+def recover_command(opts: Any, file: Path, journal: Path, rerun: list[str]) -> str:
+    """The command that settles this job's rows in doubt: the same file, journal and
+    content options, with ``--reconcile``. The token is never in it."""
+    import shlex
+
+    words = ["devsms"]
+    if opts.sandbox:
+        words.append("--sandbox")
+    elif opts.base_url is not None:
+        words += ["--base-url", opts.base_url]
+    words += ["bulk", str(file), "--journal", str(journal), *rerun, "--reconcile"]
+    return shlex.join(words)
+
+
+def run_summary(plan: Plan, run: Run, journal: Path, *, recover: str = "") -> dict[str, Any]:
     # A row planned but never read by the job counts as not started, like a row read
     # and stopped before its send.
     not_started = len(plan.to_send) - run.finished
@@ -311,7 +348,12 @@ def run_summary(plan: Plan, run: Run, journal: Path) -> dict[str, Any]:
         "cost": run.cost,
         "balance": run.balance,
         "stopped_because": run.stopped_because,
+        "error": error_text(run.error) or None,
+        "unrecorded": run.unrecorded,
         "journal": str(journal),
+        "recover": recover
+        if (run.error is not None or run.unrecorded or run.count(BulkOutcome.UNKNOWN) or plan.unknown)
+        else None,
         "failed_rows": [
             _row_item(row, error=error_text(r.error))
             for row, r in sorted(run.results, key=lambda item: item[0].number)
@@ -324,7 +366,11 @@ def run_summary(plan: Plan, run: Run, journal: Path) -> dict[str, Any]:
 def exit_code(summary: dict[str, Any], run: Run) -> int:
     if run.interrupted:
         return EXIT_INTERRUPTED
-    if summary["unknown"]:
+    if summary["unknown"] or summary["unrecorded"]:
+        return EXIT_UNKNOWN
+    if run.error is not None and (summary["sent"] or summary["failed"]):
+        # The job broke after sending began: not "nothing was sent" (2), and the
+        # journal may hold rows as "attempting" that only --reconcile settles.
         return EXIT_UNKNOWN
     if summary["failed"] or summary["not_started"]:
         return EXIT_ERROR
@@ -333,7 +379,7 @@ def exit_code(summary: dict[str, Any], run: Run) -> int:
 
 def print_plan(out: Console, data: dict[str, Any], path: Path) -> None:
     rows: list[tuple[str, Any]] = [
-        ("file", _render._escape(str(path))),
+        ("file", _render.safe(str(path))),
         ("rows", str(data["rows"])),
     ]
     if data["already_sent"]:
@@ -372,14 +418,19 @@ def print_summary(out: Console, data: dict[str, Any]) -> None:
     rows.append(("cost", _render.money(data["cost"])))
     if data["balance"] is not None:
         rows.append(("balance", _render.money(data["balance"])))
+    if data["unrecorded"]:
+        rows.append(
+            ("not journaled", f"[magenta]{data['unrecorded']}[/] (sent, but the journal could "
+             "not record it: --reconcile finds them)")
+        )
     if data["stopped_because"]:
-        rows.append(("stopped", f"[yellow]{data['stopped_because']}[/]"))
-    rows.append(("journal", _render._escape(data["journal"])))
+        rows.append(("stopped", f"[yellow]{_render.safe(data['stopped_because'])}[/]"))
+    rows.append(("journal", _render.safe(data["journal"])))
     out.print(_render.key_values("Summary", rows))
     for item in data["failed_rows"][:MAX_LISTED]:
         out.print(
             f"  [red]failed[/]  row {item['row']} (line {item['line']}, {item['phone']}): "
-            f"{_render._escape(item['error'] or '')}",
+            f"{_render.safe(item['error'] or '')}",
             soft_wrap=True,
         )
     _more(out, data["failed_rows"])
@@ -391,9 +442,27 @@ def print_summary(out: Console, data: dict[str, Any]) -> None:
             )
         _more(out, data["unknown_rows"])
         out.print(
-            "These may or may not have been sent, so they are not sent again. Look them up "
-            "with `devsms history` (or `devsms status ID`); if they did not go out, re-run "
-            "with --retry-unknown.",
+            "These may or may not have been sent, so they are not sent again by themselves.",
+            soft_wrap=True,
+        )
+    if data["error"] is not None:
+        out.print(
+            f"[red]The job stopped after sending began[/] ({_render.safe(data['error'])}): "
+            f"{data['sent']} sent by this run ({data['unrecorded']} of them missing from the "
+            f"journal), {data['unknown']} in doubt. Do not start it "
+            "again with a new journal: rows would be sent twice.",
+            soft_wrap=True,
+        )
+    if data["recover"]:
+        fix = (
+            "When the journal can be written again (a full disk: free space), settle"
+            if data["error"]
+            else "Settle"
+        )
+        out.print(
+            f"{fix} the rows in doubt at once (found in the history: sent; missing: sent "
+            f"now):\n  {_render.safe(data['recover'])}\nor look them up with `devsms "
+            "history` and, only if they did not go out, re-run with --retry-unknown.",
             soft_wrap=True,
         )
 

@@ -11,7 +11,16 @@ from ..models import BulkOutcome
 from . import _bulk, _render
 from ._journal import FileJournal, JournalError, default_path, read_entries
 from ._render import OutFormat
-from ._runtime import EXIT_ERROR, EXIT_OK, EXIT_USAGE, CLIError, Globals, run
+from ._runtime import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNKNOWN,
+    EXIT_USAGE,
+    CLIError,
+    Globals,
+    run,
+)
 
 MAX_ROW_ERRORS_SHOWN = 10
 
@@ -34,6 +43,7 @@ def bulk(
     fmt: OutFormat,
     allow_partial: bool = False,
     delimiter: str | None = None,
+    rerun: list[str] | None = None,
 ) -> int:
     from .._validation import check_callback_url, check_sender
 
@@ -68,14 +78,16 @@ def bulk(
         plan = _bulk.make_plan(rows, entries, retry_unknown=retry_unknown)
         return _show_plan(opts, plan, path, account=account, fmt=fmt, file=file)
 
+    recover = _bulk.recover_command(opts, file, path, rerun or [])
     try:
         journal = FileJournal(path, name=file.name)
     except JournalError as exc:
         raise CLIError(str(exc)) from None
+    code: int | None = None
     try:
         # Checked before anything is sent: an edited CSV stops here.
         plan = _bulk.make_plan(rows, journal.entries(), retry_unknown=retry_unknown)
-        return run(
+        code = run(
             opts,
             lambda: _send(
                 opts,
@@ -93,10 +105,25 @@ def bulk(
                 fmt=fmt,
                 out=out,
                 err=err,
+                recover=recover,
             ),
         )
+        return code
     finally:
-        journal.close()
+        try:
+            journal.close()
+        except (OSError, JournalError) as exc:
+            # Records the disk refused: rows this run sent may be "attempting" in the
+            # journal. Never hide it, never let it replace the summary's exit code.
+            if code is not None:
+                err.print(
+                    f"[red]error:[/] the journal could not be closed cleanly "
+                    f"({_render.safe(exc)}); rows sent may show as in doubt: settle them "
+                    f"with {_render.safe(recover)}",
+                    soft_wrap=True,
+                )
+                code = max(code, EXIT_UNKNOWN) if code != EXIT_INTERRUPTED else code
+                return code  # noqa: B012 - the exit code must say it
 
 
 def _show_plan(
@@ -151,6 +178,7 @@ async def _send(
     fmt: OutFormat,
     out: Any,
     err: Any,
+    recover: str,
 ) -> int:
     import anyio
     import typer
@@ -172,7 +200,7 @@ async def _send(
         # With --format json the plan is for the person at the prompt: on stderr.
         _bulk.print_plan(out if fmt is OutFormat.TABLE else err, data, file)
         if not plan.to_send:
-            return _finish(plan, _bulk.Run(balance=bal.balance), journal.path, fmt, out)
+            return _finish(plan, _bulk.Run(balance=bal.balance), journal.path, fmt, out, recover)
         if est.total > bal.balance and not allow_partial:
             raise CLIError(
                 f"the balance ({_render.money(bal.balance)}) does not cover this job (about "
@@ -227,11 +255,13 @@ async def _send(
             on_result(result)
         if result.balance is None:
             result.balance = bal.balance
-        return _finish(plan, result, journal.path, fmt, out)
+        return _finish(plan, result, journal.path, fmt, out, recover)
 
 
-def _finish(plan: _bulk.Plan, result: _bulk.Run, path: Path, fmt: OutFormat, out: Any) -> int:
-    summary = _bulk.run_summary(plan, result, path)
+def _finish(
+    plan: _bulk.Plan, result: _bulk.Run, path: Path, fmt: OutFormat, out: Any, recover: str
+) -> int:
+    summary = _bulk.run_summary(plan, result, path, recover=recover)
     if fmt is OutFormat.JSON:
         _render.write_json(summary)
     else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import enum
 import json
+import re
 import sys
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -62,6 +63,34 @@ def consoles() -> tuple[Console, Console]:
     from rich.console import Console
 
     return Console(highlight=False), Console(stderr=True, highlight=False)
+
+
+# -- text from elsewhere ----------------------------------------------------------------------
+
+# C0, DEL, C1, and the characters that reorder or split what follows on a terminal:
+# bidi embeddings, overrides and isolates, marks, line/paragraph separators.
+_HIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _shown(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def visible(text: object) -> str:
+    """Text the CLI did not write (server errors, message texts, any field from the
+    network or a file) made safe for a terminal: every control character (C0, ESC,
+    DEL, C1) and bidi control shown as an escape (`\\x1b`, `\\u202e`), so none of them
+    can move the cursor, retitle the window or reorder the line. A backslash is kept
+    as is: the escapes are for reading, not for parsing back."""
+    return _HIDDEN.sub(_shown, str(text))
+
+
+def safe(text: object) -> str:
+    """``visible(text)`` for a rich markup string: ``[red]`` in it prints literally."""
+    from rich.markup import escape
+
+    return escape(visible(text))
 
 
 # -- values ----------------------------------------------------------------------------------
