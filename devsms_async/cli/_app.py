@@ -525,9 +525,7 @@ def history(
         if fmt is Format.CSV:
             writer.writerow(["" if data[k] is None else data[k] for k in _render.RECORD_FIELDS])
         else:
-            import json
-
-            sys.stdout.write(("[\n  " if first else ",\n  ") + json.dumps(data, ensure_ascii=False))
+            sys.stdout.write(("[\n  " if first else ",\n  ") + _render.dumps(data))
         emitted.append(record.id)
 
     async def stream() -> None:
@@ -811,7 +809,9 @@ def _usage_error_types() -> tuple[type[Exception], ...]:
 
 def _error_line(message: str) -> None:
     sys.stdout.flush()
-    print(f"error: {' '.join(message.split())}", file=sys.stderr, flush=True)
+    # Error texts carry the server's words and the user's data: never raw escapes.
+    line = _render.visible(" ".join(message.split()))
+    print(f"error: {line}", file=sys.stderr, flush=True)
 
 
 def _leaf(exc: BaseException) -> BaseException:

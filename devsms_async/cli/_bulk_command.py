@@ -61,7 +61,7 @@ def bulk(
     if errors:
         for e in errors[:MAX_ROW_ERRORS_SHOWN]:
             err.print(
-                f"  row {e.number} (line {e.line}): {_render._escape(e.message)}", soft_wrap=True
+                f"  row {e.number} (line {e.line}): {_render.safe(e.message)}", soft_wrap=True
             )
         if len(errors) > MAX_ROW_ERRORS_SHOWN:
             err.print(f"  … and {len(errors) - MAX_ROW_ERRORS_SHOWN} more")

@@ -126,9 +126,21 @@ def record_dict(record: SmsRecord, *, mask: bool) -> dict[str, Any]:
     return data
 
 
+# json.dumps escapes C0 itself; these it would write raw (ensure_ascii=False).
+_JSON_HIDDEN = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def dumps(data: Any, *, indent: int | None = None) -> str:
+    """JSON as the CLI writes it: readable UTF-8, but every control character (C1 and
+    the bidi controls too) as a ``\\u`` escape, so it is safe on a terminal and reads
+    back as the same string."""
+    text = json.dumps(jsonable(data), ensure_ascii=False, indent=indent)
+    return _JSON_HIDDEN.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def write_json(data: Any, out: TextIO | None = None) -> None:
     stream = out if out is not None else sys.stdout
-    stream.write(json.dumps(jsonable(data), ensure_ascii=False, indent=2) + "\n")
+    stream.write(dumps(data, indent=2) + "\n")
 
 
 def money(amount: Decimal | int | None) -> str:
@@ -170,7 +182,7 @@ _STATUS_STYLE = {
 
 def styled_status(status: Any) -> str:
     text = jsonable(status)
-    return f"[{_STATUS_STYLE.get(text, 'white')}]{text}[/]"
+    return f"[{_STATUS_STYLE.get(text, 'white')}]{safe(text)}[/]"
 
 
 # -- tables ------------------------------------------------------------------------------
@@ -190,15 +202,15 @@ def key_values(title: str | None, rows: Iterable[tuple[str, Any]]) -> Any:
 def send_result_table(result: SendResult, title: str = "Sent") -> Any:
     rows: list[tuple[str, Any]] = [
         ("sms_id", str(result.sms_id)),
-        ("request_id", result.request_id),
+        ("request_id", safe(result.request_id or "")),
         ("status", styled_status(result.status_raw)),
         ("parts", str(result.parts_count)),
         ("cost", money(result.total_cost)),
         ("balance", money(result.balance)),
-        ("type", result.type),
+        ("type", safe(result.type or "")),
     ]
     if result.country:
-        rows.append(("country", f"{result.country} ({result.country_code or '?'})"))
+        rows.append(("country", safe(f"{result.country} ({result.country_code or '?'})")))
     return key_values(title, rows)
 
 
@@ -206,13 +218,13 @@ def record_table(record: SmsRecord, *, mask: bool, title: str | None = None) -> 
     phone = mask_phone(record.phone_number) if mask else record.phone_number
     rows: list[tuple[str, Any]] = [
         ("sms_id", str(record.id)),
-        ("phone", phone),
+        ("phone", safe(phone)),
         ("status", styled_status(record.status_raw)),
         ("parts", str(record.parts_count)),
         ("cost", money(record.total_cost)),
-        ("from", record.from_number or ""),
-        ("message", _escape(record.message)),
-        ("request_id", record.eskiz_request_id or ""),
+        ("from", safe(record.from_number or "")),
+        ("message", safe(record.message)),
+        ("request_id", safe(record.eskiz_request_id or "")),
     ]
     for name in ("created_at", "sent_at", "delivered_at", "failed_at", "updated_at"):
         value = getattr(record, name)
@@ -243,11 +255,11 @@ def history_table(records: Iterable[SmsRecord], *, mask: bool, title: str | None
         table.add_row(
             str(r.id),
             created,
-            mask_phone(r.phone_number) if mask else r.phone_number,
+            safe(mask_phone(r.phone_number) if mask else r.phone_number),
             styled_status(r.status_raw),
             str(r.parts_count),
             f"{r.total_cost:,}".replace(",", " "),
-            Text(shorten(r.message, 200), no_wrap=True, overflow="ellipsis"),
+            Text(visible(shorten(r.message, 200)), no_wrap=True, overflow="ellipsis"),
         )
     return table
 
