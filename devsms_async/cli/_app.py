@@ -486,9 +486,20 @@ def history(
         Format,
         typer.Option("--format", "-f", help="table for people; json or csv for programs."),
     ] = Format.TABLE,
+    raw_cells: Annotated[
+        bool,
+        typer.Option(
+            "--raw-cells",
+            help="With --format csv: write every cell exactly as the service sent it (by "
+            "default a cell that a spreadsheet would run as a formula, =... +... -... @..., "
+            "gets a leading ' and control characters are shown as escapes).",
+        ),
+    ] = False,
 ) -> int:
     """Sent SMS, newest first: one page, or every page with --all."""
     opts = _opts(ctx)
+    if raw_cells and fmt is not Format.CSV:
+        fail("--raw-cells is for --format csv")
     wanted = status_filter.value if status_filter is not None else None
     if walk_all and limit is not None:
         fail("--all walks every page; leave out --limit")
@@ -514,7 +525,13 @@ def history(
 
     import csv as _csv
 
-    writer = _csv.writer(sys.stdout, lineterminator="\n")
+    if fmt is Format.CSV and hasattr(sys.stdout, "reconfigure"):
+        # The writer ends rows with CRLF itself (RFC 4180); no newline translation.
+        sys.stdout.reconfigure(newline="")
+    # CRLF: the csv module quotes a cell holding any character of the line terminator,
+    # so with "\n" alone a bare "\r" in a message would split the row.
+    writer = _csv.writer(sys.stdout, lineterminator="\r\n", quoting=_csv.QUOTE_MINIMAL)
+    cell = (lambda v: "" if v is None else v) if raw_cells else _render.csv_cell
     emitted: list[int] = []
 
     def emit_csv_header() -> None:
@@ -523,7 +540,7 @@ def history(
     def emit(record: SmsRecord, first: bool) -> None:
         data = _render.record_dict(record, mask=mask)
         if fmt is Format.CSV:
-            writer.writerow(["" if data[k] is None else data[k] for k in _render.RECORD_FIELDS])
+            writer.writerow([cell(data[k]) for k in _render.RECORD_FIELDS])
         else:
             sys.stdout.write(("[\n  " if first else ",\n  ") + _render.dumps(data))
         emitted.append(record.id)

@@ -93,6 +93,30 @@ def safe(text: object) -> str:
     return escape(visible(text))
 
 
+# A CSV cell keeps tab and line breaks (quoted), not the rest.
+_CSV_HIDDEN = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""What makes a spreadsheet read a cell as a formula (OWASP "CSV injection")."""
+_PLAIN_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
+
+
+def csv_cell(value: Any) -> Any:
+    """One cell of a CSV for a spreadsheet: a text that would start a formula gets a
+    leading ``'`` (a plain number such as ``+998901234567`` or ``-5`` is left alone:
+    digits alone compute nothing), and control characters other than tab and line
+    breaks are shown as escapes. Numbers and ``None`` (an empty cell) pass through."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        return value
+    text = _CSV_HIDDEN.sub(_shown, value)
+    if text.startswith(FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
 # -- values ----------------------------------------------------------------------------------
 
 
