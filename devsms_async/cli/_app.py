@@ -248,24 +248,72 @@ def send(
     opts = _opts(ctx)
     text = _read_text(message, "message")
 
+    flight = _Flight()
+
     async def go() -> tuple[SendResult, SmsRecord | None]:
         async with opts.client() as sms:
-            result = await sms.send_sms(
-                phone,
-                text,
-                sender=sender,
-                callback_url=callback_url,
-                type=sms_type.value,
-                normalize=normalize,
-            )
+            with flight:
+                result = flight.done(
+                    await sms.send_sms(
+                        phone,
+                        text,
+                        sender=sender,
+                        callback_url=callback_url,
+                        type=sms_type.value,
+                        normalize=normalize,
+                    )
+                )
             final = await _maybe_wait(opts, sms, result, wait, wait_timeout)
             return result, final
 
-    result, final = run(opts, go)
+    result, final = flight.run(opts, go)
     _print_sent(result, final, fmt, title="Sent")
     if not normalize:
         _hint_normalize(_render.consoles()[1], text)
     return _final_code(final)
+
+
+class _Flight:
+    """Where a single send stands, so that Ctrl-C can say what it means: before the
+    send nothing went out; during it the request may have reached the service (as
+    with an unknown outcome); after it the SMS was sent."""
+
+    def __init__(self) -> None:
+        self.started: Any = None
+        self.result: SendResult | None = None
+
+    def __enter__(self) -> None:
+        import datetime as _dt
+
+        self.started = _dt.datetime.now(_dt.timezone.utc)
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def done(self, result: SendResult) -> SendResult:
+        self.result = result
+        return result
+
+    def run(self, opts: Globals, fn: Any) -> Any:
+        try:
+            return run(opts, fn)
+        except CLIError as exc:
+            if exc.code != EXIT_INTERRUPTED or self.started is None:
+                raise
+            if self.result is not None:
+                sent = self.result
+                ids = f"sms_id {sent.sms_id}" if sent.sms_id is not None else sent.request_id
+                raise CLIError(
+                    f"interrupted while waiting; the SMS was sent ({ids}): "
+                    f"`devsms status` follows it",
+                    EXIT_INTERRUPTED,
+                ) from None
+            raise CLIError(
+                "interrupted while the send was in flight: it may have gone out (started "
+                f"{self.started:%Y-%m-%d %H:%M:%S} UTC; look for it with `devsms history` "
+                "before sending again)",
+                EXIT_INTERRUPTED,
+            ) from None
 
 
 def _print_sent(result: SendResult, final: SmsRecord | None, fmt: OutFormat, *, title: str) -> None:
@@ -320,19 +368,24 @@ def otp(
         Template.LOGIN: OtpTemplate.LOGIN,
     }[template]
 
+    flight = _Flight()
+
     async def go() -> tuple[SendResult, SmsRecord | None]:
         async with opts.client() as sms:
-            result = await sms.send_otp(
-                phone,
-                template=chosen,
-                service_name=service_name,
-                otp_code=code,
-                callback_url=callback_url,
-            )
+            with flight:
+                result = flight.done(
+                    await sms.send_otp(
+                        phone,
+                        template=chosen,
+                        service_name=service_name,
+                        otp_code=code,
+                        callback_url=callback_url,
+                    )
+                )
             final = await _maybe_wait(opts, sms, result, wait, wait_timeout)
             return result, final
 
-    result, final = run(opts, go)
+    result, final = flight.run(opts, go)
     _print_sent(result, final, fmt, title="OTP sent")
     return _final_code(final)
 
