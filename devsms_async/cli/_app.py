@@ -693,7 +693,7 @@ def bulk(
         Path,
         typer.Argument(
             help="CSV with the columns phone,message[,sender] (a header row is optional; "
-            "tel, text, telefon, matn, ... are accepted too).",
+            "tel, text, telefon, matn, ... are accepted too, other columns are ignored).",
             exists=True,
             dir_okay=False,
             readable=True,
@@ -761,6 +761,61 @@ def bulk(
             show_default=False,
         ),
     ] = None,
+    encoding: Annotated[
+        str,
+        typer.Option(
+            help="The file's encoding: utf-8 (with or without a BOM), or e.g. cp1251 for "
+            "Excel on Russian Windows.",
+            show_default=False,
+        ),
+    ] = "utf-8-sig",
+    phone_column: Annotated[
+        Optional[str],
+        typer.Option(
+            help="The column of the numbers: a header name (any case) or a 1-based position.",
+            show_default=False,
+        ),
+    ] = None,
+    text_column: Annotated[
+        Optional[str],
+        typer.Option(
+            help="The column of the texts: a header name (any case) or a 1-based position.",
+            show_default=False,
+        ),
+    ] = None,
+    text: Annotated[
+        Optional[str],
+        typer.Option(
+            "--text",
+            help="One text for every row, a template over its columns: 'Hurmatli {Ism}, "
+            "buyurtmangiz tayyor' ({2}: by position; {{ and }}: literal braces).",
+            show_default=False,
+        ),
+    ] = None,
+    skip_invalid: Annotated[
+        bool,
+        typer.Option(
+            "--skip-invalid", help="Send the valid rows and skip (and list) the invalid ones."
+        ),
+    ] = False,
+    rejects: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--rejects",
+            help="Write the invalid rows (line, row, column, reason) to this CSV, in the "
+            "input's delimiter and encoding.",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    dedupe: Annotated[
+        bool,
+        typer.Option(
+            "--dedupe",
+            help="Send one SMS per number and text: skip rows that repeat an earlier one "
+            "(the same number in any format).",
+        ),
+    ] = False,
 ) -> int:
     """Send every row of a CSV: estimate, confirm, send with a journal, summarise.
 
@@ -790,7 +845,22 @@ def bulk(
             *(["--sender", sender] if sender is not None else []),
             *(["--normalize"] if normalize else []),
             *(["--delimiter", delimiter] if delimiter is not None else []),
+            *(["--encoding", encoding] if encoding != "utf-8-sig" else []),
+            *(["--phone-column", phone_column] if phone_column is not None else []),
+            *(["--text-column", text_column] if text_column is not None else []),
+            *(["--text", text] if text is not None else []),
+            *(["--skip-invalid"] if skip_invalid else []),
+            *(["--dedupe"] if dedupe else []),
         ],
+        reading=_bulk_command.Reading(
+            encoding=encoding,
+            phone_column=phone_column,
+            text_column=text_column,
+            text=text,
+            skip_invalid=skip_invalid,
+            rejects=rejects,
+            dedupe=dedupe,
+        ),
     )
 
 

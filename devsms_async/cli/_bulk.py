@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -36,8 +36,6 @@ from . import _render
 from ._csv import COLUMNS as COLUMNS
 from ._csv import Row as Row
 from ._csv import RowError as RowError
-from ._csv import _header as _header
-from ._csv import _records as _records
 from ._csv import load_rows as load_rows
 from ._runtime import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNKNOWN, CLIError
 
@@ -67,11 +65,22 @@ class Plan:
     retry: list[Row] = attrs.Factory(list)
     """Failed (or not started) before, sent again now."""
     to_send: list[Row] = attrs.Factory(list)
+    notes: dict[str, Any] = attrs.Factory(dict)
+    """What reading the file found: ignored columns, invalid rows, duplicates."""
 
 
-def make_plan(rows: list[Row], entries: Mapping[int, JournalEntry], *, retry_unknown: bool) -> Plan:
-    """Check the CSV against its journal (nothing is sent if a row changed) and plan."""
-    by_index = {row.number - 1: row for row in rows}
+def make_plan(
+    rows: list[Row],
+    entries: Mapping[int, JournalEntry],
+    *,
+    retry_unknown: bool,
+    known: list[Row] | None = None,
+) -> Plan:
+    """Check the CSV against its journal (nothing is sent if a row changed) and plan.
+
+    ``known``: every valid row of the file, also those this run skips (``--dedupe``):
+    their records are not a change of the file."""
+    by_index = {row.number - 1: row for row in (known if known is not None else rows)}
     changed = sorted(
         index + 1
         for index, entry in entries.items()
@@ -110,6 +119,44 @@ def messages(rows: list[Row], callback_url: str | None) -> list[BulkMessage]:
         BulkMessage(phone=r.phone, message=r.message, sender=r.sender, callback_url=callback_url)
         for r in rows
     ]
+
+
+class RowJournal:
+    """The job's journal as the library sees it: message ``i`` of the job is row
+    ``rows[i]``, recorded under the row's own index (``number - 1``). Rows skipped
+    (invalid, duplicates) leave gaps, so a row keeps its record when the rows around
+    it change their fate."""
+
+    def __init__(self, journal: FileJournal, rows: list[Row]) -> None:
+        self.journal = journal
+        self._row_index = [row.number - 1 for row in rows]
+        self._position = {index: i for i, index in enumerate(self._row_index)}
+        self._view = _PositionView(self)
+
+    def entries(self) -> Mapping[int, JournalEntry]:
+        return self._view
+
+    async def write(self, entry: JournalEntry) -> None:
+        await self.journal.write(attrs.evolve(entry, index=self._row_index[entry.index]))
+
+
+class _PositionView(Mapping[int, JournalEntry]):
+    def __init__(self, owner: RowJournal) -> None:
+        self._owner = owner
+
+    def __getitem__(self, position: int) -> JournalEntry:
+        owner = self._owner
+        if not 0 <= position < len(owner._row_index):
+            raise KeyError(position)
+        entry = owner.journal.entries()[owner._row_index[position]]
+        return attrs.evolve(entry, index=position)
+
+    def __iter__(self) -> Iterator[int]:
+        entries = self._owner.journal.entries()
+        return (i for i, index in enumerate(self._owner._row_index) if index in entries)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 # -- sending -------------------------------------------------------------------------------
@@ -183,7 +230,7 @@ async def send_rows(
         messages(rows, callback_url),
         concurrency=concurrency,
         per_second=per_second,
-        journal=journal,
+        journal=RowJournal(journal, rows),
         resend_in_doubt=retry_unknown,
         stop_after_failures=STOP_AFTER_CONSECUTIVE_ERRORS,
     )
@@ -260,7 +307,10 @@ async def reconcile_unknown(
     """Settle the rows in doubt from the history (``sms.reconcile_journal``)."""
     window = min(max(200, 2 * len(rows)), 20_000)
     return await sms.reconcile_journal(
-        journal, messages(rows, callback_url), window=window, min_age=RECONCILE_MIN_AGE
+        RowJournal(journal, rows),
+        messages(rows, callback_url),
+        window=window,
+        min_age=RECONCILE_MIN_AGE,
     )
 
 
@@ -278,6 +328,26 @@ def estimate(
         account=account,
         uz_price=uz_price,
     )
+
+
+def invalid_items(errors: list[RowError]) -> list[dict[str, Any]]:
+    return [
+        {"row": e.number, "line": e.line, "column": e.column or None, "reason": e.message}
+        for e in errors
+    ]
+
+
+def file_notes(loaded: Any, *, dedupe: bool) -> dict[str, Any]:
+    """What reading the file found, for the plan and the summary (JSON keys)."""
+    return {
+        "ignored_columns": list(loaded.ignored),
+        "invalid_rows": invalid_items(loaded.errors),
+        "duplicates": [
+            {"row": row.number, "line": row.line, "same_as_row": first}
+            for row, first in loaded.duplicates
+        ],
+        "deduped": dedupe,
+    }
 
 
 def plan_summary(plan: Plan, est: BulkEstimate, balance: Decimal | None) -> dict[str, Any]:
@@ -299,6 +369,7 @@ def plan_summary(plan: Plan, est: BulkEstimate, balance: Decimal | None) -> dict
     }
     if balance is not None:
         data["balance"] = balance
+    data.update(plan.notes)
     return data
 
 
@@ -360,6 +431,7 @@ def run_summary(plan: Plan, run: Run, journal: Path, *, recover: str = "") -> di
             if r.outcome is BulkOutcome.FAILED
         ],
         "unknown_rows": unknown_rows(plan, run),
+        **plan.notes,
     }
 
 
@@ -382,6 +454,7 @@ def print_plan(out: Console, data: dict[str, Any], path: Path) -> None:
         ("file", _render.safe(str(path))),
         ("rows", str(data["rows"])),
     ]
+    rows += _note_rows(data)
     if data["already_sent"]:
         rows.append(("already sent", f"{data['already_sent']} (skipped)"))
     if data["unknown"]:
@@ -404,8 +477,32 @@ def print_plan(out: Console, data: dict[str, Any], path: Path) -> None:
     out.print(_render.key_values("Bulk send", rows))
 
 
+def _note_rows(data: dict[str, Any]) -> list[tuple[str, Any]]:
+    rows: list[tuple[str, Any]] = []
+    if data.get("ignored_columns"):
+        rows.append(("ignored columns", _render.safe(", ".join(data["ignored_columns"]))))
+    if data.get("invalid_rows"):
+        rows.append(("invalid", f"[red]{len(data['invalid_rows'])}[/] (skipped, not sent)"))
+    duplicates = data.get("duplicates") or []
+    if duplicates:
+        listed = ", ".join(str(d["row"]) for d in duplicates[:8])
+        more = f" and {len(duplicates) - 8} more" if len(duplicates) > 8 else ""
+        if data.get("deduped"):
+            rows.append(("duplicates", f"{len(duplicates)} (rows {listed}{more}: not sent, --dedupe)"))
+        else:
+            rows.append(
+                (
+                    "duplicates",
+                    f"[yellow]{len(duplicates)}[/] rows repeat an earlier row's number and text "
+                    f"(rows {listed}{more}): that customer gets it again. --dedupe sends one",
+                )
+            )
+    return rows
+
+
 def print_summary(out: Console, data: dict[str, Any]) -> None:
     rows: list[tuple[str, Any]] = [("rows", str(data["rows"]))]
+    rows += [r for r in _note_rows(data) if r[0] != "ignored columns"]
     if data["already_sent"]:
         rows.append(("sent before", str(data["already_sent"])))
     rows.append(("sent now", f"[green]{data['sent']}[/]"))

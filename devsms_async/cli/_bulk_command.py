@@ -7,6 +7,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
+import attrs
+
 from ..models import BulkOutcome
 from . import _bulk, _render
 from ._journal import FileJournal, JournalError, default_path, read_entries
@@ -23,6 +25,19 @@ from ._runtime import (
 )
 
 MAX_ROW_ERRORS_SHOWN = 10
+
+
+@attrs.frozen
+class Reading:
+    """How to read the CSV: the options of ``devsms bulk`` that pick the cells."""
+
+    encoding: str = "utf-8-sig"
+    phone_column: str | None = None
+    text_column: str | None = None
+    text: str | None = None
+    skip_invalid: bool = False
+    rejects: Path | None = None
+    dedupe: bool = False
 
 
 def bulk(
@@ -44,6 +59,7 @@ def bulk(
     allow_partial: bool = False,
     delimiter: str | None = None,
     rerun: list[str] | None = None,
+    reading: Reading | None = None,
 ) -> int:
     from .._validation import check_callback_url, check_sender
 
@@ -51,31 +67,65 @@ def bulk(
     check_callback_url(callback_url)
     if reconcile and retry_unknown:
         raise CLIError("--reconcile and --retry-unknown exclude each other")
+    reading = reading or Reading()
+    if reading.text is not None and reading.text_column is not None:
+        raise CLIError("--text (a template) and --text-column exclude each other")
+    if reading.rejects is not None and reading.rejects.resolve() == file.resolve():
+        raise CLIError("--rejects must not be the CSV itself")
     out, err = _render.consoles()
 
-    from ._csv import parse_delimiter
+    from ._csv import parse_delimiter, read_rows, write_rejects
 
-    rows, errors = _bulk.load_rows(
-        file, default_sender=sender, normalize=normalize, delimiter=parse_delimiter(delimiter)
+    loaded = read_rows(
+        file,
+        default_sender=sender,
+        normalize=normalize,
+        delimiter=parse_delimiter(delimiter),
+        encoding=reading.encoding,
+        phone_column=reading.phone_column,
+        text_column=reading.text_column,
+        text=reading.text,
     )
+    errors = loaded.errors
+    if reading.rejects is not None:
+        write_rejects(
+            reading.rejects, errors, delimiter=loaded.delimiter, encoding=loaded.encoding
+        )
     if errors:
         for e in errors[:MAX_ROW_ERRORS_SHOWN]:
+            where = f", {e.column}" if e.column else ""
             err.print(
-                f"  row {e.number} (line {e.line}): {_render.safe(e.message)}", soft_wrap=True
+                f"  row {e.number} (line {e.line}{_render.safe(where)}): "
+                f"{_render.safe(e.message)}",
+                soft_wrap=True,
             )
         if len(errors) > MAX_ROW_ERRORS_SHOWN:
-            err.print(f"  … and {len(errors) - MAX_ROW_ERRORS_SHOWN} more")
-        raise CLIError(
-            f"{len(errors)} of {len(rows) + len(errors)} rows of {file} are invalid; "
-            "nothing was sent. Fix them and run again",
-            EXIT_USAGE,
+            more = f"--rejects {reading.rejects}" if reading.rejects else "-f json, --rejects PATH"
+            err.print(f"  … and {len(errors) - MAX_ROW_ERRORS_SHOWN} more (all: {more})")
+    total = len(loaded.rows) + len(errors)
+    if errors and not reading.skip_invalid:
+        message = (
+            f"{len(errors)} of {total} rows of {file} are invalid; nothing was sent. Fix "
+            "them, or pass --skip-invalid to send the others"
+            + ("" if reading.rejects else " (--rejects PATH lists them in a CSV)")
         )
+        if fmt is OutFormat.JSON:
+            _render.write_json({"error": message, "invalid_rows": _bulk.invalid_items(errors)})
+        raise CLIError(message, EXIT_USAGE)
+    if not loaded.rows:
+        raise CLIError(f"none of the {total} rows of {file} is valid; nothing was sent")
+    notes = _bulk.file_notes(loaded, dedupe=reading.dedupe)
+    rows = loaded.rows
+    if reading.dedupe:
+        repeated = {row.number for row, _ in loaded.duplicates}
+        rows = [row for row in rows if row.number not in repeated]
 
     path = journal_path if journal_path is not None else default_path(file)
 
     if dry_run:
         entries = read_entries(path)[0] if path.exists() else {}
-        plan = _bulk.make_plan(rows, entries, retry_unknown=retry_unknown)
+        plan = _bulk.make_plan(rows, entries, retry_unknown=retry_unknown, known=loaded.rows)
+        plan.notes = notes
         return _show_plan(opts, plan, path, account=account, fmt=fmt, file=file)
 
     recover = _bulk.recover_command(opts, file, path, rerun or [])
@@ -86,7 +136,10 @@ def bulk(
     code: int | None = None
     try:
         # Checked before anything is sent: an edited CSV stops here.
-        plan = _bulk.make_plan(rows, journal.entries(), retry_unknown=retry_unknown)
+        plan = _bulk.make_plan(
+            rows, journal.entries(), retry_unknown=retry_unknown, known=loaded.rows
+        )
+        plan.notes = notes
         code = run(
             opts,
             lambda: _send(
