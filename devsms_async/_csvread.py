@@ -311,10 +311,17 @@ def _layout(
         f for _, f, _, _ in _safe_parse(text) if f and not f.isdigit()
     ] if text is not None else []
     named = {name_key(c) for c in [*by_name, *placeholders]}
+    by_position = (
+        int(phone_column)
+        if isinstance(phone_column, int) or (phone_column or "").strip().isdigit()
+        else None
+    )
     is_header = (
         any(k in COLUMN_OF for k in keys)
-        or bool(named & set(keys))
+        or bool(named)  # columns named by option or placeholder: names need a header
         or not any(ch.isdigit() for cell in cells for ch in cell)
+        # The numbers' column named by position: a first row without one there is a header.
+        or (by_position is not None and not _phone_like((cells + [""] * by_position)[by_position - 1]))
     )
     header = tuple(cell.strip().lstrip("\ufeff") for cell in cells) if is_header else None
     explicit = phone_column is not None or text_column is not None or text is not None
