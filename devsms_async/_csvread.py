@@ -233,7 +233,7 @@ def _find_bad_line(path: str, encoding: str) -> tuple[int, str] | None:
             for number, data in enumerate(iter(lambda: raw.readline(MAX_LINE_CHARS), b""), 1):
                 try:
                     decoder.decode(data)
-                except UnicodeDecodeError as exc:
+                except UnicodeDecodeError as exc:  # noqa: PERF203 - the first one ends it
                     return number, data[exc.start : exc.start + 1].hex()
     except OSError:  # pragma: no cover - it was readable a moment ago
         return None
@@ -307,9 +307,9 @@ def _layout(
     """The layout from the first non-blank record; ``True`` if that was a header."""
     keys = tuple(name_key(cell) for cell in cells)
     by_name = [c for c in (phone_column, text_column) if isinstance(c, str) and not c.isdigit()]
-    placeholders = [
-        f for _, f, _, _ in _safe_parse(text) if f and not f.isdigit()
-    ] if text is not None else []
+    placeholders = (
+        [f for _, f, _, _ in _safe_parse(text) if f and not f.isdigit()] if text is not None else []
+    )
     named = {name_key(c) for c in [*by_name, *placeholders]}
     by_position = (
         int(phone_column)
@@ -321,7 +321,10 @@ def _layout(
         or bool(named)  # columns named by option or placeholder: names need a header
         or not any(ch.isdigit() for cell in cells for ch in cell)
         # The numbers' column named by position: a first row without one there is a header.
-        or (by_position is not None and not _phone_like((cells + [""] * by_position)[by_position - 1]))
+        or (
+            by_position is not None
+            and not _phone_like((cells + [""] * by_position)[by_position - 1])
+        )
     )
     header = tuple(cell.strip().lstrip("\ufeff") for cell in cells) if is_header else None
     explicit = phone_column is not None or text_column is not None or text is not None
@@ -390,9 +393,7 @@ def _safe_parse(text: str) -> list[tuple[str, str | None, str | None, str | None
         return []
 
 
-def _records(
-    lines: _Lines, delimiter: str, path: str
-) -> Iterator[tuple[int, list[str]]]:
+def _records(lines: _Lines, delimiter: str, path: str) -> Iterator[tuple[int, list[str]]]:
     """``(first line, cells)`` of every non-blank record."""
     # strict: an unclosed quote is an error at the end of the file, not one huge field.
     reader = csv.reader(lines, delimiter=delimiter, strict=True)
@@ -474,10 +475,8 @@ def open_csv(
 
     def rows() -> Iterator[CsvRow]:
         with file:
-            number = 0
             pending = [] if was_header else [first]
-            for line, cells in _chain(pending, records):
-                number += 1
+            for number, (line, cells) in enumerate(_chain(pending, records), 1):
                 yield _row(layout, number, line, cells, sender, callback_url)
 
     return layout, rows()

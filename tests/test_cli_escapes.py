@@ -29,9 +29,7 @@ def _shows_evil(text: str) -> None:
 def test_a_server_error_text_is_printed_with_visible_escapes() -> None:
     with FaultServer() as server:
         server.script(Reply.json(400, {"success": False, "error": EVIL}))
-        result = devsms(
-            "--base-url", server.base_url, "--token", TOKEN, "send", PHONE, "Salom"
-        )
+        result = devsms("--base-url", server.base_url, "--token", TOKEN, "send", PHONE, "Salom")
     assert result.returncode == 1
     _shows_evil(result.stderr)
     _clean(result.stdout)
@@ -49,7 +47,8 @@ def test_message_texts_in_status_and_history_are_printed_with_visible_escapes() 
     _shows_evil(status.stdout)
     assert history.returncode == 0, history.stderr
     _clean(history.stdout)
-    assert "\\x1b]0;PWNED" in history.stdout and "[red]FAKE-OK[/]" in history.stdout
+    assert "\\x1b]0;PWNED" in history.stdout
+    assert "[red]FAKE-OK[/]" in history.stdout
     # JSON escapes them the JSON way and reads back as the very text.
     for result, record in ((status_json, None), (history_json, 0)):
         _clean(result.stdout)

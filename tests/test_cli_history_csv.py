@@ -16,13 +16,13 @@ from test_cli import CLI, env
 TOKEN = "history-csv-token"
 TEXTS = [
     "first\rsecond",  # a bare CR
-    "=HYPERLINK(\"http://evil.example\",\"click\")",
+    '=HYPERLINK("http://evil.example","click")',
     "+cmd|' /C calc'!A0",
     "-2+3+cmd|' /C calc'!A0",
     "@SUM(1+1)*cmd|' /C calc'!A0",
     "\tTAB at the start",
     "\rCR at the start",
-    "line one\nline two, \"quoted\"; done",
+    'line one\nline two, "quoted"; done',
     "plain Salom",
 ]
 
@@ -50,7 +50,7 @@ def test_history_csv_is_well_formed_and_defuses_formulas() -> None:
     assert all(None not in row and len(row) == 15 for row in rows)
     messages = [row["message"] for row in reversed(rows)]
     assert messages[0] == "first\rsecond"
-    assert messages[7] == "line one\nline two, \"quoted\"; done"
+    assert messages[7] == 'line one\nline two, "quoted"; done'
     assert messages[8] == "plain Salom"
     for sent, written in zip(TEXTS[1:7], messages[1:7], strict=True):
         assert written == "'" + sent, written

@@ -49,7 +49,7 @@ def _interrupt_in_flight(*command: str) -> tuple[int, str, str]:
 def test_ctrl_c_after_the_request_left_warns_that_it_may_have_gone_out(
     command: tuple[str, ...],
 ) -> None:
-    code, out, err = _interrupt_in_flight(*command)
+    code, _out, err = _interrupt_in_flight(*command)
     assert code == 130
     assert "Traceback" not in err
     [line] = err.strip().splitlines()

@@ -46,13 +46,17 @@ def test_an_excel_export_with_a_bom_semicolons_and_extra_columns(
 
 
 def test_columns_named_by_option_by_name_or_position(served: Served, tmp_path: Path) -> None:
-    data = write(
-        tmp_path / "crm.csv", f"Mijoz;Raqam1;Izoh\nAziz;{A};Salom\nBobur;{B};Rahmat\n"
-    )
+    data = write(tmp_path / "crm.csv", f"Mijoz;Raqam1;Izoh\nAziz;{A};Salom\nBobur;{B};Rahmat\n")
     by_name = bulk(served, data, "--phone-column", "raqam1", "--text-column", "IZOH")
     assert by_name.returncode == 0, by_name.stderr  # type: ignore[attr-defined]
     by_position = bulk(
-        served, data, "--phone-column", "2", "--text-column", "3", "--journal",
+        served,
+        data,
+        "--phone-column",
+        "2",
+        "--text-column",
+        "3",
+        "--journal",
         str(tmp_path / "second.jsonl"),
     )
     assert by_position.returncode == 0, by_position.stderr  # type: ignore[attr-defined]
@@ -101,9 +105,7 @@ def _with_bad_rows(tmp_path: Path) -> Path:
     return write(tmp_path / "bad.csv", "\n".join(lines) + "\n")
 
 
-def test_invalid_rows_stop_the_job_and_json_lists_every_one(
-    served: Served, tmp_path: Path
-) -> None:
+def test_invalid_rows_stop_the_job_and_json_lists_every_one(served: Served, tmp_path: Path) -> None:
     result = bulk(served, _with_bad_rows(tmp_path), "-f", "json")
     assert result.returncode == 2  # type: ignore[attr-defined]
     data = json.loads(result.stdout)  # type: ignore[attr-defined]
@@ -113,9 +115,7 @@ def test_invalid_rows_stop_the_job_and_json_lists_every_one(
     assert served.sent() == []
 
 
-def test_skip_invalid_sends_the_rest_and_writes_the_rejects(
-    served: Served, tmp_path: Path
-) -> None:
+def test_skip_invalid_sends_the_rest_and_writes_the_rejects(served: Served, tmp_path: Path) -> None:
     rejects = tmp_path / "rejects.csv"
     result = bulk(
         served, _with_bad_rows(tmp_path), "--skip-invalid", "--rejects", str(rejects), "-f", "json"
@@ -161,9 +161,7 @@ def test_a_template_text_over_the_columns(served: Served, tmp_path: Path) -> Non
     ]
 
 
-def test_an_unknown_placeholder_is_refused_before_any_send(
-    served: Served, tmp_path: Path
-) -> None:
+def test_an_unknown_placeholder_is_refused_before_any_send(served: Served, tmp_path: Path) -> None:
     result = bulk(served, write(tmp_path / "export.csv", EXPORT), "--text", "Salom {Imya}")
     assert result.returncode == 2  # type: ignore[attr-defined]
     assert "unknown placeholder {Imya}" in result.stderr  # type: ignore[attr-defined]
@@ -196,7 +194,8 @@ def test_read_csv_gives_messages_with_their_lines(tmp_path: Path) -> None:
     rows = list(read_csv(data))
     assert [(r.number, r.line) for r in rows] == [(1, 2), (2, 3), (3, 4), (4, 6)]
     assert [r.message.phone for r in rows[:3] if r.message] == [A, B, C]
-    assert rows[3].message is None and rows[3].error is not None
+    assert rows[3].message is None
+    assert rows[3].error is not None
     templated = list(read_csv(data, text="Salom {Ism} ({2})"))
     assert templated[0].message is not None
     assert templated[0].message.message == "Salom Aziz (Aziz)"

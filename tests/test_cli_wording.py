@@ -70,7 +70,8 @@ def test_a_costly_single_send_asks_first_and_yes_skips(served: Served) -> None:
     line = one_error_line(refused)
     assert refused.returncode == 2
     assert "not sending without confirmation" in line
-    assert "--yes" in line and "Nothing was sent" in line
+    assert "--yes" in line
+    assert "Nothing was sent" in line
     assert served.sent() == []
     sent = devsms(*served.args("send", abroad, "Privet", "--yes"))
     assert sent.returncode == 0, sent.stderr
@@ -89,7 +90,8 @@ def test_the_progress_bar_fits_80_columns_and_labels_its_times(
     assert bar, result.stderr
     for line in bar:
         assert len(line.rstrip()) <= 80, line
-        assert "elapsed " in line and " left " in line
+        assert "elapsed " in line
+        assert " left " in line
         assert "300 sent" in line
 
 
@@ -97,13 +99,13 @@ def test_help_looks_the_same_everywhere() -> None:
     serve = devsms("sandbox", "serve", "--help")
     assert serve.returncode == 0
     assert "Usage: devsms sandbox serve [OPTIONS]" in serve.stdout
-    assert "╭─ Options" in serve.stdout and "--advance-every" in serve.stdout
+    assert "╭─ Options" in serve.stdout
+    assert "--advance-every" in serve.stdout
     assert "usage:" not in serve.stdout  # not argparse's own look
     for command in ("bulk", "send", "otp", "status", "estimate"):
-        usage = [
-            line for line in devsms(command, "--help").stdout.splitlines() if "Usage:" in line
-        ]
-        assert usage and "{" not in usage[0], usage
+        usage = [line for line in devsms(command, "--help").stdout.splitlines() if "Usage:" in line]
+        assert usage
+        assert "{" not in usage[0], usage
     assert "[default: 0]" not in devsms("history", "--help").stdout
 
 

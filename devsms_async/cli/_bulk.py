@@ -28,7 +28,6 @@ import attrs
 
 from .._journal import JournalEntry, JournalError
 from .._redact import mask_phone
-from ..errors import DevSMSError
 from ..models import BulkOutcome
 from . import _render
 
@@ -423,7 +422,12 @@ def run_summary(plan: Plan, run: Run, journal: Path, *, recover: str = "") -> di
         "unrecorded": run.unrecorded,
         "journal": str(journal),
         "recover": recover
-        if (run.error is not None or run.unrecorded or run.count(BulkOutcome.UNKNOWN) or plan.unknown)
+        if (
+            run.error is not None
+            or run.unrecorded
+            or run.count(BulkOutcome.UNKNOWN)
+            or plan.unknown
+        )
         else None,
         "failed_rows": [
             _row_item(row, error=error_text(r.error))
@@ -488,7 +492,9 @@ def _note_rows(data: dict[str, Any]) -> list[tuple[str, Any]]:
         listed = ", ".join(str(d["row"]) for d in duplicates[:8])
         more = f" and {len(duplicates) - 8} more" if len(duplicates) > 8 else ""
         if data.get("deduped"):
-            rows.append(("duplicates", f"{len(duplicates)} (rows {listed}{more}: not sent, --dedupe)"))
+            rows.append(
+                ("duplicates", f"{len(duplicates)} (rows {listed}{more}: not sent, --dedupe)")
+            )
         else:
             rows.append(
                 (
@@ -517,8 +523,11 @@ def print_summary(out: Console, data: dict[str, Any]) -> None:
         rows.append(("balance", _render.money(data["balance"])))
     if data["unrecorded"]:
         rows.append(
-            ("not journaled", f"[magenta]{data['unrecorded']}[/] (sent, but the journal could "
-             "not record it: --reconcile finds them)")
+            (
+                "not journaled",
+                f"[magenta]{data['unrecorded']}[/] (sent, but the journal could "
+                "not record it: --reconcile finds them)",
+            )
         )
     if data["stopped_because"]:
         rows.append(("stopped", f"[yellow]{_render.safe(data['stopped_because'])}[/]"))

@@ -88,15 +88,12 @@ def bulk(
     )
     errors = loaded.errors
     if reading.rejects is not None:
-        write_rejects(
-            reading.rejects, errors, delimiter=loaded.delimiter, encoding=loaded.encoding
-        )
+        write_rejects(reading.rejects, errors, delimiter=loaded.delimiter, encoding=loaded.encoding)
     if errors:
         for e in errors[:MAX_ROW_ERRORS_SHOWN]:
             where = f", {e.column}" if e.column else ""
             err.print(
-                f"  row {e.number} (line {e.line}{_render.safe(where)}): "
-                f"{_render.safe(e.message)}",
+                f"  row {e.number} (line {e.line}{_render.safe(where)}): {_render.safe(e.message)}",
                 soft_wrap=True,
             )
         if len(errors) > MAX_ROW_ERRORS_SHOWN:
@@ -175,8 +172,7 @@ def bulk(
                     f"with {_render.safe(recover)}",
                     soft_wrap=True,
                 )
-                code = max(code, EXIT_UNKNOWN) if code != EXIT_INTERRUPTED else code
-                return code  # noqa: B012 - the exit code must say it
+                return max(code, EXIT_UNKNOWN) if code != EXIT_INTERRUPTED else code
 
 
 def _show_plan(
