@@ -244,7 +244,7 @@ def _resolve(
     given: str | int, header: tuple[str, ...] | None, width: int, what: str, path: str, line: int
 ) -> int:
     """A column option (a name, or a 1-based position) as a cell index."""
-    if isinstance(given, int) or (isinstance(given, str) and given.strip().isdigit()):
+    if isinstance(given, int) or given.strip().isdigit():
         position = int(given)
         if position < 1 or (header is not None and position > len(header)):
             count = len(header) if header is not None else width
@@ -311,11 +311,11 @@ def _layout(
         [f for _, f, _, _ in _safe_parse(text) if f and not f.isdigit()] if text is not None else []
     )
     named = {name_key(c) for c in [*by_name, *placeholders]}
-    by_position = (
-        int(phone_column)
-        if isinstance(phone_column, int) or (phone_column or "").strip().isdigit()
-        else None
-    )
+    by_position: int | None = None
+    if isinstance(phone_column, int):
+        by_position = phone_column
+    elif phone_column is not None and phone_column.strip().isdigit():
+        by_position = int(phone_column)
     is_header = (
         any(k in COLUMN_OF for k in keys)
         or bool(named)  # columns named by option or placeholder: names need a header
@@ -363,8 +363,12 @@ def _layout(
     message = None if text is not None else pick("message", text_column, 1)
     sender = pick("sender", None, None) if header is not None else None
     unknown = [header[i] for i, k in enumerate(keys) if k not in COLUMN_OF] if header else []
-    for needed, index in (("phone", phone), ("message", message if text is None else 0)):
-        if index is None:
+    needs: tuple[tuple[str, int | None], ...] = (
+        ("phone", phone),
+        ("message", message if text is None else 0),
+    )
+    for needed, at in needs:
+        if at is None:
             option = "phone_column=" if needed == "phone" else "text_column="
             if unknown:
                 raise ValidationError(

@@ -584,7 +584,10 @@ def history(
     # CRLF: the csv module quotes a cell holding any character of the line terminator,
     # so with "\n" alone a bare "\r" in a message would split the row.
     writer = _csv.writer(sys.stdout, lineterminator="\r\n", quoting=_csv.QUOTE_MINIMAL)
-    cell = (lambda v: "" if v is None else v) if raw_cells else _render.csv_cell
+    def verbatim(value: Any) -> Any:
+        return "" if value is None else value
+
+    cell = verbatim if raw_cells else _render.csv_cell
     emitted: list[int] = []
 
     def emit_csv_header() -> None:
