@@ -584,6 +584,7 @@ def history(
     # CRLF: the csv module quotes a cell holding any character of the line terminator,
     # so with "\n" alone a bare "\r" in a message would split the row.
     writer = _csv.writer(sys.stdout, lineterminator="\r\n", quoting=_csv.QUOTE_MINIMAL)
+
     def verbatim(value: Any) -> Any:
         return "" if value is None else value
 
