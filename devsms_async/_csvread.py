@@ -98,7 +98,7 @@ class Layout:
 
     @property
     def needed(self) -> int:
-        indices = [self.phone, self.text, self.sender]
+        indices = [self.phone, self.text]  # the sender's cell may be left out
         if self.template is not None:
             indices += [i for _, i in self.template]
         return max(i for i in indices if i is not None) + 1
@@ -517,6 +517,15 @@ def _row(
             line,
             None,
             f"has {len(cells)} cell(s) split on {shown!r}, expected at least {layout.needed}",
+        )
+    elif layout.header is not None and len(cells) > len(layout.header):
+        # Usually a delimiter inside a text that is not quoted: the cells have shifted.
+        return CsvRow(
+            number,
+            line,
+            None,
+            f"has {len(cells)} cell(s) split on {shown!r} but the header has "
+            f"{len(layout.header)} (quote a text that contains {shown!r})",
         )
     phone = cells[layout.phone]
     if layout.template is not None:

@@ -91,9 +91,9 @@ def bulk(
         write_rejects(reading.rejects, errors, delimiter=loaded.delimiter, encoding=loaded.encoding)
     if errors:
         for e in errors[:MAX_ROW_ERRORS_SHOWN]:
-            where = f", {e.column}" if e.column else ""
+            where = f", column {e.column}" if e.column else ""
             err.print(
-                f"  row {e.number} (line {e.line}{_render.safe(where)}): {_render.safe(e.message)}",
+                f"  row {e.number} (line {e.line}){_render.safe(where)}: {_render.safe(e.message)}",
                 soft_wrap=True,
             )
         if len(errors) > MAX_ROW_ERRORS_SHOWN:
