@@ -56,6 +56,14 @@ class _Command(typer.core.TyperCommand):
     def get_params(self, ctx: Any) -> list[Any]:
         return _flags_take_no_value(super().get_params(ctx))
 
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        # typer >= 0.2x writes a required argument as `{FILE}`: plain `FILE`, as
+        # everywhere else (and in our docs).
+        pieces: list[str] = super().collect_usage_pieces(ctx)
+        return [
+            p[1:-1] if p.startswith("{") and p.endswith("}") and "," not in p else p for p in pieces
+        ]
+
 
 class _Group(typer.core.TyperGroup):
     def get_params(self, ctx: Any) -> list[Any]:
@@ -186,8 +194,14 @@ def _globals(
     opts.timeout = timeout
     opts.retries = retries
     opts.verbose = verbose
+    opts.from_env = frozenset(name for name in ("token", "base_url") if _from_env(ctx, name))
     configure_logging(verbose)
     check_globals(opts)
+
+
+def _from_env(ctx: typer.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "ENVIRONMENT"
 
 
 def _opts(ctx: typer.Context) -> Globals:
@@ -222,8 +236,12 @@ WaitTimeoutOpt = Annotated[
 @app.command(cls=_Command)
 def send(
     ctx: typer.Context,
-    phone: Annotated[str, typer.Argument(help="International number, e.g. 998901234567.")],
-    message: Annotated[str, typer.Argument(help="The text; '-' reads it from stdin.")],
+    phone: Annotated[
+        str, typer.Argument(help="International number, e.g. 998901234567.", metavar="PHONE")
+    ],
+    message: Annotated[
+        str, typer.Argument(help="The text; '-' reads it from stdin.", metavar="TEXT")
+    ],
     sender: Annotated[
         Optional[str], typer.Option("--sender", "-s", help="Sender name (default 4546).")
     ] = None,
@@ -242,11 +260,19 @@ def send(
     ] = False,
     wait: WaitOpt = False,
     wait_timeout: WaitTimeoutOpt = WAIT_TIMEOUT_DEFAULT,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes", "-y", help="Send without asking, even when it costs over 1 000 so'm."
+        ),
+    ] = False,
     fmt: FormatOpt = OutFormat.TABLE,
 ) -> int:
     """Send one SMS."""
     opts = _opts(ctx)
     text = _read_text(message, "message")
+    if not yes:
+        _confirm_cost(phone, text, normalize=normalize, stdin_used=message == "-")
 
     flight = _Flight()
 
@@ -316,6 +342,33 @@ class _Flight:
             ) from None
 
 
+CONFIRM_ABOVE = 1000
+"""So'm: a single send estimated above this asks first, as bulk does (an SMS abroad
+costs thousands of so'm; an Uzbek one, 50 a part)."""
+
+
+def _confirm_cost(phone: str, text: str, *, normalize: bool, stdin_used: bool) -> None:
+    from ..pricing import estimate_cost
+
+    try:
+        est = estimate_cost(phone, text, normalize=normalize)
+    except DevSMSError:
+        return  # an invalid number or text: the send refuses it with the reason
+    if est.total <= CONFIRM_ABOVE:
+        return
+    what = (
+        f"about {_render.money(est.total)} ({est.country.name}, {est.parts.parts} part(s) at "
+        f"{_render.money(est.price_per_part)})"
+    )
+    if stdin_used or not sys.stdin.isatty():
+        fail(
+            f"this SMS costs {what}: not sending without confirmation; pass --yes "
+            "(or run it in a terminal to be asked). Nothing was sent"
+        )
+    if not typer.confirm(f"This SMS costs {what}. Send it?", default=False, err=True):
+        fail("not confirmed: nothing was sent", EXIT_ERROR)
+
+
 def _print_sent(result: SendResult, final: SmsRecord | None, fmt: OutFormat, *, title: str) -> None:
     """The answer of ``send``/``otp`` (and the final record after ``--wait``)."""
     out, _ = _render.consoles()
@@ -333,7 +386,9 @@ def _print_sent(result: SendResult, final: SmsRecord | None, fmt: OutFormat, *, 
 @app.command(cls=_Command)
 def otp(
     ctx: typer.Context,
-    phone: Annotated[str, typer.Argument(help="International number, e.g. 998901234567.")],
+    phone: Annotated[
+        str, typer.Argument(help="International number, e.g. 998901234567.", metavar="PHONE")
+    ],
     code: Annotated[str, typer.Option("--code", "-c", help="The code: 4-8 digits.")],
     service_name: Annotated[
         str,
@@ -394,7 +449,8 @@ def otp(
 def status(
     ctx: typer.Context,
     sms_id: Annotated[
-        Optional[int], typer.Argument(help="The sms_id a send returned.", min=1)
+        Optional[int],
+        typer.Argument(help="The sms_id a send returned.", min=1, metavar="SMS_ID"),
     ] = None,
     request_id: Annotated[
         Optional[str], typer.Option(help="Look up by request_id instead.")
@@ -525,7 +581,12 @@ def history(
         Optional[int],
         typer.Option("--limit", "-n", help="How many (1-200; default 20).", min=1, max=200),
     ] = None,
-    offset: Annotated[int, typer.Option(help="Skip this many (newest first).", min=0)] = 0,
+    offset: Annotated[
+        int,
+        typer.Option(
+            help="Skip this many, newest first (default: none).", min=0, show_default=False
+        ),
+    ] = 0,
     status_filter: Annotated[
         Optional[StatusFilter], typer.Option("--status", help="Only SMS with this status.")
     ] = None,
@@ -633,7 +694,9 @@ async def _one_page(
 
 @app.command(cls=_Command)
 def estimate(
-    message: Annotated[str, typer.Argument(help="The text; '-' reads it from stdin.")],
+    message: Annotated[
+        str, typer.Argument(help="The text; '-' reads it from stdin.", metavar="TEXT")
+    ],
     phone: Annotated[
         Optional[str],
         typer.Option("--phone", "-p", help="Recipient, for the country's price (default: UZ)."),
@@ -701,6 +764,7 @@ def bulk(
             exists=True,
             dir_okay=False,
             readable=True,
+            metavar="FILE.csv",
         ),
     ],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Send without asking.")] = False,
@@ -917,7 +981,7 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
         ctx = getattr(exc, "ctx", None)
         where = getattr(ctx, "command_path", None) or "devsms"
-        message = exc.format_message()  # type: ignore[attr-defined]  # both kinds have it
+        message = _plain_usage(exc.format_message())  # type: ignore[attr-defined]
         _error_line(f"{message} (see '{where} --help')")
         return int(getattr(exc, "exit_code", EXIT_USAGE))
     except (typer.Abort, KeyboardInterrupt):  # Ctrl-D at a prompt; Ctrl-C (older typer)
@@ -925,7 +989,7 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except Exception as exc:
         leaf = _leaf(exc)
-        message, code = describe_error(leaf)
+        message, code = describe_error(leaf, opts)
         _error_line(message)
         if opts.verbose and not isinstance(leaf, DevSMSError | CLIError):
             traceback.print_exception(type(leaf), leaf, leaf.__traceback__, file=sys.stderr)
@@ -933,6 +997,24 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
     finally:
         sys.stdout.flush()
     return code if isinstance(code, int) else EXIT_OK
+
+
+def _plain_usage(message: str) -> str:
+    """Recent typer words a bad choice as pydantic does (``Value error, 'lgoin' is not
+    one of 'confirm', ...``): say it plainly, with the nearest choice."""
+    import difflib
+    import re
+
+    message = message.replace("Value error, ", "")
+    match = re.search(r"'([^']*)' is not one of ((?:'[^']*'(?:, )?)+)", message)
+    if match is None:
+        return message
+    given, choices = match.group(1), re.findall(r"'([^']*)'", match.group(2))
+    close = difflib.get_close_matches(given, choices, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    start, end = match.span()
+    plain = f"{given!r} is not one of {', '.join(choices)}{hint}"
+    return (message[:start] + plain + message[end:]).rstrip(".").replace(hint + ".", hint)
 
 
 def _usage_error_types() -> tuple[type[Exception], ...]:

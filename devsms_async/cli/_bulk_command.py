@@ -319,34 +319,38 @@ def _finish(
 
 
 def _progress(err: Any) -> Any:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        ProgressColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from rich.progress import Progress, ProgressColumn
     from rich.text import Text
 
-    class RateColumn(ProgressColumn):
-        """Sends finished per second (rich's own speed columns count bytes)."""
+    def clock(seconds: float | None) -> str:
+        if seconds is None:
+            return "-:--:--"
+        whole = int(seconds)
+        return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+    class Line(ProgressColumn):
+        """The whole line, fitted to the terminal (80 columns and up): the bar takes
+        what the labelled numbers leave (rich's own columns overflow a narrow one)."""
 
         def render(self, task: Any) -> Text:
+            f = task.fields
             speed = task.finished_speed or task.speed
-            return Text("-- SMS/s" if speed is None else f"{speed:.1f} SMS/s")
+            total = int(task.total or 0)
+            text = Text()
+            text.append(f"{int(task.completed)}/{total} ")
+            text.append(f"{f['sent']} sent", "green")
+            text.append(" ")
+            text.append(f"{f['failed']} failed", "red")
+            text.append(" ")
+            text.append(f"{f['unknown']} unknown", "magenta")
+            text.append(" --/s" if speed is None else f" {speed:.0f}/s")
+            text.append(f" elapsed {clock(task.finished_time or task.elapsed)}")
+            text.append(f" left {clock(task.time_remaining)}")
+            room = min(30, err.width - 1 - len(text) - 1)
+            if room >= 5:
+                done = round(room * (task.completed / total)) if total else room
+                bar = Text("━" * done, "green") + Text("━" * (room - done), "grey37")
+                text = bar + Text(" ") + text
+            return text
 
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn(
-            "[green]{task.fields[sent]} sent[/], [red]{task.fields[failed]} failed[/], "
-            "[magenta]{task.fields[unknown]} unknown[/]"
-        ),
-        RateColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err,
-    )
+    return Progress(Line(), console=err)
