@@ -41,7 +41,8 @@ def print_help() -> None:
     for action in parser._actions:
         if action.help == argparse.SUPPRESS:
             continue
-        metavar = f"<{(action.metavar or action.dest).lower()}>" if action.nargs != 0 else ""
+        name = action.metavar if isinstance(action.metavar, str) else action.dest
+        metavar = f"<{name.lower()}>" if action.nargs != 0 else ""
         help_text = action.help or ""
         if isinstance(action, argparse._HelpAction):
             help_text = "Show this message and exit."
