@@ -20,6 +20,7 @@ from ._journal import FileJournal, Journal, JournalEntry, JournalError
 from ._paging import HistoryIterator, SyncHistoryIterator
 from ._reconcile import AnyReconcileResult, ReconcileFound, ReconcileNotFound, ReconcileResult
 from ._sync_client import DevSMS
+from ._validation import normalize_phone
 from ._version import __version__
 from .callbacks import parse_callback
 from .errors import (
@@ -40,6 +41,7 @@ from .errors import (
     SendOutcomeUnknownError,
     ServerError,
     ServiceNameRejectedError,
+    SmsIdMissingError,
     TemplateRequiredError,
     UsageError,
     ValidationError,
@@ -131,6 +133,7 @@ __all__ = [
     "SenderNotAllowedError",
     "ServerError",
     "ServiceNameRejectedError",
+    "SmsIdMissingError",
     "SmsParts",
     "SmsRecord",
     "SmsStatus",
@@ -146,6 +149,7 @@ __all__ = [
     "estimate_bulk",
     "estimate_cost",
     "lookup_country",
+    "normalize_phone",
     "normalize_uzbek",
     "parse_callback",
     "price_table",

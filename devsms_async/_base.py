@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import enum
 import os
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from ._classify import Call, RetryPolicy, fingerprint
 from ._converter import TASHKENT
@@ -33,6 +33,7 @@ from ._validation import (
     check_history_query,
     check_message,
     check_otp_code,
+    check_phone_check,
     check_region,
     check_sender,
     check_service_name,
@@ -41,13 +42,17 @@ from ._validation import (
     check_template,
     check_token,
     normalize_phone,
+    reject_unknown_options,
 )
 from ._wire import default_headers
 from .errors import UsageError, ValidationError
 from .models import OtpTemplate, SmsStatus, SmsType
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from ._paging import PageQuery
+    from ._validation import NoMoreOptions, PhoneCheck
 
 DEFAULT_BASE_URL = "https://devsms.uz/api"
 TOKEN_ENV = "DEVSMS_TOKEN"  # noqa: S105 - a variable name, not a secret
@@ -105,6 +110,8 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
 
     _face = "AsyncDevSMS"
     _enter = "async with"
+    _asynchronous = True
+    """Whether the face's methods are awaited (advice in error texts follows it)."""
 
     def __init__(
         self,
@@ -124,7 +131,13 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
         allow_insecure_http: bool = False,
         log_sensitive: bool = False,
         default_region: str | None = "UZ",
+        phone_check: PhoneCheck = "valid",
+        **unknown: Unpack[NoMoreOptions],
     ) -> None:
+        # ``**unknown``: a misspelt option fails the type check (NoMoreOptions has no
+        # keys), and here with a ValidationError naming this class; Python's TypeError
+        # would name BaseClient.__init__ (and on 3.10 not even the class).
+        reject_unknown_options(self._face, unknown, BaseClient.__init__)
         if token is None:
             token = os.environ.get(TOKEN_ENV)
         if not isinstance(token, str) or not token.strip():
@@ -151,6 +164,7 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
         self._tz = timezone
         self._log_sensitive = log_sensitive
         self._region = check_region(default_region)
+        self._phone_check = check_phone_check(phone_check)
         self._state = State.NEW
 
     def __repr__(self) -> str:
@@ -194,6 +208,12 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
         return self._region
 
     @property
+    def phone_check(self) -> PhoneCheck:
+        """How far numbers of other countries are checked: ``"valid"`` (default) or
+        ``"possible"`` (see ``normalize_phone``)."""
+        return self._phone_check
+
+    @property
     def pool_size(self) -> int:
         """How many connections may be open at once (from ``limits``; an unlimited
         pool counts as the default, 10); bulk sends stay within it."""
@@ -220,7 +240,11 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
         normalize: bool,
     ) -> Params:
         """Validate one send and build its parameters (shared with bulk sending)."""
-        number = normalize_phone(phone, default_region=self._region)
+        number = normalize_phone(
+            cast("str", phone),  # any object: normalize_phone refuses a non-str itself
+            default_region=self._region,
+            phone_check=self._phone_check,
+        )
         text = check_message(message)
         if normalize:
             from .sms_parts import normalize_uzbek
@@ -246,6 +270,7 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
             key=self._token.key,
             phone=phone,
             text=params["message"],
+            asynchronous=self._asynchronous,
         )
 
     def _otp(
@@ -256,7 +281,11 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
         otp_code: object,
         callback_url: object,
     ) -> tuple[Params, Call]:
-        number = normalize_phone(phone, default_region=self._region)
+        number = normalize_phone(
+            cast("str", phone),  # any object: normalize_phone refuses a non-str itself
+            default_region=self._region,
+            phone_check=self._phone_check,
+        )
         template_type = int(check_template(template))
         name = check_service_name(service_name)
         code = check_otp_code(otp_code)
@@ -277,6 +306,7 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
             key=self._token.key,
             phone=number,
             text=render_otp(template_type, name, code),
+            asynchronous=self._asynchronous,
         )
         return params, call
 

@@ -78,6 +78,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from ._journal import Journal, JournalEntry, JournalError, JournalState, content_hash
 from ._reconcile import ReconcileResult
 from ._unknown import SendQuery, unknown_outcome
+from ._validation import PhoneCheck
 from .errors import (
     AuthenticationError,
     BalanceCheckError,
@@ -164,6 +165,8 @@ class BulkSender:
     normalize: bool = False
     default_region: str | None = "UZ"
     """Region of numbers written without a country code (``estimate_bulk`` too)."""
+    phone_check: PhoneCheck = "valid"
+    """How far other countries' numbers are checked (``estimate_bulk`` too)."""
 
 
 class Clock(Protocol):
@@ -786,6 +789,7 @@ class BulkStream:
             uz_price=balance.sms_price,
             normalize=self._sender.normalize,
             default_region=self._sender.default_region,
+            phone_check=self._sender.phone_check,
         )
         if estimate.total > balance.balance:
             raise BalanceCheckError(

@@ -183,7 +183,7 @@ _NO_TIME = _dt.datetime.min.replace(tzinfo=_dt.timezone.utc)
 class Call:
     """What every attempt of one call needs to judge its outcome."""
 
-    __slots__ = ("endpoint", "key", "phone", "secrets", "started_at", "text", "tz")
+    __slots__ = ("asynchronous", "endpoint", "key", "phone", "secrets", "started_at", "text", "tz")
 
     def __init__(
         self,
@@ -194,6 +194,7 @@ class Call:
         key: bytes = b"",
         phone: str = "",
         text: str = "",
+        asynchronous: bool = True,
     ) -> None:
         self.endpoint = endpoint
         self.tz = tz
@@ -204,6 +205,8 @@ class Call:
         self.phone = phone
         self.text = text
         """A send's number and text, for ``SendOutcomeUnknownError`` and the log."""
+        self.asynchronous = asynchronous
+        """The face that makes the call: its error advice says ``await`` or not."""
         # When the send began (for reconcile); a read never needs it.
         self.started_at = _dt.datetime.now(_dt.timezone.utc) if phone else _NO_TIME
 
@@ -297,6 +300,7 @@ def unknown_outcome(
         started_at=call.started_at,
         status_code=status_code,
         cause=cause,
+        asynchronous=call.asynchronous,
     )
 
 

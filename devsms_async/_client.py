@@ -43,11 +43,14 @@ from .models import (
     BulkMessage,
     BulkResult,
     HistoryPage,
+    HistoryStatus,
     OtpTemplate,
     SendResult,
+    SendType,
     SmsRecord,
     SmsStatus,
     SmsType,
+    TemplateNumber,
 )
 
 if TYPE_CHECKING:
@@ -106,9 +109,17 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
             ``None`` gives naive datetimes.
         log_sensitive: put full phone numbers in DEBUG logs (off: they are masked).
         default_region: where a number typed without its country code is national:
-            ``"UZ"`` (default: ``901234567`` is sent to ``998901234567``), another ISO
-            3166 code (checked with ``phonenumbers``), or ``None`` to accept
-            international numbers only. See ``docs/live-service.md``.
+            ``"UZ"`` (default: ``901234567`` and ``8 90 123 45 67`` are sent to
+            ``998901234567``), another ISO 3166 code (checked with ``phonenumbers``),
+            or ``None`` to accept international numbers only. See
+            ``docs/live-service.md``.
+        phone_check: ``"valid"`` (default): a non-Uzbek number must be in a range the
+            numbering plan assigns; ``"possible"``: a possible length for its country
+            is enough, for ranges newer than ``phonenumbers``' data (a mistyped number
+            is then sent and charged). See ``normalize_phone``.
+
+    A misspelt option (``sendr=``) fails the type check, and at run time raises
+    ``ValidationError`` naming the class and the closest option.
     """
 
     _face = "AsyncDevSMS"
@@ -198,7 +209,7 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         *,
         sender: str | None = None,
         callback_url: str | None = None,
-        type: SmsType | str = SmsType.ESKIZ,
+        type: SmsType | SendType = SmsType.ESKIZ,
         normalize: bool = False,
         timeout: TimeoutTypes | None = None,
     ) -> SendResult:
@@ -223,7 +234,7 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         self,
         phone: str,
         *,
-        template: OtpTemplate | int,
+        template: OtpTemplate | TemplateNumber,
         service_name: str,
         otp_code: str,
         callback_url: str | None = None,
@@ -243,7 +254,7 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         *,
         limit: int = 50,
         offset: int = 0,
-        status: SmsStatus | str | None = None,
+        status: SmsStatus | HistoryStatus | None = None,
         timeout: TimeoutTypes | None = None,
     ) -> HistoryPage:
         """One page of sent SMS, newest first (``GET get_history.php``).
@@ -311,7 +322,7 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
     def iter_history(
         self,
         *,
-        status: SmsStatus | str | None = None,
+        status: SmsStatus | HistoryStatus | None = None,
         page_size: int = 200,
         start_offset: int = 0,
         max_items: int | None = None,
@@ -337,7 +348,7 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
     def iter_history_pages(
         self,
         *,
-        status: SmsStatus | str | None = None,
+        status: SmsStatus | HistoryStatus | None = None,
         page_size: int = 200,
         start_offset: int = 0,
         max_items: int | None = None,
@@ -487,6 +498,7 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
             ready=self._client,
             normalize=normalize,
             default_region=self.default_region,
+            phone_check=self.phone_check,
         )
 
     async def reconcile_journal(

@@ -28,7 +28,18 @@ from ._reconcile import reconcile_sync as _reconcile
 from ._transport import BaseTransport, Client, HttpxSyncBackend, TimeoutTypes, make_sync_client
 from ._unknown import SendQuery, query_of
 from .errors import SendOutcomeUnknownError, ValidationError
-from .models import Balance, HistoryPage, OtpTemplate, SendResult, SmsRecord, SmsStatus, SmsType
+from .models import (
+    Balance,
+    HistoryPage,
+    HistoryStatus,
+    OtpTemplate,
+    SendResult,
+    SendType,
+    SmsRecord,
+    SmsStatus,
+    SmsType,
+    TemplateNumber,
+)
 
 __all__ = ["DevSMS"]
 
@@ -55,6 +66,7 @@ class DevSMS(BaseClient[BaseTransport, Client]):
 
     _face = "DevSMS"
     _enter = "with"
+    _asynchronous = False
 
     _engine: SyncEngine | None = None
 
@@ -124,7 +136,7 @@ class DevSMS(BaseClient[BaseTransport, Client]):
         *,
         sender: str | None = None,
         callback_url: str | None = None,
-        type: SmsType | str = SmsType.ESKIZ,
+        type: SmsType | SendType = SmsType.ESKIZ,
         normalize: bool = False,
         timeout: TimeoutTypes | None = None,
     ) -> SendResult:
@@ -137,7 +149,7 @@ class DevSMS(BaseClient[BaseTransport, Client]):
         self,
         phone: str,
         *,
-        template: OtpTemplate | int,
+        template: OtpTemplate | TemplateNumber,
         service_name: str,
         otp_code: str,
         callback_url: str | None = None,
@@ -152,7 +164,7 @@ class DevSMS(BaseClient[BaseTransport, Client]):
         *,
         limit: int = 50,
         offset: int = 0,
-        status: SmsStatus | str | None = None,
+        status: SmsStatus | HistoryStatus | None = None,
         timeout: TimeoutTypes | None = None,
     ) -> HistoryPage:
         """One page of sent SMS, newest first; see ``AsyncDevSMS.get_history``."""
@@ -217,7 +229,7 @@ class DevSMS(BaseClient[BaseTransport, Client]):
     def iter_history(
         self,
         *,
-        status: SmsStatus | str | None = None,
+        status: SmsStatus | HistoryStatus | None = None,
         page_size: int = 200,
         start_offset: int = 0,
         max_items: int | None = None,
@@ -236,7 +248,7 @@ class DevSMS(BaseClient[BaseTransport, Client]):
     def iter_history_pages(
         self,
         *,
-        status: SmsStatus | str | None = None,
+        status: SmsStatus | HistoryStatus | None = None,
         page_size: int = 200,
         start_offset: int = 0,
         max_items: int | None = None,

@@ -16,12 +16,17 @@ import attrs
 from ._fingerprint import phone_text
 from .errors import SendOutcomeUnknownError
 
-__all__ = ["SendQuery", "query_of", "unknown_outcome"]
+__all__ = ["SendQuery", "advice", "query_of", "unknown_outcome"]
 
-_ADVICE = (
-    "it was NOT retried, to avoid a duplicate SMS. Use `await sms.reconcile(error)` to look "
-    "it up in the history before sending again."
-)
+
+def advice(*, asynchronous: bool) -> str:
+    """What to do next, as the caller's face writes it: ``await sms.reconcile(error)``
+    for ``AsyncDevSMS`` (and bulk sending), ``sms.reconcile(error)`` for ``DevSMS``."""
+    call = "await sms.reconcile(error)" if asynchronous else "sms.reconcile(error)"
+    return (
+        f"it was NOT retried, to avoid a duplicate SMS. Use `{call}` to look it up in the "
+        "history before sending again."
+    )
 
 
 def unknown_outcome(
@@ -33,14 +38,17 @@ def unknown_outcome(
     started_at: _dt.datetime,
     status_code: int | None = None,
     cause: BaseException | None = None,
+    asynchronous: bool = True,
 ) -> SendOutcomeUnknownError:
     """A send that may have reached the provider: ``what`` says why nobody knows.
 
     ``fingerprint`` is the keyed digest function (the client's); the error keeps the
     digests of ``phone`` and ``text``, a masked number, and neither in clear.
+    ``asynchronous`` is the face that sent it (the advice names its ``reconcile``).
     """
     error = SendOutcomeUnknownError(
-        f"the send may or may not have reached the provider ({what}); {_ADVICE}",
+        "the send may or may not have reached the provider "
+        f"({what}); {advice(asynchronous=asynchronous)}",
         phone=phone,
         fingerprint=fingerprint(text),
         phone_digest=fingerprint(phone_text(phone)) if phone else None,

@@ -2,15 +2,17 @@
 
 Every failure is a ``ValidationError`` naming the field. The
 user's data is never changed silently: the only rewrites are phone formatting (spaces,
-hyphens, dots, brackets and a leading ``+``), which changes no digit, and the country
-code ``998`` put before a 9-digit Uzbek number (``901234567`` -> ``998901234567``).
+hyphens, dots, brackets and a leading ``+``), which changes no digit, the country
+code ``998`` put before a 9-digit Uzbek number (``901234567`` -> ``998901234567``), and
+the Uzbek trunk prefix ``0``/``8`` it replaces (``8 90 123 45 67`` -> ``998901234567``).
 """
 
 from __future__ import annotations
 
 import re
 import urllib.parse
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict
 
 from .errors import ValidationError
 from .models import OtpTemplate, SmsStatus, SmsType
@@ -25,22 +27,46 @@ _SERVICE_NAME = re.compile(r"[^\W_]|[ .\-]")
 _ASCII_DIGITS = re.compile(r"[0-9]+")
 _UZ_NATIONAL_DIGITS = 9
 
+PhoneCheck: TypeAlias = Literal["valid", "possible"]
+"""How far ``normalize_phone`` checks a non-Uzbek number: ``"valid"`` (a range the
+numbering plan assigns) or ``"possible"`` (a possible length for its country)."""
+
 
 def normalize_phone(
-    phone: object, field: str = "phone", *, default_region: str | None = DEFAULT_REGION
+    phone: str,
+    field: str = "phone",
+    *,
+    default_region: str | None = DEFAULT_REGION,
+    phone_check: PhoneCheck = "valid",
 ) -> str:
     """The number as the API wants it (country code first, digits only), or raise
     ``ValidationError`` naming the problem (never the number itself).
 
+    This is the rule every send, estimate, bulk job, the CLI and the sandbox use
+    (``field`` names the value in the error: ``"phone"``, or a column of yours):
+
     * Formatting goes: ``+998 90 123-45-67``, ``(998) 90.123.45.67`` -> ``998901234567``.
-    * A 9-digit number without ``+`` is national in ``default_region`` (Uzbekistan:
-      ``90 123 45 67`` -> ``998901234567``); ``None`` accepts international numbers only.
     * ``998`` numbers need exactly 12 digits; they are not looked up any further, so a
       send to Uzbekistan costs no ``phonenumbers`` import and no parsing.
+    * Without ``+``, numbers are national in ``default_region``. For Uzbekistan (the
+      default): 9 digits (``90 123 45 67``), or 9 digits after the trunk prefix ``0`` or
+      the old ``8`` (``8 90 123 45 67``, as CRM exports write them), are
+      ``998901234567``; fewer digits are refused as a short Uzbek number. ``None``
+      accepts international numbers only.
     * Any other number (``+1 202 555 1234``, or digits-first as the API writes it,
-      ``12025551234``) must be valid in the numbering plan (``phonenumbers``): an
-      impossible one is refused here rather than sent to whichever country its first
-      digits happen to name.
+      ``12025551234``) is checked with ``phonenumbers``: with ``phone_check="valid"``
+      (the default) it must be in a range the numbering plan assigns; with
+      ``"possible"`` a length possible for its country is enough (for ranges newer
+      than ``phonenumbers``' data; a mistyped number is then sent and charged).
+      Either way a number is never sent to whichever country its first digits
+      happen to name when it was meant for another.
+
+    ```python
+    from devsms_async import normalize_phone
+
+    assert normalize_phone("8 90 123 45 67") == "998901234567"
+    assert normalize_phone("+1 202 555 1234") == "12025551234"
+    ```
     """
     if (
         type(phone) is str
@@ -52,6 +78,7 @@ def normalize_phone(
         return phone  # the fast path: the form the API itself uses
     if not isinstance(phone, str):
         raise ValidationError(field, f"must be a string, not {type(phone).__name__}")
+    check = check_phone_check(phone_check)
     stripped = _FORMATTING.sub("", phone)
     international = stripped.startswith("+")
     if international:
@@ -62,18 +89,17 @@ def normalize_phone(
         raise ValidationError(
             field, "may contain only digits, spaces, hyphens, dots, brackets and a leading '+'"
         )
+    uzbek = not international and default_region == DEFAULT_REGION
+    if uzbek:
+        national = _uzbek_national(stripped, field)
+        if national is not None:
+            return UZ_PREFIX + national
     if stripped.startswith("0"):
         raise ValidationError(
             field,
             "must start with the country code (e.g. 998901234567) or be a 9-digit Uzbek "
             "number (901234567); no leading 0 or 00 (international format)",
         )
-    if (
-        not international
-        and default_region == DEFAULT_REGION
-        and len(stripped) == _UZ_NATIONAL_DIGITS
-    ):
-        return UZ_PREFIX + stripped
     if stripped.startswith(UZ_PREFIX):
         if len(stripped) != 12:
             raise ValidationError(
@@ -84,10 +110,70 @@ def normalize_phone(
     if not 7 <= len(stripped) <= 15:
         raise ValidationError(field, f"must have 7-15 digits, got {len(stripped)}")
     if not international and default_region not in (None, DEFAULT_REGION):
-        national = _national(stripped, default_region)
-        if national is not None:
-            return national
-    return _check_international(stripped, field)
+        found = _national(stripped, default_region, check)
+        if found is not None:
+            return found
+    hint = _UZ_HINT if uzbek else ""
+    return _check_international(stripped, field, check, hint)
+
+
+_UZ_HINT = "; an Uzbek number has 9 digits after 998, or after a trunk prefix 0 or 8"
+
+
+def _uzbek_national(digits: str, field: str) -> str | None:
+    """The 9 national digits of an Uzbek number written without ``+`` and ``998``, or
+    ``None`` when ``digits`` is no such number (it may be international, ``998...``).
+
+    ``phonenumbers`` cannot do this: its data for UZ has no trunk prefix (the old ``8``
+    was retired, and ``0`` came with the 2023 plan), so ``8 90 123 45 67`` would parse
+    as a 10-digit national number and be invalid.
+    """
+    count = len(digits)
+    if count == _UZ_NATIONAL_DIGITS and digits[0] != "0":
+        return digits
+    if count == _UZ_NATIONAL_DIGITS + 1 and digits[0] == "0" and digits[1] != "0":
+        return digits[1:]
+    if count == _UZ_NATIONAL_DIGITS + 1 and digits[0] == "8" and digits[1] != "0":
+        # "8" is also the first digit of country codes (China 86, Korea 82...): refuse
+        # the rare number that reads as a valid number there too, rather than guess.
+        region = _valid_elsewhere(digits)
+        if region is not None:
+            raise ValidationError(
+                field,
+                f"is ambiguous: an Uzbek number after the trunk prefix 8, or a number of "
+                f"{region}; write it with '+' and its country code",
+            )
+        return digits[1:]
+    if digits[0] == "0" and count > 1 and digits[1] != "0":  # no country code starts with 0
+        reason = f"an Uzbek number has 9 digits after the leading 0; this has {count - 1}"
+    elif count < _UZ_NATIONAL_DIGITS and digits[0] != "0" and not digits.startswith(UZ_PREFIX):
+        reason = f"an Uzbek number has 9 digits after 998; this has {count}"
+    else:
+        return None
+    raise ValidationError(field, f"{reason} (write other countries' numbers with '+')")
+
+
+def _valid_elsewhere(digits: str) -> str | None:
+    """``"CN (+86)"`` when ``digits`` (country code first) is a valid number, else ``None``."""
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse("+" + digits, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number) or _e164_digits(number) != digits:
+        return None
+    region = phonenumbers.region_code_for_number(number)
+    return f"{region} (+{number.country_code})"
+
+
+def check_phone_check(value: object) -> PhoneCheck:
+    """A ``phone_check``: ``"valid"`` or ``"possible"``."""
+    if value == "valid" and isinstance(value, str):
+        return "valid"
+    if value == "possible" and isinstance(value, str):
+        return "possible"
+    raise ValidationError("phone_check", f"must be 'valid' or 'possible', got {value!r}")
 
 
 def check_region(region: object) -> str | None:
@@ -110,19 +196,39 @@ def _e164_digits(number: phonenumbers.PhoneNumber) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
 
 
-def _national(digits: str, region: str) -> str | None:
-    """``digits`` as a national number of ``region``, if it is a valid one."""
+def _passes(number: phonenumbers.PhoneNumber, check: PhoneCheck) -> bool:
+    import phonenumbers
+
+    if check == "possible":
+        # A length a mobile or fixed-line number of the country may have: not merely
+        # any possible length, which includes short service numbers (Turkey's 7-digit
+        # 444 lines would take a mistyped 9-digit "+90..." Uzbek number). Local-only
+        # lengths lack an area code and cannot be sent.
+        return any(
+            phonenumbers.is_possible_number_for_type_with_reason(number, kind)
+            == phonenumbers.ValidationResult.IS_POSSIBLE
+            for kind in (
+                phonenumbers.PhoneNumberType.MOBILE,
+                phonenumbers.PhoneNumberType.FIXED_LINE,
+            )
+        )
+    return phonenumbers.is_valid_number(number)
+
+
+def _national(digits: str, region: str, check: PhoneCheck) -> str | None:
+    """``digits`` as a national number of ``region``, if it passes ``check``."""
     import phonenumbers
 
     try:
         number = phonenumbers.parse(digits, region)
     except phonenumbers.NumberParseException:
         return None
-    return _e164_digits(number) if phonenumbers.is_valid_number(number) else None
+    return _e164_digits(number) if _passes(number, check) else None
 
 
-def _check_international(digits: str, field: str) -> str:
-    """``digits`` (country code first) if ``phonenumbers`` finds a valid number there."""
+def _check_international(digits: str, field: str, check: PhoneCheck, hint: str) -> str:
+    """``digits`` (country code first) if ``phonenumbers`` finds a number there that
+    passes ``check``; ``hint`` ends the error text."""
     import phonenumbers
 
     try:
@@ -136,23 +242,27 @@ def _check_international(digits: str, field: str) -> str:
         or not phonenumbers.region_codes_for_country_code(country_code)
     ):
         raise ValidationError(
-            field, "does not start with a known country code (write it as +<country code>...)"
+            field,
+            "does not start with a known country code (write it as +<country code>...)" + hint,
         )
     region = phonenumbers.region_code_for_number(
         number
     ) or phonenumbers.region_code_for_country_code(country_code)
     where = f"{region} (+{country_code})"
-    if not phonenumbers.is_valid_number(number):
+    if not _passes(number, check):
         reasons = {
             phonenumbers.ValidationResult.TOO_SHORT: "is too short",
             phonenumbers.ValidationResult.TOO_LONG: "is too long",
             phonenumbers.ValidationResult.INVALID_LENGTH: "has the wrong number of digits",
+            phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY: (
+                "is too short (a local number without its area code)"
+            ),
         }
-        problem = reasons.get(
-            phonenumbers.is_possible_number_with_reason(number),
-            "is not a valid number (no such number range)",
-        )
-        hint = ""
+        result = phonenumbers.is_possible_number_with_reason(number)
+        if check == "possible" and result == phonenumbers.ValidationResult.IS_POSSIBLE:
+            mobile = phonenumbers.PhoneNumberType.MOBILE
+            result = phonenumbers.is_possible_number_for_type_with_reason(number, mobile)
+        problem = reasons.get(result, "is not a valid number (no such number range)")
         if len(digits) == _UZ_NATIONAL_DIGITS:
             hint = "; a 9-digit Uzbek number is written without '+' (or as +998 and the 9 digits)"
         raise ValidationError(field, f"{problem} for {where}{hint}")
@@ -161,6 +271,34 @@ def _check_international(digits: str, field: str) -> str:
         # digits we were given, so refuse rather than drop one.
         raise ValidationError(field, f"is not in international format for {where}")
     return digits
+
+
+class NoMoreOptions(TypedDict):
+    """No keys: ``**unknown: Unpack[NoMoreOptions]`` makes a type checker refuse every
+    keyword argument that is not declared (mypy: "Unexpected keyword argument 'sendr';
+    did you mean 'sender'?"), while the function still receives them at run time, to
+    raise a ``ValidationError`` naming its class (``reject_unknown_options``)."""
+
+
+def reject_unknown_options(
+    owner: str, unknown: Mapping[str, object], signature_of: Callable[..., object]
+) -> None:
+    """``ValidationError`` naming ``owner`` (a class) for keyword arguments it does not
+    take, with the closest real option: ``sendr`` -> "did you mean 'sender'?"."""
+    if not unknown:
+        return
+    import difflib
+    import inspect
+
+    known = [
+        p.name
+        for p in inspect.signature(signature_of).parameters.values()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"
+    ]
+    name = sorted(unknown)[0]
+    close = difflib.get_close_matches(name, known, n=1)
+    suggestion = f"; did you mean {close[0]!r}?" if close else f"; options: {', '.join(known)}"
+    raise ValidationError(name, f"is not an option of {owner}{suggestion}")
 
 
 def check_utf8(field: str, value: str) -> str:

@@ -24,6 +24,7 @@ DevSMSError
 │   └── APITimeoutError           connect, read, write or pool timeout
 ├── MalformedResponseError        the answer is not the JSON the spec promises
 ├── SendOutcomeUnknownError       a send may or may not have happened; reconcile it
+├── SmsIdMissingError             SendResult.require_sms_id(): the answer had no sms_id
 ├── WaitTimeoutError              wait_for_status gave up (also a TimeoutError)
 └── VerificationError             devsms_async.verify refused to send a code; nothing was sent
     ├── CountryNotAllowedError    fraud guard: the number's country is not in allowed_countries
@@ -72,6 +73,7 @@ __all__ = [
     "ServerError",
     "SenderNotAllowedError",
     "ServiceNameRejectedError",
+    "SmsIdMissingError",
     "TemplateRequiredError",
     "UsageError",
     "ValidationError",
@@ -277,7 +279,8 @@ class SendOutcomeUnknownError(DevSMSError):
 
     The SDK never repeats such a send by itself: the API has no idempotency key, so a
     retry could deliver (and charge) the message twice. Pass this error to
-    ``await sms.reconcile(error)`` to look it up in the history, or decide yourself.
+    ``await sms.reconcile(error)`` (``sms.reconcile(error)`` with the sync ``DevSMS``) to
+    look it up in the history, or decide yourself. The message says which of the two.
 
     It keeps no secret, so it may be logged, pickled and sent to a task queue or an
     error tracker: ``phone`` is the *masked* number (``99890***4567``), ``phone_digest``
@@ -342,6 +345,19 @@ class SendOutcomeUnknownError(DevSMSError):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"
+
+
+class SmsIdMissingError(DevSMSError, LookupError):
+    """``SendResult.require_sms_id()`` found no ``sms_id`` in a confirmed send's answer.
+
+    The SMS **was sent**: the answer proved it with its ``request_id`` (kept here; it
+    may be ``None`` only for a ``SendResult`` built by hand). Look the SMS up with
+    ``get_status(request_id=error.request_id)``; never send it again.
+    """
+
+    def __init__(self, message: str, *, request_id: str | None) -> None:
+        super().__init__(message)
+        self.request_id = request_id
 
 
 class WaitTimeoutError(DevSMSError, TimeoutError):

@@ -20,7 +20,7 @@ import attrs
 
 from ._journal import JournalEntry
 from ._redact import phone_repr, text_repr
-from .errors import DevSMSError, SendOutcomeUnknownError
+from .errors import DevSMSError, SendOutcomeUnknownError, SmsIdMissingError
 
 __all__ = [
     "Balance",
@@ -29,12 +29,15 @@ __all__ = [
     "BulkResult",
     "DeliveryReport",
     "HistoryPage",
+    "HistoryStatus",
     "OtpTemplate",
     "SendResult",
+    "SendType",
     "SmsRecord",
     "SmsStatus",
     "SmsType",
     "Statistics",
+    "TemplateNumber",
 ]
 
 
@@ -80,6 +83,18 @@ class OtpTemplate(enum.IntEnum):
     LOGIN = 4
 
 
+HistoryStatus: TypeAlias = Literal["sent", "delivered", "failed"]
+"""The statuses ``get_history``/``iter_history`` filter on, as strings (an ``SmsStatus``
+is taken too): a misspelt ``status="delivrd"`` fails the type check."""
+
+SendType: TypeAlias = Literal["eskiz", "simple"]
+"""``send_sms``'s ``type`` as a string (an ``SmsType`` is taken too);
+``universal_otp`` is ``send_otp``'s."""
+
+TemplateNumber: TypeAlias = Literal[1, 2, 3, 4]
+"""``send_otp``'s ``template`` as a plain number (an ``OtpTemplate`` is taken too)."""
+
+
 @attrs.frozen(kw_only=True)
 class SendResult:
     """What ``send_sms`` / ``send_otp`` return (the ``data`` object of the answer).
@@ -106,6 +121,21 @@ class SendResult:
     """International sends only: the country the provider detected."""
     country_code: str | None = None
     """International sends only: ISO 3166 code in lower case (``us``)."""
+
+    def require_sms_id(self) -> int:
+        """``sms_id`` as an ``int``, for code that stores or passes it on.
+
+        The SMS was sent either way; a live answer may lack the id (the send is proven
+        by its ``request_id`` alone). Then ``SmsIdMissingError`` is raised, carrying the
+        ``request_id`` that ``get_status(request_id=...)`` takes.
+        """
+        if self.sms_id is None:
+            raise SmsIdMissingError(
+                "the send was confirmed but its answer carried no sms_id; the SMS was "
+                "sent: find it with get_status(request_id=error.request_id)",
+                request_id=self.request_id,
+            )
+        return self.sms_id
 
 
 @attrs.frozen(kw_only=True)

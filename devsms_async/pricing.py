@@ -22,7 +22,7 @@ Every amount here is a ``decimal.Decimal`` of so'm, like the money in the models
 estimates; the ``total_cost`` the server returns is what is billed.
 
 Numbers are read by the same rule as a send (``normalize_phone``): ``901234567`` is
-Uzbek; pass ``default_region=`` as you pass it to ``AsyncDevSMS``.
+Uzbek; pass ``default_region=`` and ``phone_check=`` as you pass them to ``AsyncDevSMS``.
 """
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ from ._redact import mask_phone
 from ._validation import (
     DEFAULT_REGION,
     UZ_PREFIX,
+    PhoneCheck,
     check_message,
+    check_phone_check,
     check_region,
     check_sms_type,
     normalize_phone,
@@ -171,6 +173,7 @@ def lookup_country(
     *,
     uz_price: Decimal | int = DEFAULT_UZ_PRICE,
     default_region: str | None = DEFAULT_REGION,
+    phone_check: PhoneCheck = "valid",
 ) -> Country:
     """The country of ``phone`` and its prices, by longest matching prefix.
 
@@ -178,7 +181,9 @@ def lookup_country(
     gives ``Country("Uzbekistan", "UZ", "998", uz_price, uz_price)``. Raises
     ``ValidationError`` for a malformed number or one whose country is not served.
     """
-    digits = normalize_phone(phone, default_region=check_region(default_region))
+    digits = normalize_phone(
+        phone, default_region=check_region(default_region), phone_check=phone_check
+    )
     return _lookup(digits, _check_uz_price(uz_price))
 
 
@@ -190,6 +195,7 @@ def estimate_cost(
     uz_price: Decimal | int = DEFAULT_UZ_PRICE,
     normalize: bool = False,
     default_region: str | None = DEFAULT_REGION,
+    phone_check: PhoneCheck = "valid",
 ) -> CostEstimate:
     """What sending ``text`` to ``phone`` would cost, in so'm.
 
@@ -198,7 +204,9 @@ def estimate_cost(
     """
     account = _check_account(account)
     price = _check_uz_price(uz_price)
-    digits = normalize_phone(phone, default_region=check_region(default_region))
+    digits = normalize_phone(
+        phone, default_region=check_region(default_region), phone_check=phone_check
+    )
     return _estimate(digits, text, account, price, normalize)
 
 
@@ -209,6 +217,7 @@ def estimate_bulk(
     uz_price: Decimal | int = DEFAULT_UZ_PRICE,
     normalize: bool = False,
     default_region: str | None = DEFAULT_REGION,
+    phone_check: PhoneCheck = "valid",
 ) -> BulkEstimate:
     """Total the cost of a bulk job by country, reading ``messages`` once.
 
@@ -220,6 +229,7 @@ def estimate_bulk(
     account = _check_account(account)
     price = _check_uz_price(uz_price)
     region = check_region(default_region)
+    check = check_phone_check(phone_check)
     given: object = messages  # a str is iterable too, and its items would all be errors
     if isinstance(given, (str, bytes)):
         raise ValidationError("messages", "must be an iterable of BulkMessage or tuples")
@@ -227,7 +237,7 @@ def estimate_bulk(
     errors: list[BulkItemError] = []
     for index, item in enumerate(messages):
         try:
-            est = _estimate_item(item, account, price, normalize, region)
+            est = _estimate_item(item, account, price, normalize, region, check)
         except ValidationError as exc:
             errors.append(BulkItemError(index, exc))
             continue
@@ -259,16 +269,21 @@ class _Running:
 
 
 def _estimate_item(
-    item: object, account: Account, uz_price: Decimal, normalize: bool, region: str | None
+    item: object,
+    account: Account,
+    uz_price: Decimal,
+    normalize: bool,
+    region: str | None,
+    check: PhoneCheck,
 ) -> CostEstimate:
     if isinstance(item, BulkMessage):
-        digits = normalize_phone(item.phone, default_region=region)
+        digits = normalize_phone(item.phone, default_region=region, phone_check=check)
         # A type the send would refuse ("simple" abroad, ...) costs nothing.
         check_sms_type(item.type, digits)
         return _estimate(digits, item.message, account, uz_price, normalize)
     if isinstance(item, (tuple, list)) and len(item) == 2:
         phone, text = item
-        digits = normalize_phone(phone, default_region=region)
+        digits = normalize_phone(phone, default_region=region, phone_check=check)
         return _estimate(digits, text, account, uz_price, normalize)
     raise ValidationError("messages", "an item must be a BulkMessage or a (phone, message) tuple")
 

@@ -114,7 +114,11 @@ def test_quickstart_lists_every_client_option() -> None:
         for cell in re.findall(r"^\| ([^|]+) \|", table, re.M)
         for name in re.findall(r"`(\w+)`", cell)
     }
-    parameters = set(inspect.signature(AsyncDevSMS).parameters)
+    parameters = {
+        p.name
+        for p in inspect.signature(AsyncDevSMS).parameters.values()
+        if p.kind is not p.VAR_KEYWORD  # **unknown: misspelt options, refused
+    }
     assert parameters <= listed, sorted(parameters - listed)
 
 

@@ -326,7 +326,7 @@ async def test_the_controls_work_from_the_keyboard_and_strike_the_api(
         await page.get_by_label("New balance (so'm)").fill("4321")
         await page.get_by_label("New balance (so'm)").press("Enter")
         await page.wait_for_function(
-            "() => document.getElementById('balance').textContent == '4,321'"
+            "() => document.getElementById('balance').textContent == '4\\u00a0321\\u00a0so\\'m'"
         )
         assert (await sms.get_balance()).balance == 4321
 

@@ -360,7 +360,7 @@ def test_the_live_service_page_examples_print_what_they_say(
     page = Path(__file__).parents[1] / "docs" / "live-service.md"
     text = page.read_text(encoding="utf-8")
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
-    assert len(blocks) == 3
+    assert len(blocks) == 4
     for block in blocks:
         exec(compile(block, str(page), "exec"), {"__name__": "__main__"})
         printed = capsys.readouterr().out.splitlines()

@@ -32,19 +32,31 @@ ACCEPTED = [
     ("+7 916 123 45 67", "79161234567"),
     ("447911123456", "447911123456"),
     ("+39 06 1234 5678", "390612345678"),  # Italy keeps its leading 0
+    ("8 90 123 45 67", "998901234567"),  # the old trunk prefix, as CRM exports write it
+    ("0 90 123 45 67", "998901234567"),  # the trunk prefix 0
+    ("8 (90) 123-45-67", "998901234567"),
+    ("0901234567", "998901234567"),
+    ("8 88 123 45 67", "998881234567"),  # operator 88 after the trunk 8
 ]
 
 REFUSED = [
     ("+901234567", "for TR (+90); a 9-digit Uzbek number"),  # 9 digits with +: not Turkey
-    ("12345678", "not a valid number"),
-    ("4412345", "for GB (+44)"),
+    ("12345678", "an Uzbek number has 9 digits after 998; this has 8"),
+    ("90 123 45", "an Uzbek number has 9 digits after 998; this has 7"),
+    ("90 123 45 6", "an Uzbek number has 9 digits after 998; this has 8"),
+    ("0 90 123 45", "an Uzbek number has 9 digits after the leading 0; this has 7"),
+    ("0 90 123 45 678", "after the leading 0; this has 10"),
+    ("+4412345", "for GB (+44)"),
     ("123456789012345", "too long"),
-    ("8 90 123 45 67", "known country code"),
+    ("8 90 123 45 678", "known country code (write it as +<country code>...); an Uzbek number"),
+    ("8 22 212 34 56", "ambiguous: an Uzbek number after the trunk prefix 8, or a number of KR"),
     ("+44 07911 123456", "international format"),
-    ("0901234567", "no leading 0"),
+    ("00 998 90 123 45 67", "no leading 0 or 00"),
     ("99890123456", "exactly 12"),
+    ("99890123", "an Uzbek number (998...) must have exactly 12 digits, got 8"),
     ("+998 90 123", "exactly 12"),
-    ("12345", "7-15 digits"),
+    ("12345", "an Uzbek number has 9 digits after 998; this has 5"),
+    ("+12345", "7-15 digits"),
 ]
 
 
@@ -66,6 +78,13 @@ def test_impossible_numbers_are_refused_naming_the_problem(raw: str, fragment: s
 def test_the_default_region_can_be_changed_or_switched_off() -> None:
     with pytest.raises(ValidationError, match="TR"):
         normalize_phone("901234567", default_region=None)
+    # The Uzbek trunk prefixes and short-number wording belong to the UZ region only.
+    with pytest.raises(ValidationError, match="known country code"):
+        normalize_phone("8 90 123 45 67", default_region=None)
+    with pytest.raises(ValidationError, match="no leading 0"):
+        normalize_phone("0 90 123 45 67", default_region=None)
+    with pytest.raises(ValidationError, match="7-15 digits"):
+        normalize_phone("12345", default_region=None)
     assert normalize_phone("998901234567", default_region=None) == "998901234567"
     # A Kazakh national number (trunk prefix 8) for a client in Kazakhstan.
     assert normalize_phone("8 701 123 45 67", default_region="KZ") == "77011234567"
@@ -149,5 +168,5 @@ def test_region_rules_refuse_what_they_cannot_read() -> None:
     assert normalize_phone("12025551234", default_region="KZ") == "12025551234"
     with pytest.raises(ValidationError, match="7-15 digits"):
         normalize_phone("77", default_region="KZ")
-    with pytest.raises(ValidationError, match="not a valid number"):
+    with pytest.raises(ValidationError, match="too short"):
         normalize_phone("79991234", default_region="KZ")  # neither reading is a number

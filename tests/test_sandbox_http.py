@@ -123,6 +123,11 @@ def auth(token: str = TOKEN) -> bytes:
 # -- the SDK over HTTP -------------------------------------------------------------------------
 
 
+def host(port: int) -> bytes:
+    """The ``Host`` line the server answers (127.0.0.1 on its own port)."""
+    return f"Host: 127.0.0.1:{port}\r\n".encode()
+
+
 def test_sdk_round_trip_over_http(run: Callable[..., Any]) -> None:
     async def scenario() -> None:
         sandbox = Sandbox(TOKEN, clock=ManualClock())
@@ -149,8 +154,9 @@ async def test_errors_over_http_are_the_same_json() -> None:
     async with serve_sandbox(Sandbox(TOKEN)) as server:
         answer = await exchange(
             server.port,
-            b"GET /api/get_balance.php HTTP/1.1\r\nHost: x\r\n"
-            b"Authorization: Bearer bad\r\nConnection: close\r\n\r\n",
+            b"GET /api/get_balance.php HTTP/1.1\r\n"
+            + host(server.port)
+            + b"Authorization: Bearer bad\r\nConnection: close\r\n\r\n",
         )
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 401 Unauthorized\r\n")
@@ -159,11 +165,11 @@ async def test_errors_over_http_are_the_same_json() -> None:
 
 
 async def test_keep_alive_serves_several_requests_on_one_connection() -> None:
-    one = b"GET /api/get_balance.php HTTP/1.1\r\nHost: x\r\n" + auth() + b"\r\n"
     async with (
         serve_sandbox(Sandbox(TOKEN)) as server,
         await anyio.connect_tcp("127.0.0.1", server.port) as stream,
     ):
+        one = b"GET /api/get_balance.php HTTP/1.1\r\n" + host(server.port) + auth() + b"\r\n"
         answers = []
         for _ in range(3):
             await stream.send(one)
@@ -176,11 +182,13 @@ async def test_http_1_0_chunked_and_expect_100_continue() -> None:
     body = json.dumps({"phone": UZ, "message": "Salom"}).encode()
     async with serve_sandbox(Sandbox(TOKEN)) as server:
         old = await exchange(
-            server.port, b"GET /api/get_balance.php HTTP/1.0\r\n" + auth() + b"\r\n"
+            server.port,
+            b"GET /api/get_balance.php HTTP/1.0\r\n" + host(server.port) + auth() + b"\r\n",
         )
         chunked = await exchange(
             server.port,
-            b"POST /api/send_sms.php HTTP/1.1\r\nHost: x\r\n"
+            b"POST /api/send_sms.php HTTP/1.1\r\n"
+            + host(server.port)
             + auth()
             + b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
             + f"{len(body[:10]):x}\r\n".encode()
@@ -192,7 +200,8 @@ async def test_http_1_0_chunked_and_expect_100_continue() -> None:
         )
         async with await anyio.connect_tcp("127.0.0.1", server.port) as stream:
             await stream.send(
-                b"POST /api/send_sms.php HTTP/1.1\r\nHost: x\r\n"
+                b"POST /api/send_sms.php HTTP/1.1\r\n"
+                + host(server.port)
                 + auth()
                 + b"Expect: 100-continue\r\nConnection: close\r\n"
                 + f"Content-Length: {len(body)}\r\n\r\n".encode()
@@ -212,13 +221,15 @@ async def test_malformed_and_oversized_requests() -> None:
         garbage = await exchange(server.port, b"HELLO\r\n\r\n")
         huge = await exchange(
             server.port,
-            b"POST /api/send_sms.php HTTP/1.1\r\nHost: x\r\n"
+            b"POST /api/send_sms.php HTTP/1.1\r\n"
+            + host(server.port)
             + auth()
             + b"Content-Length: 2000000\r\n\r\n{",
         )
         head = await exchange(
             server.port,
-            b"HEAD /api/get_balance.php HTTP/1.1\r\nHost: x\r\n"
+            b"HEAD /api/get_balance.php HTTP/1.1\r\n"
+            + host(server.port)
             + auth()
             + b"Connection: close\r\n\r\n",
         )

@@ -174,17 +174,18 @@ async def raw_exchange(port: int, request: bytes) -> bytes:
                     return answer
 
 
-BALANCE_REQUEST = (
-    b"GET /api/get_balance.php HTTP/1.1\r\nHost: x\r\n"
-    b"Authorization: Bearer T\r\nConnection: close\r\n\r\n"
-)
+def balance_request(port: int) -> bytes:
+    return (
+        f"GET /api/get_balance.php HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        "Authorization: Bearer T\r\nConnection: close\r\n\r\n"
+    ).encode()
 
 
 async def test_any_status_a_test_asks_for_is_served() -> None:
     box = Sandbox("T")
     box.fail_next(599, error="Nimadir buzildi", times=2)
     async with serve_sandbox(box) as server:
-        answer = await raw_exchange(server.port, BALANCE_REQUEST)
+        answer = await raw_exchange(server.port, balance_request(server.port))
         async with server.client(max_retries=0) as sms:
             with pytest.raises(ServerError) as caught:
                 await sms.get_balance()
@@ -205,7 +206,7 @@ async def test_a_bug_in_the_sandbox_is_a_500_answer_and_a_log_line(
     monkeypatch.setattr(box, "_handle", broken)
     with caplog.at_level(logging.ERROR, logger="devsms_async.testing"):
         async with serve_sandbox(box) as server:
-            answer = await raw_exchange(server.port, BALANCE_REQUEST)
+            answer = await raw_exchange(server.port, balance_request(server.port))
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
     assert json.loads(body)["success"] is False

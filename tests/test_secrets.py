@@ -31,6 +31,7 @@ from devsms_async import (
     SendOutcomeUnknownError,
     ServerError,
     ServiceNameRejectedError,
+    SmsIdMissingError,
     TemplateRequiredError,
     UsageError,
     ValidationError,
@@ -246,6 +247,13 @@ async def test_every_error_type_keeps_secrets_out(fault_server: FaultServer) -> 
         keep(info)
         with pytest.raises(ValidationError) as info:
             await sms.send_otp(PHONE, template=1, service_name="TechShop", otp_code=OTP + "x")
+        keep(info)
+        # A send proven by its request_id alone: the id is missing, not the SMS.
+        data = {"request_id": "req-1", "status": "sent"}
+        fault_server.script(Reply(200, json.dumps({"success": True, "data": data}).encode()))
+        sent = await sms.send_otp(PHONE, template=1, service_name="TechShop", otp_code=OTP)
+        with pytest.raises(SmsIdMissingError) as info:
+            sent.require_sms_id()
         keep(info)
     async with AsyncDevSMS(TOKEN, base_url=refused_url(), max_retries=0) as sms:
         with pytest.raises(APIConnectionError) as info:

@@ -18,6 +18,7 @@ import typer
 
 from .._version import __version__
 from ..errors import DevSMSError
+from ..models import SmsStatus, SmsType
 from . import _render
 from ._render import Format, OutFormat
 from ._runtime import (
@@ -285,7 +286,7 @@ def send(
                         text,
                         sender=sender,
                         callback_url=callback_url,
-                        type=sms_type.value,
+                        type=SmsType(sms_type.value),
                         normalize=normalize,
                     )
                 )
@@ -614,7 +615,7 @@ def history(
     opts = _opts(ctx)
     if raw_cells and fmt is not Format.CSV:
         fail("--raw-cells is for --format csv")
-    wanted = status_filter.value if status_filter is not None else None
+    wanted = SmsStatus(status_filter.value) if status_filter is not None else None
     if walk_all and limit is not None:
         fail("--all walks every page; leave out --limit")
     page_size = limit if limit is not None else 20
@@ -682,7 +683,7 @@ def history(
 
 
 async def _one_page(
-    sms: AsyncDevSMS, limit: int, offset: int, status: str | None
+    sms: AsyncDevSMS, limit: int, offset: int, status: SmsStatus | None
 ) -> Any:  # an async generator of SmsRecord
     page = await sms.get_history(limit=limit, offset=offset, status=status)
     for record in page.items:

@@ -229,9 +229,16 @@ def describe_error(exc: BaseException, opts: Globals | None = None) -> tuple[str
             return "no API token: pass --token or set DEVSMS_TOKEN (or try --sandbox)", EXIT_USAGE
         return one_line(as_flags(exc, opts)), EXIT_USAGE
     if isinstance(exc, SendOutcomeUnknownError):
+        from .._unknown import advice
+
+        # The library's advice names a Python call (`await sms.reconcile(error)`); at
+        # the terminal the way to look is a command.
+        text = str(exc).replace(
+            advice(asynchronous=True), "it was NOT retried, to avoid a duplicate SMS"
+        )
         return (
             one_line(
-                f"{exc} (started {exc.started_at:%Y-%m-%d %H:%M:%S} UTC; look for it with "
+                f"{text} (started {exc.started_at:%Y-%m-%d %H:%M:%S} UTC; look for it with "
                 "`devsms history` before sending again)"
             ),
             EXIT_UNKNOWN,

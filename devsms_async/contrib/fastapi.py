@@ -37,7 +37,7 @@ import inspect
 import logging
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 from fastapi import APIRouter, Depends
 from starlette.background import BackgroundTask
@@ -45,11 +45,26 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 
+from .._base import BaseClient
 from .._client import AsyncDevSMS
 from .._converter import TASHKENT
+from .._transport import DEFAULT_LIMITS, DEFAULT_TIMEOUT
+from .._validation import reject_unknown_options
 from ..callbacks import MAX_CALLBACK_BYTES, parse_callback
 from ..errors import UsageError, ValidationError
 from ..models import DeliveryReport
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from .._transport import (
+        AsyncBaseTransport,
+        AsyncClient,
+        HTTPBackend,
+        Limits,
+        TimeoutTypes,
+    )
+    from .._validation import NoMoreOptions, PhoneCheck
 
 __all__ = [
     "STATE_KEY",
@@ -73,11 +88,22 @@ Lifespan = Callable[[Any], contextlib.AbstractAsyncContextManager[Any]]
 logger = logging.getLogger("devsms_async.contrib.fastapi")
 
 
+def _options(function: Callable[..., object]) -> dict[str, Any]:
+    """The named keyword parameters of ``function`` and their defaults."""
+    return {
+        p.name: p.default
+        for p in inspect.signature(function).parameters.values()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"
+    }
+
+
 class DevSMSLifespan:
     """A FastAPI/Starlette ``lifespan`` that owns one ``AsyncDevSMS`` for the app.
 
-    ``options`` are ``AsyncDevSMS``'s keyword arguments (``token``, ``sender``,
-    ``callback_url``, ...); or pass ``client``, a zero-argument factory returning a
+    The keyword arguments after ``lifespan`` are ``AsyncDevSMS``'s options (``token``,
+    ``sender``, ``callback_url``, ...), with the same defaults; a misspelt one fails the
+    type check, and at run time raises ``ValidationError`` naming this class and the
+    closest option. Or pass ``client``, a zero-argument factory returning a
     fresh ``AsyncDevSMS`` (a client can be entered once, and an app may start more
     than once, e.g. once per test). ``lifespan`` is your own lifespan, run inside
     ours: the client is open for its whole life and ``app.state.devsms`` is set
@@ -97,8 +123,37 @@ class DevSMSLifespan:
         client: Callable[[], AsyncDevSMS] | None = None,
         *,
         lifespan: Lifespan | None = None,
-        **options: Any,
+        # AsyncDevSMS's options, spelled out so that type checkers see them (a
+        # TypedDict for **kwargs would hide the defaults); a test checks that they
+        # agree with BaseClient.__init__, where they are declared.
+        token: str | None = None,
+        base_url: str | None = None,
+        timeout: TimeoutTypes = DEFAULT_TIMEOUT,
+        max_retries: int = 2,
+        retry_deadline: float = 60.0,
+        http_client: AsyncClient | None = None,
+        transport: AsyncBaseTransport | None = None,
+        http_backend: HTTPBackend = "httpx",
+        limits: Limits = DEFAULT_LIMITS,
+        sender: str | None = None,
+        callback_url: str | None = None,
+        timezone: _dt.tzinfo | None = TASHKENT,
+        allow_insecure_http: bool = False,
+        log_sensitive: bool = False,
+        default_region: str | None = "UZ",
+        phone_check: PhoneCheck = "valid",
+        **unknown: Unpack[NoMoreOptions],
     ) -> None:
+        reject_unknown_options("DevSMSLifespan", unknown, DevSMSLifespan.__init__)
+        values = locals()
+        # Only the options given: AsyncDevSMS applies its own defaults (and reads
+        # DEVSMS_TOKEN / DEVSMS_BASE_URL) when the app starts.
+        own_defaults = _options(DevSMSLifespan.__init__)
+        options = {
+            name: values[name]
+            for name in _options(BaseClient.__init__)
+            if values[name] is not own_defaults[name]
+        }
         if client is not None and options:
             raise ValidationError(
                 "client", "give a client factory or AsyncDevSMS options, not both"
@@ -107,8 +162,6 @@ class DevSMSLifespan:
             raise ValidationError("client", "must be a callable returning an AsyncDevSMS")
         if lifespan is not None and not callable(lifespan):
             raise ValidationError("lifespan", "must be a lifespan callable (app -> context)")
-        # Misspelt options fail here, at import time of the app, not at its start-up.
-        inspect.signature(AsyncDevSMS).bind(**options)
         self._factory = client if client is not None else functools.partial(AsyncDevSMS, **options)
         self._lifespan = lifespan
 

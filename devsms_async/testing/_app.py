@@ -195,7 +195,7 @@ def _send_sms(state: ServiceState, query: Mapping[str, str], body: bytes) -> Rep
     from ..sms_parts import count_parts
 
     try:
-        country = lookup_country(phone, uz_price=state.sms_price)
+        country = lookup_country(phone, uz_price=state.sms_price, phone_check="possible")
     except ValidationError:
         raise RefusedError(400, ERR_COUNTRY) from None
     parts = count_parts(text).parts
@@ -250,12 +250,14 @@ def _render_otp(state: ServiceState, data: Mapping[str, Any]) -> tuple[str, bool
 
 
 def _valid_number(phone: str) -> bool:
-    """The SDK's own phone rule (one function for both): digits, country code first."""
+    """The SDK's own phone rule (one function for both): digits, country code first, at
+    its loosest (``phone_check="possible"``): the service does not know which ranges
+    ``phonenumbers`` knows, so a client with ``phone_check="possible"`` can send."""
     from .._validation import normalize_phone
     from ..errors import ValidationError
 
     try:
-        return normalize_phone(phone, default_region=None) == phone
+        return normalize_phone(phone, default_region=None, phone_check="possible") == phone
     except ValidationError:
         return False
 

@@ -65,6 +65,16 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         help="show whole phone numbers in the inbox (masked by default: 99890***4567)",
     )
     parser.add_argument("--no-inbox", action="store_true", help="serve the API only")
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        type=_allowed_host,
+        default=[],
+        metavar="HOST[:PORT]",
+        help="also answer requests addressed to HOST (the Host header; the bound port "
+        "unless PORT is given), e.g. a Docker service name; repeat it; '*' answers any. "
+        "By default only 127.0.0.1, localhost, [::1] and the --host address are answered",
+    )
     # The live-service switches (docs/live-service.md).
     parser.add_argument(
         "--money",
@@ -109,6 +119,20 @@ def _port(text: str) -> int:
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535, got {text!r}")
     return value
+
+
+def _allowed_host(text: str) -> str:
+    from ..errors import ValidationError
+    from ._hosts import parse_allowed_host
+
+    try:
+        parse_allowed_host(text)
+    except ValidationError:
+        raise argparse.ArgumentTypeError(
+            f"must be a host name or address with an optional port (sandbox, "
+            f"sandbox:8000, 192.168.1.5) or '*', got {text!r}"
+        ) from None
+    return text
 
 
 def _money(text: str) -> int:
@@ -166,8 +190,9 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m devsms_asy
     if not is_loopback(args.host):
         print(
             f"warning: serving on {args.host}: the sandbox is a test server, the token "
-            "travels in clear text over plain HTTP, and the inbox answers only on "
-            "a loopback address",
+            "travels in clear text over plain HTTP, and it answers only requests "
+            "addressed to a loopback name or the --host address (add others with "
+            "--allow-host)",
             file=sys.stderr,
         )
 
@@ -198,6 +223,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m devsms_asy
                     inbox=not args.no_inbox,
                     show_numbers=args.show_numbers,
                     on_ready=ready,
+                    allowed_hosts=args.allow_host,
                 ),
                 backend="asyncio",
             )

@@ -16,10 +16,12 @@ The JSON API (every answer ``application/json``):
 =======  ==================================  ===========================================
 method   path                                what
 =======  ==================================  ===========================================
-GET      ``/inbox/api/state``                everything the page shows; ``q`` searches
-                                             by number, ``limit`` (200), ``after=V`` and
-                                             ``wait=S`` wait up to S s (25) for a state
-                                             newer than version V (long polling)
+GET      ``/inbox/api/state``                everything the page shows; filters
+                                             ``number`` (or ``q``), ``status``, ``type``
+                                             (comma-separated for several), ``limit``
+                                             (200 newest), ``after=V`` and ``wait=S``
+                                             wait up to S s (25) for a state newer than
+                                             version V (long polling)
 POST     ``/inbox/api/messages/ID/deliver``  ``delivered`` now (through ``sent``)
 POST     ``/inbox/api/messages/ID/fail``     ``failed`` now
 POST     ``/inbox/api/advance``              every unfinished message one step
@@ -29,8 +31,9 @@ POST     ``/inbox/api/faults``               arm a fault for the next request(s)
 DELETE   ``/inbox/api/faults``               disarm every fault
 =======  ==================================  ===========================================
 
-Security: it answers only requests addressed to a loopback host (``Host:`` header, so a
-DNS-rebinding page cannot read it); a POST or DELETE needs the ``X-DevSMS-Inbox``
+Security: it answers only requests addressed to a loopback host or one the user allowed
+(``Host:`` header, the same check as the fake API's, so a DNS-rebinding page cannot
+read it); a POST or DELETE needs the ``X-DevSMS-Inbox``
 header, which a cross-site form cannot send; numbers are masked unless
 ``show_numbers``; the token and the recorded request headers are never served.
 """
@@ -50,10 +53,12 @@ import anyio
 
 from .._redact import mask_phone
 from .._transport import is_loopback
+from .._validation import normalize_phone
 from ..errors import ValidationError
 from ..models import SmsStatus, SmsType
 from . import _app
 from ._callbacks import CallbackAttempt
+from ._hosts import AllowedHosts
 from ._sandbox import Sandbox
 from ._state import SandboxMessage, format_time
 
@@ -87,6 +92,23 @@ _SECURITY_HEADERS = (
     ("referrer-policy", "no-referrer"),
     ("cache-control", "no-store"),
 )
+_STATUSES = ("pending", "sent", "delivered", "failed")
+_TYPES = tuple(t.value for t in SmsType)
+MARK_AT_MOST = 2
+"""Characters forcing UCS-2 are always marked when there are this few (and they are
+fewer than half the text)..."""
+MARK_SHARE = 0.10
+"""...or when they are at most this share of the text's characters. More than that is
+a UCS-2 text (Cyrillic, say), not a GSM-7 text with a stray character: nothing is
+marked then, or every letter would be."""
+UCS2_RULE = (
+    "Characters that force UCS-2 are marked only in a mostly GSM-7 text: when there are "
+    f"at most {MARK_AT_MOST} of them, or at most {MARK_SHARE:.0%} of the text's characters "
+    "(and always fewer than half). More than that is a UCS-2 text (Cyrillic, say): "
+    "marking it would mark every letter."
+)
+"""The rule, as the page's tooltip says it."""
+NBSP = "\u00a0"
 _UZBEK_APOSTROPHES = frozenset("\u02bb\u2018\u2019\u02bc`")
 _FAULT_PATHS = frozenset(path.rsplit("/", 1)[-1] for path in _app.ROUTES)
 _MESSAGE_ACTION = re.compile(r"messages/([0-9]{1,18})/(deliver|fail)")
@@ -115,8 +137,11 @@ class Inbox:
         show_numbers: bool = False,
         advance_every: float | None = None,
         wake: Callable[[], object] | None = None,
+        hosts: AllowedHosts | None = None,
     ) -> None:
         self.sandbox = sandbox
+        self.hosts = hosts if hosts is not None else AllowedHosts()
+        """The ``Host`` check (the server passes its own; alone: loopback, any port)."""
         self.show_numbers = show_numbers
         self.advance_every = advance_every
         self._wake = wake
@@ -143,15 +168,22 @@ class Inbox:
         raw_path, _, raw_query = target.partition("?")
         path = urllib.parse.unquote(raw_path)
         query = dict(urllib.parse.parse_qsl(raw_query, keep_blank_values=True))
+        headers = list(headers)
         lower = {name.lower(): value for name, value in headers}
         method = method.upper()
         try:
-            _check_host(lower)
+            self._check_host(headers)
             if path.startswith(API_PREFIX):
                 return await self._api(method, path[len(API_PREFIX) :], query, lower, body)
             return self._static(method, path)
         except _RefusedError as refusal:
             return _json(refusal.status, {"error": refusal.error}, refusal.headers)
+
+    def _check_host(self, headers: list[tuple[str, str]]) -> None:
+        hosts = [value for name, value in headers if name.lower() == "host"]
+        host = hosts[0] if len(hosts) == 1 else None  # several: refused, like none
+        if not self.hosts.allows(host):
+            raise _RefusedError(403, self.hosts.refusal(host))
 
     def _static(self, method: str, path: str) -> _app.Reply:
         _allow(method, "GET", "HEAD")
@@ -198,7 +230,7 @@ class Inbox:
             except ValidationError as exc:
                 raise _RefusedError(400, str(exc)) from None
             await self._after_action()
-            return _json(200, {"balance": self.sandbox.balance})
+            return _json(200, {"balance": _money(self.sandbox.balance)})
         if route == "clear":
             _allow(method, "POST")
             cleared = self.clear()
@@ -227,8 +259,11 @@ class Inbox:
         limit = _int_param(query, "limit", DEFAULT_LIMIT, low=1)
         after = _int_param(query, "after", -1, low=-1)
         wait = _float_param(query, "wait", 0.0)
+        statuses = _choices(query, "status", _STATUSES)
+        types = _choices(query, "type", _TYPES)
+        number = query.get("number") or query.get("q", "")
         await self.wait_for_change(after, min(wait, MAX_WAIT))
-        return _json(200, self.snapshot(query.get("q", ""), limit=limit))
+        return _json(200, self.snapshot(number, limit=limit, statuses=statuses, types=types))
 
     async def wait_for_change(self, after: int, seconds: float) -> int:
         """Wait until the state's version is not ``after`` (or ``seconds`` passed);
@@ -268,41 +303,77 @@ class Inbox:
             self._version += 1
         return self._version
 
-    def snapshot(self, q: str = "", *, limit: int = DEFAULT_LIMIT) -> dict[str, Any]:
-        """Everything the page shows, as JSON-ready data (what ``GET state`` answers)."""
+    def snapshot(
+        self,
+        q: str = "",
+        *,
+        limit: int = DEFAULT_LIMIT,
+        statuses: Iterable[str] = (),
+        types: Iterable[str] = (),
+    ) -> dict[str, Any]:
+        """Everything the page shows, as JSON-ready data (what ``GET state`` answers):
+        the newest ``limit`` messages to a number matching ``q`` with one of
+        ``statuses`` and one of ``types`` (empty: any)."""
         box = self.sandbox
+        statuses, types = frozenset(statuses), frozenset(types)
         newest_first = sorted(box._state.messages.values(), key=lambda m: -m.sms_id)
-        matching = [m for m in newest_first if self._matches(m.phone, q)]
+        number = self._number_matcher(q)
+        matching = [
+            m
+            for m in newest_first
+            if (not statuses or m.status.value in statuses)
+            and (not types or m.type.value in types)
+            and number(m.phone)
+        ]
+        shown = matching[:limit]
         by_sms: dict[int, list[CallbackAttempt]] = {}
         for attempt in box.callbacks:
             by_sms.setdefault(attempt.sms_id, []).append(attempt)
         return {
             "version": self.version(),
             "show_numbers": self.show_numbers,
-            "balance": box.balance,
-            "sms_price": box.sms_price,
+            "balance": _money(box.balance),
+            "balance_text": money_text(box.balance),
+            "sms_price": _money(box.sms_price),
+            "sms_price_text": money_text(box.sms_price),
             "advance_every": self.advance_every,
             "pending_callbacks": box.pending_callbacks,
             "requests": len(box.requests),
             "faults": self._faults(),
             "total": len(newest_first),
             "matched": len(matching),
+            "shown": len(shown),
+            "limit": limit,
             "query": q,
-            "messages": [self._message_view(m, by_sms.get(m.sms_id, ())) for m in matching[:limit]],
+            "filters": {"number": q, "status": sorted(statuses), "type": sorted(types)},
+            "ucs2_rule": UCS2_RULE,
+            "messages": [self._message_view(m, by_sms.get(m.sms_id, ())) for m in shown],
         }
 
-    def _matches(self, phone: str, q: str) -> bool:
-        digits = re.sub(r"[^0-9]", "", q)
+    def _number_matcher(self, q: str) -> Callable[[str], bool]:
+        """Whether a stored number matches the search ``q``: the number as a send would
+        normalise it (``+998 90 123-45-67``, ``90 123 45 67``), or a run of its digits."""
         if not q.strip():
-            return True
+            return lambda phone: True
+        digits = re.sub(r"[^0-9]", "", q)
         if not digits:
-            return False
+            return lambda phone: False
+        try:
+            whole: str | None = normalize_phone(q)
+        except ValidationError:
+            whole = None
         if self.show_numbers:
-            return digits in phone
-        # Masked: the whole number, or a piece of what the page shows (99890***4567).
-        # A substring of the hidden middle would let the search reveal it digit by digit.
-        masked = mask_phone(phone)
-        return digits == phone or any(digits in shown for shown in masked.split("***"))
+            return lambda phone: phone == whole or digits in phone
+
+        def masked(phone: str) -> bool:
+            # Masked: the whole number, or a piece of what the page shows (99890***4567).
+            # A substring of the hidden middle would let the search reveal it digit by
+            # digit; a whole number reveals nothing the searcher did not know.
+            if phone in (whole, digits):
+                return True
+            return any(digits in piece for piece in mask_phone(phone).split("***"))
+
+        return masked
 
     def _phone(self, phone: str) -> str:
         return phone if self.show_numbers else mask_phone(phone)
@@ -324,7 +395,8 @@ class Inbox:
             "blocked": message.blocked,
             "text": message.text,
             **self._parts_view(message.sms_id, message.text),
-            "cost": message.total_cost,
+            "cost": _money(message.total_cost),
+            "cost_text": money_text(message.total_cost),
             "country": message.country,
             "country_code": message.country_code,
             "otp": _otp(message),
@@ -449,16 +521,18 @@ class Inbox:
 
 def _parts_view(text: str) -> dict[str, Any]:
     """Encoding and parts of a text, cut into runs that say which characters forced
-    UCS-2 (the page highlights those)."""
+    UCS-2 (the page highlights those, when ``ucs2_marked``: see ``marks_culprits``)."""
     from ..sms_parts import count_parts, normalize_uzbek
 
     parts = count_parts(text)
     forcing = set(parts.ucs2_characters)
+    count = sum(ch in forcing for ch in text)
+    marked = marks_culprits(count, len(text))
     segments: list[list[list[Any]]] = []
     for segment in parts.segments:
         runs: list[list[Any]] = []
         for ch in segment:
-            flag = ch in forcing
+            flag = marked and ch in forcing
             if runs and runs[-1][1] == flag:
                 runs[-1][0] += ch
             else:
@@ -470,6 +544,9 @@ def _parts_view(text: str) -> dict[str, Any]:
         "units": parts.units,
         "per_part": parts.per_part,
         "segments": segments,
+        "characters": len(text),
+        "ucs2_count": count,
+        "ucs2_marked": marked,
         "ucs2_characters": [
             {
                 "char": ch,
@@ -482,8 +559,46 @@ def _parts_view(text: str) -> dict[str, Any]:
     }
     if forcing & _UZBEK_APOSTROPHES:
         fixed = count_parts(normalize_uzbek(text))
-        view["normalized"] = {"encoding": fixed.encoding, "parts": fixed.parts}
+        if (fixed.encoding, fixed.parts) != (parts.encoding, parts.parts):
+            view["normalized"] = {"encoding": fixed.encoding, "parts": fixed.parts}
     return view
+
+
+def marks_culprits(count: int, characters: int) -> bool:
+    """Whether the page marks the ``count`` characters that force UCS-2 in a text of
+    ``characters``: only in a mostly GSM-7 text, where they are the thing to fix (at
+    most ``MARK_AT_MOST`` of them or ``MARK_SHARE`` of the text, and fewer than half)."""
+    if count == 0 or 2 * count >= characters:
+        return False
+    return count <= MARK_AT_MOST or count <= MARK_SHARE * characters
+
+
+def money_text(value: Decimal | int) -> str:
+    """So'm as the page shows them everywhere: ``277 579 so'm``, ``12.50 so'm``.
+
+    Exact, from the ``Decimal``: digits grouped by three with no-break spaces (an
+    amount never wraps), and a fraction only when there is one (at least 2 digits,
+    never rounded). The CLI writes the same, with ordinary spaces."""
+    sign, digits, exponent = Decimal(value).as_tuple()
+    text = "".join(map(str, digits))
+    assert isinstance(exponent, int)  # money is finite: _check_money saw to it
+    if exponent >= 0:
+        whole, fraction = text + "0" * exponent, ""
+    else:
+        text = text.rjust(-exponent + 1, "0")
+        whole, fraction = text[:exponent], text[exponent:].rstrip("0")
+    whole = whole.lstrip("0") or "0"
+    groups: list[str] = []
+    while whole:
+        groups.insert(0, whole[-3:])
+        whole = whole[:-3]
+    shown = NBSP.join(groups) + ("." + fraction.ljust(2, "0") if fraction else "")
+    return ("-" if sign and Decimal(value) else "") + shown + NBSP + "so'm"
+
+
+def _money(value: Decimal | int) -> str:
+    """Money in the JSON: the exact decimal as a string (a JSON number would be a float)."""
+    return format(Decimal(value), "f")
 
 
 @functools.cache
@@ -531,15 +646,8 @@ def _html_page(status: int) -> str:
 # -- request checks ----------------------------------------------------------------------
 
 
-def _number(value: object) -> int | float:
-    """Money (``Decimal``) as a JSON number for the page: it only displays it."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
 def _json(status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()) -> _app.Reply:
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=_number).encode()
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
     return _app.Reply(
         status,
         body,
@@ -550,20 +658,6 @@ def _json(status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()) 
 def _allow(method: str, *allowed: str) -> None:
     if method not in allowed:
         raise _RefusedError(405, f"use {' or '.join(allowed)}", (("allow", ", ".join(allowed)),))
-
-
-def _host_name(value: str) -> str:
-    value = value.strip()
-    if value.startswith("["):
-        return value[1:].partition("]")[0]
-    return value.rpartition(":")[0] if value.count(":") == 1 else value
-
-
-def _check_host(headers: Mapping[str, str]) -> None:
-    # A page from elsewhere can point its own name at 127.0.0.1 (DNS rebinding) and
-    # then read us as "same origin"; its requests still carry its name in Host.
-    if not is_loopback(_host_name(headers.get("host", ""))):
-        raise _RefusedError(403, "the inbox answers only on a loopback address (127.0.0.1)")
 
 
 def _check_same_origin(headers: Mapping[str, str]) -> None:
@@ -602,6 +696,18 @@ def _int_value(value: Any, name: str) -> int:
     if isinstance(value, str) and value.strip().isdigit() and value.strip().isascii():
         return int(value.strip())
     raise _RefusedError(400, f"{name} must be a whole number")
+
+
+def _choices(query: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> list[str]:
+    """A filter: empty for any, else one value or several separated by commas."""
+    raw = query.get(name, "")
+    values = [value.strip() for value in raw.split(",") if value.strip()]
+    for value in values:
+        if value not in allowed:
+            raise _RefusedError(
+                400, f"{name} must be one of {', '.join(allowed)} (or several, comma-separated)"
+            )
+    return values
 
 
 def _int_param(query: Mapping[str, str], name: str, default: int, *, low: int) -> int:

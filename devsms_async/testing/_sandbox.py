@@ -241,7 +241,7 @@ class Sandbox:
         """Let the test sender ``4546`` deliver to ``phone`` (turns the rule on)."""
         from .._validation import normalize_phone
 
-        number = normalize_phone(phone)
+        number = normalize_phone(phone, phone_check="possible")
         if self._state.live.registered_numbers is None:
             self._state.live.registered_numbers = set()
         self._state.live.registered_numbers.add(number)
@@ -279,7 +279,7 @@ class Sandbox:
         delivers nothing)."""
         from .._validation import normalize_phone
 
-        number = normalize_phone(phone)
+        number = normalize_phone(phone, phone_check="possible")
         for message in reversed(self._state.messages.values()):
             if message.phone == number and message.type is SmsType.UNIVERSAL_OTP:
                 if message.blocked:

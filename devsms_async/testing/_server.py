@@ -22,7 +22,7 @@ import email.utils
 import http
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,7 @@ import anyio.abc
 import h11
 
 from . import _app
+from ._hosts import AllowedHosts, parse_allowed_host
 from ._sandbox import Sandbox
 
 if TYPE_CHECKING:
@@ -57,10 +58,14 @@ _CONNECTION_GONE = (
 class SandboxServer:
     """A running sandbox HTTP server (made by ``serve_sandbox``)."""
 
-    def __init__(self, sandbox: Sandbox, host: str, port: int) -> None:
+    def __init__(
+        self, sandbox: Sandbox, host: str, port: int, allowed_hosts: Iterable[str] = ()
+    ) -> None:
         self.sandbox = sandbox
         self.host = host
         self.port = port
+        self.hosts = AllowedHosts(allowed_hosts, port=port, bound=host)
+        """The ``Host`` check every request passes first (the API's and the inbox's)."""
         self._wake_dispatcher = anyio.Event()
         self.inbox: Inbox | None = None
         """The web inbox served at ``/`` (``serve_sandbox(inbox=True)``), or ``None``."""
@@ -161,10 +166,15 @@ class SandboxServer:
         started = time.perf_counter()
         if self.inbox is not None and self.inbox.owns(target.partition("?")[0]):
             # The page's own requests never reach the fake API: not recorded, and an
-            # armed fault stays armed for the code under test.
+            # armed fault stays armed for the code under test. The inbox checks Host
+            # itself, with this server's `hosts`.
             reply = await self.inbox.handle(method, target, headers, bytes(body))
             level = logging.DEBUG
             logged = target.partition("?")[0]  # a search may hold a whole phone number
+        elif not self.hosts.allows(host := _single_host(headers)):
+            # Before the fake API sees it: not recorded, no armed fault used up.
+            reply = _app.error_reply(403, self.hosts.refusal(host))
+            level = logging.WARNING
         else:
             reply = self.sandbox._handle(method, target, headers, bytes(body))
             level = logging.INFO
@@ -228,6 +238,12 @@ async def _send(
     await stream.send(data)
 
 
+def _single_host(headers: list[tuple[str, str]]) -> str | None:
+    """The one ``Host`` header's value; ``None`` without one or with several."""
+    values = [value for name, value in headers if name.lower() == "host"]
+    return values[0] if len(values) == 1 else None
+
+
 def _content_length(headers: Any) -> int | None:
     for name, value in headers:
         if name == b"content-length":
@@ -247,6 +263,7 @@ async def serve_sandbox(
     advance_every: float | None = None,
     inbox: bool = False,
     show_numbers: bool = False,
+    allowed_hosts: Iterable[str] = (),
 ) -> AsyncIterator[SandboxServer]:
     """Serve ``sandbox`` (a new default one if ``None``) over HTTP while the block runs.
 
@@ -255,7 +272,10 @@ async def serve_sandbox(
     ``advance_every`` (seconds) moves statuses one step at that interval, for demos and
     hand-testing; leave it ``None`` and call ``sandbox.advance()`` in tests.
     ``inbox=True`` serves the web inbox at ``/`` too (numbers masked unless
-    ``show_numbers``); see ``server.inbox_url``:
+    ``show_numbers``); see ``server.inbox_url``. The API and the inbox answer only
+    requests whose ``Host`` is a loopback name or the bound address with the bound port
+    (a guard against DNS rebinding); ``allowed_hosts`` adds names (``"sandbox"``,
+    ``"sandbox:8000"``; ``"*"`` answers any):
 
     ```python
     async with serve_sandbox(Sandbox(token="T")) as server:
@@ -265,16 +285,25 @@ async def serve_sandbox(
     """
     if advance_every is not None and not advance_every > 0:
         raise ValueError("advance_every must be a positive number of seconds or None")
+    if isinstance(allowed_hosts, str):
+        allowed_hosts = [allowed_hosts]
+    allowed_hosts = list(allowed_hosts)
+    for value in allowed_hosts:
+        parse_allowed_host(value)  # refused before the port is bound
     sandbox = sandbox if sandbox is not None else Sandbox()
     listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
     async with listener:
         bound = listener.extra(anyio.abc.SocketAttribute.local_port)  # noqa: S610 - anyio, not Django
-        server = SandboxServer(sandbox, host, bound)
+        server = SandboxServer(sandbox, host, bound, allowed_hosts)
         if inbox:
             from ._inbox import Inbox
 
             server.inbox = Inbox(
-                sandbox, show_numbers=show_numbers, advance_every=advance_every, wake=server._wake
+                sandbox,
+                show_numbers=show_numbers,
+                advance_every=advance_every,
+                wake=server._wake,
+                hosts=server.hosts,
             )
         # The task group is entered and left by hand so that an exception raised in the
         # `async with` body reaches the caller as itself, not inside an ExceptionGroup:
@@ -305,6 +334,7 @@ async def serve(
     inbox: bool = False,
     show_numbers: bool = False,
     on_ready: Callable[[SandboxServer], object] | None = None,
+    allowed_hosts: Iterable[str] = (),
 ) -> None:
     """Serve until cancelled (Ctrl+C): the body of ``devsms sandbox serve``.
 
@@ -317,6 +347,7 @@ async def serve(
         advance_every=advance_every,
         inbox=inbox,
         show_numbers=show_numbers,
+        allowed_hosts=allowed_hosts,
     ) as srv:
         if on_ready is not None:
             on_ready(srv)

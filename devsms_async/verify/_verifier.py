@@ -65,7 +65,7 @@ class OtpSender(Protocol):
     with the same ``send_otp``)."""
 
     async def send_otp(
-        self, phone: str, *, template: OtpTemplate | int, service_name: str, otp_code: str
+        self, phone: str, *, template: OtpTemplate, service_name: str, otp_code: str
     ) -> SendResult: ...
 
 

@@ -9,8 +9,12 @@
   const $ = (id) => document.getElementById(id);
   const list = $("messages");
   const cards = new Map(); // sms_id -> {node, signature}
+  const PAGE = 200; // messages asked for at a time ("Show more" asks for PAGE more)
   let version = -1;
   let query = "";
+  let statusFilter = "";
+  let typeFilter = "";
+  let limit = PAGE;
   let controller = null;
   let firstRender = true;
   let lastIds = new Set();
@@ -83,7 +87,9 @@
   async function poll() {
     for (;;) {
       controller = new AbortController();
-      const url = API + "state?after=" + version + "&wait=" + WAIT + "&q=" + encodeURIComponent(query);
+      const url = API + "state?after=" + version + "&wait=" + WAIT + "&limit=" + limit +
+        "&number=" + encodeURIComponent(query) + "&status=" + encodeURIComponent(statusFilter) +
+        "&type=" + encodeURIComponent(typeFilter);
       try {
         const response = await fetch(url, {signal: controller.signal, cache: "no-store"});
         if (!response.ok) throw new Error("HTTP " + response.status);
@@ -107,22 +113,49 @@
   // -- rendering ----------------------------------------------------------------------
 
   function render(state) {
-    $("balance").textContent = state.balance.toLocaleString("en-US");
-    $("sms-price").textContent = state.sms_price;
+    // Money comes as exact text from the server, in one format (277 579 so'm).
+    $("balance").textContent = state.balance_text;
+    $("sms-price").textContent = state.sms_price_text;
     $("requests").textContent = state.requests;
     $("pending-callbacks").textContent = state.pending_callbacks;
     $("advance-every").textContent = state.advance_every
       ? "every " + state.advance_every + " s" : "only when told";
-    $("count").textContent = state.query
-      ? "(" + state.matched + " of " + state.total + " match)"
-      : "(" + state.total + ")";
+    $("count").textContent = "(" + countText(state) + ")";
+    const filtered = isFiltered(state.filters);
     const empty = $("empty");
     empty.hidden = state.messages.length > 0;
-    empty.textContent = state.query && state.total
-      ? "No SMS to a number matching “" + state.query + "”."
+    empty.textContent = filtered && state.total
+      ? "No SMS matches " + describeFilters(state.filters) + "."
       : "No SMS yet. Point your code at the sandbox's API and send one.";
+    const hidden = state.matched - state.shown;
+    $("more").hidden = hidden <= 0;
+    $("more-text").textContent = hidden > 0
+      ? "Showing the newest " + state.shown + " of " + state.matched + "; " + hidden + " older not shown."
+      : "";
+    $("load-more").textContent = "Show " + Math.min(PAGE, Math.max(hidden, 0)) + " more";
     renderFaults(state.faults);
-    renderMessages(state.messages);
+    renderMessages(state.messages, state.ucs2_rule);
+  }
+
+  function isFiltered(filters) {
+    return Boolean(filters.number || filters.status.length || filters.type.length);
+  }
+
+  function countText(state) {
+    const filtered = isFiltered(state.filters);
+    if (state.shown < state.matched) {
+      return "showing " + state.shown + " of " + state.matched +
+        (filtered ? " that match, " + state.total + " in all" : "");
+    }
+    return filtered ? state.matched + " of " + state.total + " match" : String(state.total);
+  }
+
+  function describeFilters(filters) {
+    const parts = [];
+    if (filters.status.length) parts.push("status " + filters.status.join(" or "));
+    if (filters.type.length) parts.push("type " + filters.type.join(" or "));
+    if (filters.number) parts.push("a number matching “" + filters.number + "”");
+    return parts.join(", ");
   }
 
   function renderFaults(faults) {
@@ -134,7 +167,7 @@
     $("disarm").disabled = faults.length === 0;
   }
 
-  function renderMessages(messages) {
+  function renderMessages(messages, rule) {
     const focused = document.activeElement;
     let refocus = null;
     const wanted = new Set(messages.map((m) => m.sms_id));
@@ -149,7 +182,7 @@
       const signature = JSON.stringify(message);
       let card = cards.get(message.sms_id);
       if (!card || card.signature !== signature) {
-        const node = messageCard(message);
+        const node = messageCard(message, rule);
         if (card) {
           if (card.node.contains(focused)) {
             refocus = {id: message.sms_id, action: focused.dataset ? focused.dataset.action : null};
@@ -181,7 +214,7 @@
     firstRender = false;
   }
 
-  function messageCard(m) {
+  function messageCard(m, rule) {
     const headingId = "sms-" + m.sms_id + "-heading";
     const article = el("article", {
       class: "message", "aria-labelledby": headingId, tabindex: -1,
@@ -202,7 +235,7 @@
         "OTP code", el("strong", {text: m.otp.code}),
         el("span", {text: "template " + m.otp.template + ", " + m.otp.service_name})));
     }
-    article.append(bubble(m), encodingLine(m));
+    article.append(bubble(m, rule), encodingLine(m, rule));
     if (m.normalized) {
       article.append(el("p", {class: "trap", "data-role": "trap"},
         "Apostrophe trap: a look-alike of ' forces UCS-2. With normalize_uzbek() this text is " +
@@ -212,7 +245,7 @@
             " instead of " + m.parts + ".")));
     }
     article.append(
-      el("p", {class: "encoding"}, "Cost ", el("strong", {text: m.cost + " so'm"}), " · " + m.country),
+      el("p", {class: "encoding"}, "Cost ", el("strong", {"data-role": "cost", text: m.cost_text}), " · " + m.country),
       timeline(m),
       callbacks(m),
       actions(m),
@@ -220,7 +253,7 @@
     return el("li", {"data-sms-id": m.sms_id}, article);
   }
 
-  function bubble(m) {
+  function bubble(m, rule) {
     const node = el("p", {class: "bubble", "data-role": "text", "aria-label": "Text as the phone shows it"});
     m.segments.forEach((runs, index) => {
       const part = el("span", {class: "part", title: "part " + (index + 1) + " of " + m.segments.length});
@@ -228,7 +261,7 @@
         if (forcing) {
           for (const ch of text) {
             const code = "U+" + ch.codePointAt(0).toString(16).toUpperCase().padStart(4, "0");
-            part.append(el("mark", {class: "ucs2", title: code + " forces UCS-2", text: ch}));
+            part.append(el("mark", {class: "ucs2", title: code + " forces UCS-2. " + rule, text: ch}));
           }
         } else {
           part.append(document.createTextNode(text));
@@ -239,19 +272,24 @@
     return node;
   }
 
-  function encodingLine(m) {
+  function encodingLine(m, rule) {
     const node = el("p", {class: "encoding", "data-role": "encoding"},
       el("span", {class: m.encoding === "UCS-2" ? "enc-ucs2" : "enc-gsm7", text: m.encoding}),
       " · " + m.parts + " part" + (m.parts === 1 ? "" : "s") +
       " · " + m.units + (m.encoding === "UCS-2" ? " UTF-16 units" : " septets") +
       " (" + m.per_part + " per part)" +
       (m.segments.length > 1 ? " · a dashed line marks where a part begins" : ""));
-    if (m.ucs2_characters.length) {
-      node.append(" · forced by ");
+    if (m.ucs2_marked) {
+      node.append(" · ", el("span", {class: "rule", "data-role": "ucs2-rule", title: rule, tabindex: 0,
+        text: "forced by"}), " ");
       m.ucs2_characters.forEach((c, i) => {
         if (i) node.append(", ");
         node.append(el("mark", {class: "ucs2", text: c.char}), " " + c.code);
       });
+    } else if (m.ucs2_count) {
+      // A UCS-2 text (Cyrillic, say): marking every letter would tell nothing.
+      node.append(" · ", el("span", {class: "rule", "data-role": "ucs2-rule", title: rule, tabindex: 0,
+        text: m.ucs2_count + " of " + m.characters + " characters are outside GSM-7: a UCS-2 text, none marked"}));
     }
     return node;
   }
@@ -326,17 +364,26 @@
     $("fault-status").disabled = drop;
     $("fault-retry").disabled = drop;
   });
+  function applyFilters() {
+    query = $("search").value.trim();
+    statusFilter = $("filter-status").value;
+    typeFilter = $("filter-type").value;
+    limit = PAGE; // new filters: start again from the newest
+    refetch();
+  }
   let searchTimer = null;
   $("search").addEventListener("input", () => {
     clearTimeout(searchTimer);
-    searchTimer = setTimeout(() => {
-      query = $("search").value.trim();
-      refetch();
-    }, 150);
+    searchTimer = setTimeout(applyFilters, 150);
   });
+  $("filter-status").addEventListener("change", applyFilters);
+  $("filter-type").addEventListener("change", applyFilters);
   $("search-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    query = $("search").value.trim();
+    applyFilters();
+  });
+  $("load-more").addEventListener("click", () => {
+    limit += PAGE;
     refetch();
   });
 
