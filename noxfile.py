@@ -53,7 +53,7 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package (config in pyproject.toml); pyright strict on the
     docs' examples (mypy checks them in tests/test_docs_typing.py)."""
-    _install(session, "typing", extras="[cli,fastapi,aiohttp,redis]")
+    _install(session, "typing", extras="[cli,fastapi,aiohttp,redis,postgres]")
     session.run("mypy", "devsms_async")
     session.run("mypy", "tests/typing")
     session.run("python", "tests/test_docs_typing.py", os.path.join(session.create_tmp(), "docs"))
@@ -81,5 +81,5 @@ def demo(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks against raw httpx/aiohttp on a loopback server; results in docs/performance.md."""
-    _install(session, "bench", extras="[aiohttp]")
+    _install(session, "bench", extras="[aiohttp,postgres]")
     session.run("python", "benchmarks/run.py", *(session.posargs or ["--quick"]))

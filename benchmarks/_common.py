@@ -151,3 +151,73 @@ def fmt(value: float, digits: int = 2) -> str:
 
 def ratio(value: float, base: float) -> str:
     return f"{value / base:.2f}x" if base else "-"
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[str]:
+    """A throw-away PostgreSQL (Debian's binaries) with its default durability (fsync,
+    synchronous commits): yields a DSN. ``DEVSMS_BENCH_DSN`` uses yours instead."""
+    given = os.environ.get("DEVSMS_BENCH_DSN")
+    if given:
+        yield given
+        return
+    import glob
+    import pwd
+    import socket
+    import tempfile
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    initdb = found[-1] if found else shutil.which("initdb")
+    if initdb is None:
+        raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
+    bin_dir = Path(initdb).parent
+    root = Path(tempfile.mkdtemp(prefix="devsms-bench-pg-"))
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        user = pwd.getpwnam(os.environ.get("DEVSMS_TEST_PG_USER", "nobody"))
+        prefix = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}"]
+        prefix += ["--clear-groups", "--"]
+        os.chown(root, user.pw_uid, user.pw_gid)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    data = str(root / "data")
+
+    def run(*args: str) -> None:
+        subprocess.run([*prefix, *args], check=True, capture_output=True, cwd=root, timeout=120)
+
+    run(str(bin_dir / "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "--locale=C")
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={root}"
+    pg_ctl = str(bin_dir / "pg_ctl")
+    log = str(root / "postgres.log")
+    run(pg_ctl, "-D", data, "-l", log, "-o", options, "-w", "-t", "60", "start")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        run(pg_ctl, "-D", data, "-m", "fast", "-w", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def served_sandbox(*args: str, pin: bool) -> Iterator[str]:
+    """``python -m devsms_async.testing`` (pinned to CPU 0) with ``args``; yields its API root."""
+    cmd = [sys.executable, "-m", "devsms_async.testing", "--port", "0", "--no-inbox", *args]
+    proc = subprocess.Popen(
+        pinned(cmd, SERVER_CPU, pin=pin),
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line.startswith("DevSMS sandbox serving at: "):
+            raise RuntimeError(f"the sandbox did not start: {line!r}")
+        yield line.split(": ", 1)[1].strip()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

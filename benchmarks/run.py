@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import json
 import re
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -31,8 +33,11 @@ from _common import (
     fmt,
     machine_facts,
     median,
+    postgres_server,
+    python_cmd,
     ratio,
     run_worker,
+    served_sandbox,
     table,
 )
 
@@ -379,12 +384,133 @@ def scenario_import(opts: Options, run_id: str) -> str:
     )
 
 
+# -- scenario 6 ---------------------------------------------------------------------------
+
+# (journal, worker processes): every process sends its own keyed range of one job.
+SCALE_CONFIGS = (("pg", 1), ("pg", 2), ("pg", 4), ("none", 1), ("none", 4))
+SCALE_LATENCY_MS = 100
+SCALE_CONCURRENCY = 3
+# Not pinned: 4 client processes on the one client CPU would measure that CPU, not how a
+# job shares out; at 3 in flight and 100 ms a process needs little CPU (30 sends/s).
+
+
+def _scale_round(
+    base_url: str, dsn: str, journal: str, workers: int, per_worker: int, job: str
+) -> dict[str, float]:
+    """Start ``workers`` processes, let them warm up, start them together; their rate."""
+    procs = []
+    for w in range(workers):
+        args = ["--base-url", base_url, "--dsn", dsn, "--job", job, "--journal", journal]
+        args += ["--start", str(w * per_worker), "--stop", str((w + 1) * per_worker)]
+        args += ["--concurrency", str(SCALE_CONCURRENCY)]
+        cmd = python_cmd("bench_scale.py", *args)
+        procs.append(
+            subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        )
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            if line.strip() != "ready":
+                raise RuntimeError(f"a bench_scale.py worker did not start: {line!r}")
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        results = []
+        for proc in procs:
+            out, _ = proc.communicate(timeout=600)
+            if proc.returncode != 0:
+                raise RuntimeError(f"a bench_scale.py worker failed ({proc.returncode})")
+            results.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    sent = sum(r["sent"] for r in results)
+    wall = max(r["end"] for r in results) - min(r["start"] for r in results)
+    return {
+        "sends_per_s": sent / wall,
+        "cpu_ms_per_msg": sum(r["cpu_s"] for r in results) / sent * 1000,
+    }
+
+
+def scenario_scale(opts: Options, run_id: str) -> str:
+    per_worker = 240 if opts.quick else 900
+    samples: dict[tuple[str, int], list[dict[str, float]]] = {}
+    args = ["--latency", str(SCALE_LATENCY_MS), "--token", "bench-token"]
+    args += ["--balance", str(10**12), "--advance-every", "0"]
+    with served_sandbox(*args, pin=False) as base_url, postgres_server() as dsn:
+        for round_ in range(opts.runs):
+            for journal, workers in SCALE_CONFIGS:
+                job = f"bench-{run_id}-{journal}-{workers}-{round_}".lower()
+                result = _scale_round(base_url, dsn, journal, workers, per_worker, job)
+                samples.setdefault((journal, workers), []).append(result)
+    rate = {k: median([s["sends_per_s"] for s in v]) for k, v in samples.items()}
+    cpu = {k: median([s["cpu_ms_per_msg"] for s in v]) for k, v in samples.items()}
+    labels = {"pg": "`PostgresJournal`, one job", "none": "no journal"}
+    rows = [
+        [
+            labels[journal],
+            str(workers),
+            f"{rate[journal, workers]:,.0f}",
+            ratio(rate[journal, workers], rate[journal, 1]),
+            fmt(cpu[journal, workers], 2),
+        ]
+        for journal, workers in SCALE_CONFIGS
+    ]
+    append_result(
+        "scale",
+        run_id,
+        [
+            {"journal": j, "workers": w, "sends_per_s": rate[j, w], "cpu_ms_per_msg": cpu[j, w]}
+            for j, w in SCALE_CONFIGS
+        ],
+        per_worker=per_worker,
+        latency_ms=SCALE_LATENCY_MS,
+        concurrency=SCALE_CONCURRENCY,
+        runs=opts.runs,
+    )
+    return "\n".join(
+        [
+            f"### 6. One job over processes: sandbox answering after {SCALE_LATENCY_MS} ms, "
+            f"{SCALE_CONCURRENCY} in flight per process, {per_worker:,} messages per "
+            f"process (median of {opts.runs} alternating rounds)",
+            "",
+            table(["journal", "processes", "sends/s", "vs 1 process", "client CPU ms/msg"], rows),
+            "",
+            check(
+                "4 processes / 1 process, one PostgresJournal job",
+                rate["pg", 4] / rate["pg", 1],
+                3.0,
+                at_least=True,
+            ),
+            check(
+                "PostgresJournal / no journal, sends/s, 1 process",
+                rate["pg", 1] / rate["none", 1],
+                0.85,
+                at_least=True,
+            ),
+            check(
+                "PostgresJournal / no journal, sends/s, 4 processes",
+                rate["pg", 4] / rate["none", 4],
+                0.85,
+                at_least=True,
+            ),
+            f"- client CPU per message, PostgresJournal / no journal (1 process): "
+            f"{cpu['pg', 1] / cpu['none', 1]:.2f}x",
+        ]
+    )
+
+
 SCENARIOS: dict[str, Callable[[Options, str], str]] = {
     "send": scenario_send,
     "bulk": scenario_bulk,
     "history": scenario_history,
     "parse": scenario_parse,
     "import": scenario_import,
+    "scale": scenario_scale,
 }
 
 

@@ -10,22 +10,28 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+import math
 import os
+import threading
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from ._classify import Call, RetryPolicy, fingerprint
 from ._converter import TASHKENT
 from ._endpoints import GET_BALANCE, GET_HISTORY, GET_STATUS, SEND_SMS, Endpoint
+from ._fork import ForkGuard
 from ._otp import render_otp
 from ._transport import (
     DEFAULT_LIMITS,
     DEFAULT_POOL_SIZE,
     DEFAULT_TIMEOUT,
+    AsyncBaseTransport,
+    AsyncClient,
     HTTPBackend,
     Limits,
     Timeout,
     TimeoutTypes,
     check_base_url,
+    check_client_timeout,
     to_timeout,
 )
 from ._validation import (
@@ -53,6 +59,7 @@ if TYPE_CHECKING:
 
     from ._paging import PageQuery
     from ._validation import NoMoreOptions, PhoneCheck
+    from .ratelimit import RateLimit, SyncRateLimit
 
 DEFAULT_BASE_URL = "https://devsms.uz/api"
 TOKEN_ENV = "DEVSMS_TOKEN"  # noqa: S105 - a variable name, not a secret
@@ -110,6 +117,11 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
 
     _face = "AsyncDevSMS"
     _enter = "async with"
+    _open_call = "await sms.open()"
+    _http_client_types: tuple[type, ...] = (AsyncClient,)
+    _transport_types: tuple[type, ...] = (AsyncBaseTransport,)
+    _pace_method = "acquire"
+    """The method of ``rate_limit=`` this face calls before each send."""
     _asynchronous = True
     """Whether the face's methods are awaited (advice in error texts follows it)."""
 
@@ -131,6 +143,7 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
         allow_insecure_http: bool = False,
         log_sensitive: bool = False,
         default_region: str | None = "UZ",
+        rate_limit: RateLimit | SyncRateLimit | None = None,
         phone_check: PhoneCheck = "valid",
         **unknown: Unpack[NoMoreOptions],
     ) -> None:
@@ -146,13 +159,22 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
             )
         if http_client is not None and transport is not None:
             raise ValidationError("transport", "give http_client or transport, not both")
-        if http_backend not in ("httpx", "aiohttp", "auto"):
+        _check_instance("http_client", http_client, self._http_client_types)
+        _check_instance("transport", transport, self._transport_types)
+        backend_name: object = http_backend  # callers may pass anything at run time
+        if not isinstance(backend_name, str) or backend_name not in ("httpx", "aiohttp", "auto"):
             raise ValidationError("http_backend", "must be 'httpx', 'aiohttp' or 'auto'")
+        _check_limits(limits)
+        zone: object = timezone
+        if zone is not None and not isinstance(zone, _dt.tzinfo):
+            raise ValidationError(
+                "timezone", f"must be a datetime.tzinfo or None, not {type(timezone).__name__}"
+            )
+        check_bool("allow_insecure_http", allow_insecure_http)
+        check_bool("log_sensitive", log_sensitive)
         self._token = Secret(check_token(token.strip()))
         self._base_url = _check_base_url(base_url, allow_insecure_http=allow_insecure_http)
-        timeout_obj = to_timeout(timeout)
-        assert timeout_obj is not None
-        self._timeout: Timeout = timeout_obj
+        self._timeout: Timeout = check_client_timeout(timeout)
         self._policy = RetryPolicy(max_retries=max_retries, deadline=retry_deadline)
         self._user_client = http_client
         self._transport = transport
@@ -164,11 +186,33 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
         self._tz = timezone
         self._log_sensitive = log_sensitive
         self._region = check_region(default_region)
+        self._rate_limit = self._check_rate_limit(rate_limit)
         self._phone_check = check_phone_check(phone_check)
         self._state = State.NEW
+        self._fork_guard = ForkGuard()  # renewed on open: the process that owns the pool
+        # Held only for a moment, while a forked child's first request builds its pool:
+        # its threads must not build two.
+        self._fork_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"<{self._face} base_url={self._base_url!r} state={self._state.value}>"
+
+    def _check_rate_limit(self, rate_limit: object) -> Any:
+        if rate_limit is None:
+            return None
+        if not callable(getattr(rate_limit, self._pace_method, None)):
+            raise ValidationError(
+                "rate_limit",
+                f"{self._face} needs an object with {self._pace_method}() "
+                "(devsms_async.ratelimit.LocalRateLimit or RedisRateLimit), "
+                f"got {type(rate_limit).__name__}",
+            )
+        return rate_limit
+
+    @property
+    def rate_limit(self) -> RateLimit | SyncRateLimit | None:
+        """The limit every send waits for (``rate_limit=``), or ``None``."""
+        return self._rate_limit  # type: ignore[no-any-return]
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -182,10 +226,23 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
     def _check_open(self) -> None:
         if self._state is State.NEW:
             raise UsageError(
-                f"the client is not open: use `{self._enter} {self._face}(...) as sms:`"
+                f"the client is not open: use `{self._enter} {self._face}(...) as sms:` "
+                f"or `{self._open_call}`"
             )
         if self._state is State.CLOSED:
             raise UsageError(f"the client is closed; create a new {self._face}")
+
+    def _check_can_rebuild(self) -> None:
+        """In a forked child: the SDK rebuilds only a pool it built itself."""
+        if self._user_client is not None or self._transport is not None:
+            given = "http_client=" if self._user_client is not None else "transport="
+            raise UsageError(
+                f"this {self._face} was opened in process {self._fork_guard.pid} with a "
+                f"{given} of yours, and this process is a fork of it: the SDK cannot "
+                "rebuild your client, and sharing its connections with the other process "
+                "could give each one the other's answers. Create and open the "
+                f"{self._face} (and your {given.rstrip('=')}) in each process, after the fork."
+            )
 
     def _headers(self) -> dict[str, str]:
         # Built when the client opens, never stored on the instance: vars() stays clean.
@@ -329,6 +386,33 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
     @staticmethod
     def _status(sms_id: object, request_id: object) -> Params:
         return check_status_query(sms_id, request_id)
+
+
+def _check_instance(name: str, value: object, kinds: tuple[type, ...]) -> None:
+    if value is not None and not isinstance(value, kinds):
+        wanted = " or ".join(f"httpx.{kind.__name__}" for kind in kinds)
+        raise ValidationError(name, f"must be an {wanted} or None, not {type(value).__name__}")
+
+
+def _check_limits(limits: object) -> None:
+    if not isinstance(limits, Limits):
+        raise ValidationError("limits", f"must be an httpx.Limits, not {type(limits).__name__}")
+    for field, low in (("max_connections", 1), ("max_keepalive_connections", 0)):
+        count: object = getattr(limits, field)
+        if count is not None and (
+            isinstance(count, bool) or not isinstance(count, int) or count < low
+        ):
+            raise ValidationError(
+                "limits", f"{field} must be an int >= {low} or None, got {count!r}"
+            )
+    expiry: object = limits.keepalive_expiry
+    if expiry is not None and (
+        isinstance(expiry, bool)
+        or not isinstance(expiry, int | float)
+        or not math.isfinite(expiry)
+        or expiry < 0
+    ):
+        raise ValidationError("limits", f"keepalive_expiry must be >= 0 seconds, got {expiry!r}")
 
 
 def check_bool(name: str, value: object) -> bool:

@@ -10,14 +10,15 @@ client's unknown-outcome errors, so that ``reconcile`` finds what bulk lost.
 How a job runs
 --------------
 A fixed set of ``concurrency`` *worker* tasks share the input (any iterable or async
-iterable, read lazily). A worker reads one message, prepares it, consults the journal
-(if any), waits for the rate cap, records ``attempting`` durably, sends, records the
-outcome, and passes the ``BulkResult`` on through an anyio memory stream buffered to
-``concurrency``; then it reads the next. So at most ``concurrency`` sends are in
-flight, and at most ``2 * concurrency`` messages have been read from the input without
-their result having been taken by the reader: a generator of a million messages is
-never materialised. Fixed workers rather than one task per message behind a semaphore:
-the number of tasks and of objects alive stays fixed however long the input.
+iterable, read lazily). A worker reads one message, prepares it, claims it in the
+journal (if any: ``attempting``, durable, unless the journal settles it otherwise),
+waits for the rate cap, sends, records the outcome, and passes the ``BulkResult`` on
+through an anyio memory stream buffered to ``concurrency``; then it reads the next. So
+at most ``concurrency`` sends are in flight, and at most ``2 * concurrency`` messages
+have been read from the input without their result having been taken by the reader: a
+generator of a million messages is never materialised. Fixed workers rather than one
+task per message behind a semaphore: the number of tasks and of objects alive stays
+fixed however long the input.
 
 No double sends
 ---------------
@@ -67,7 +68,7 @@ from collections.abc import (
 from decimal import Decimal
 from operator import attrgetter
 from types import TracebackType
-from typing import Any, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 import anyio
 import attrs
@@ -84,6 +85,7 @@ from .errors import (
     BalanceCheckError,
     DevSMSError,
     PermissionDeniedError,
+    RateLimitUnavailableError,
     SendOutcomeUnknownError,
     UsageError,
     ValidationError,
@@ -97,6 +99,9 @@ from .models import (
     SendResult,
     bulk_result,
 )
+
+if TYPE_CHECKING:
+    from .ratelimit import RateLimit
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -153,7 +158,8 @@ class BulkSender:
     message's ``FAILED`` result); ``send(prepared)`` sends it once; ``fingerprint(text)``
     keys the text of an unknown outcome. ``get_balance`` (optional) backs
     ``check_balance=True``; ``ready`` (optional) is called on entry and raises if
-    nothing can be sent (a closed client); ``pool_size`` caps ``concurrency``.
+    nothing can be sent (a closed client); ``pool_size`` caps ``concurrency``;
+    ``rate_limit`` (optional) is awaited before each send, ``send`` itself never waits.
     """
 
     prepare: Callable[[BulkMessage], PreparedSend]
@@ -162,6 +168,8 @@ class BulkSender:
     pool_size: int = DEFAULT_CONCURRENCY
     get_balance: Callable[[], Awaitable[Balance]] | None = None
     ready: Callable[[], object] | None = None
+    rate_limit: RateLimit | None = None
+    """The client's own ``rate_limit`` (the engine awaits it before each send)."""
     normalize: bool = False
     default_region: str | None = "UZ"
     """Region of numbers written without a country code (``estimate_bulk`` too)."""
@@ -194,7 +202,8 @@ class RateLimiter:
     at ``origin + k / per_second``, so no window of one second holds more than
     ``ceil(per_second)`` starts, and the provider sees a smooth flow instead of bursts.
     A caller cancelled while waiting gives up its slot (the rate only gets lower).
-    Create it inside the running event loop.
+    Create it inside the running event loop. ``send_bulk(per_second=)`` makes one per
+    job; the public, shareable pacing is ``devsms_async.ratelimit``.
     """
 
     def __init__(self, per_second: float, *, clock: Clock | None = None) -> None:
@@ -244,7 +253,17 @@ class _Stage(enum.Enum):
 class _Slot:
     """One message read from the input, until its result has been taken by the reader."""
 
-    __slots__ = ("hash", "index", "item", "journaled", "prepared", "result", "stage", "started")
+    __slots__ = (
+        "hash",
+        "index",
+        "item",
+        "journaled",
+        "key",
+        "prepared",
+        "result",
+        "stage",
+        "started",
+    )
 
     def __init__(self, index: int, item: object) -> None:
         self.index = index
@@ -252,6 +271,7 @@ class _Slot:
         self.stage = _Stage.QUEUED
         self.prepared: PreparedSend | None = None
         self.hash = ""
+        self.key: str | None = None
         self.result: AnyBulkResult | None = None
         self.started: _dt.datetime | None = None
         self.journaled = False
@@ -305,6 +325,20 @@ def _check_per_second(per_second: object) -> float | None:
             "per_second", f"must be a positive number or None, got {per_second!r}"
         )
     return float(per_second)
+
+
+def _check_rate_limit(rate_limit: object, per_second: float | None) -> RateLimit | None:
+    if rate_limit is None:
+        return None
+    if per_second is not None:
+        raise ValidationError("rate_limit", "give per_second or rate_limit, not both")
+    if not callable(getattr(rate_limit, "acquire", None)):
+        raise ValidationError(
+            "rate_limit",
+            "must have an async acquire() (devsms_async.ratelimit.LocalRateLimit or "
+            f"RedisRateLimit), got {type(rate_limit).__name__}",
+        )
+    return rate_limit  # type: ignore[return-value]
 
 
 def _check_failures(value: object) -> int | None:
@@ -382,6 +416,7 @@ class BulkStream:
         *,
         concurrency: int | None = None,
         per_second: float | None = None,
+        rate_limit: RateLimit | None = None,
         check_balance: bool = False,
         journal: Journal | None = None,
         resend_in_doubt: bool = False,
@@ -394,6 +429,7 @@ class BulkStream:
         self._messages = messages
         self._concurrency = _check_concurrency(concurrency, sender.pool_size)
         self._per_second = _check_per_second(per_second)
+        self._rate_limit = _check_rate_limit(rate_limit, self._per_second)
         self._check_balance = check_balance
         self._journal = journal
         self._resend_in_doubt = _check_flag("resend_in_doubt", resend_in_doubt)
@@ -408,6 +444,12 @@ class BulkStream:
         self._stopped_because: str | None = None
         self._failures_in_a_row = 0
         self._exhausted = False
+        self._sent_before: dict[int | str, JournalEntry] = {}
+        """Messages the journal had as sent when a known input was checked against it."""
+        self._keys: dict[str, int] = {}
+        """Each key of this run and the index of the message that has it."""
+        self._unrecorded: set[int] = set()
+        """Sends started whose outcome is not (yet) in the journal."""
         self._intakes: set[anyio.CancelScope] = set()
         self._iter: Iterator[object] | None = None
         self._aiter: AsyncIterator[object] | None = None
@@ -457,9 +499,15 @@ class BulkStream:
             self._sender.ready()  # UsageError now if the client is not open
         if self._check_balance:
             await self._refuse_if_unaffordable()
-        limiter = None
+        await self._check_journal()
+        # The job's pace first, then the client's: the last slot taken is the start.
+        pacers: list[Callable[[], Awaitable[None]]] = []
         if self._per_second is not None:
-            limiter = RateLimiter(self._per_second, clock=self._clock)
+            pacers.append(RateLimiter(self._per_second, clock=self._clock).wait)
+        elif self._rate_limit is not None:
+            pacers.append(self._rate_limit.acquire)
+        if self._sender.rate_limit is not None:
+            pacers.append(self._sender.rate_limit.acquire)
         if isinstance(self._messages, AsyncIterable):
             self._aiter = aiter(self._messages)
             self._pull_lock = anyio.Lock()
@@ -473,7 +521,7 @@ class BulkStream:
         self._lifecycle = _Lifecycle.RUNNING
         with results_tx:
             for _ in range(self._concurrency):
-                tg.start_soon(self._work, results_tx.clone(), limiter)
+                tg.start_soon(self._work, results_tx.clone(), pacers)
         return self
 
     async def __aexit__(
@@ -524,11 +572,35 @@ class BulkStream:
         if result is None:
             fatal, self._fatal = self._fatal, None
             if fatal is not None:
+                if isinstance(fatal, JournalError) and not fatal.mismatched:
+                    fatal = self._journal_failure(fatal)
                 # Raised outside the except block: the error keeps its own context.
                 raise fatal
             raise StopAsyncIteration
         del self._pending[result.index]
         return result
+
+    def _journal_failure(self, error: JournalError) -> JournalError:
+        """The journal's error, saying which messages may have gone out unrecorded."""
+        in_doubt = tuple(sorted(self._unrecorded))
+        if in_doubt:
+            listed = ", ".join(map(str, in_doubt[:20])) + (" …" if len(in_doubt) > 20 else "")
+            what = (
+                f"{len(in_doubt)} message(s) were being sent when it failed and may have "
+                f"gone out (indices {listed}) and the journal may not have their outcome"
+            )
+        else:
+            what = "no send in flight lost its outcome"
+        failed = JournalError(
+            f"{error}. The job stopped: no new send started; {what}. Do not start a new "
+            "journal for this job (that would send again what may have gone out): fix the "
+            "cause, settle the messages in doubt with reconcile_journal on this same "
+            "journal, then run the job again with it",
+            in_doubt=in_doubt,
+            path=error.path,
+        )
+        failed.__cause__ = error.__cause__ if error.__cause__ is not None else error
+        return failed
 
     # -- the job -----------------------------------------------------------------------
 
@@ -564,20 +636,32 @@ class BulkStream:
             self._intakes.discard(scope)
 
     async def _work(
-        self, results: MemoryObjectSendStream[AnyBulkResult], limiter: RateLimiter | None
+        self,
+        results: MemoryObjectSendStream[AnyBulkResult],
+        pacers: Sequence[Callable[[], Awaitable[None]]],
     ) -> None:
         with results:
             while True:
                 slot = await self._take()
                 if slot is None or not self._prepare(slot):
                     return
+                if (
+                    slot.result is None
+                    and self._journal is not None
+                    and not await self._claim(slot)
+                ):
+                    return  # the journal failed: NOT_STARTED
+                if slot.result is None and pacers:
+                    # Claimed before the rate wait: what is settled uses no slot.
+                    paced = False
+                    with self._intake() as waiting:
+                        paced = await self._pace(slot, pacers)
+                    if waiting.cancelled_caught:
+                        return  # stopped while waiting for a slot: NOT_STARTED
+                    if not paced:  # no slot could be had: FAILED, and no new send starts
+                        self.stop("the rate limit is unavailable: no send starts without a slot")
                 if slot.result is None:
-                    if limiter is not None:
-                        with self._intake() as waiting:
-                            await limiter.wait()
-                        if waiting.cancelled_caught:
-                            return  # stopped while waiting for a slot: NOT_STARTED
-                    if self._stopping or not await self._write_attempting(slot):
+                    if self._stopping:
                         return  # NOT_STARTED
                     await self._send(slot)
                 assert slot.result is not None
@@ -586,6 +670,26 @@ class BulkStream:
                     await results.send(slot.result)
                 except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                     return  # the reader has left; the result is in leftover
+
+    async def _pace(self, slot: _Slot, pacers: Sequence[Callable[[], Awaitable[None]]]) -> bool:
+        """Wait for the rate limits, after the journal's claim and before the send.
+
+        Without a slot nothing starts: the message is ``FAILED`` (provably not sent;
+        a journal that holds its claim records ``failed``, so the next run sends it),
+        and the caller stops the job rather than let every worker fail one message
+        after another. ``False`` when that happened.
+        """
+        try:
+            for pace in pacers:
+                await pace()
+        except RateLimitUnavailableError as exc:
+            failed = bulk_result(slot.index, _as_message(slot.item), error=exc)
+            if slot.journaled:
+                await self._finish_journaled(slot, failed)
+            else:
+                self._finish(slot, failed)
+            return False
+        return True
 
     def _no_more(self) -> bool:
         return self._stopping or self._exhausted
@@ -627,14 +731,16 @@ class BulkStream:
         return slot
 
     def _prepare(self, slot: _Slot) -> bool:
-        """Validate (an invalid message fails alone, unsent), then consult the journal.
+        """Validate (an invalid message fails alone, unsent), key and hash it.
 
         ``False`` if checking raised something other than ``ValidationError`` (a bug):
         the job stops and that exception is raised.
         """
         message = _as_message(slot.item)
         try:
-            prepared = self._sender.prepare(_to_message(slot.item))
+            bulk_message = _to_message(slot.item)
+            prepared = self._sender.prepare(bulk_message)
+            key = self._own_key(bulk_message.key, slot.index)
         except ValidationError as exc:
             self._finish(slot, bulk_result(slot.index, message, error=exc))
             return True
@@ -642,49 +748,99 @@ class BulkStream:
             self._abort(exc)
             return False
         slot.prepared = prepared
+        slot.key = key
         slot.hash = content_hash(prepared.phone, prepared.text, prepared.sender)
-        if self._journal is not None:
-            self._resume(slot, message)
         return True
 
-    def _resume(self, slot: _Slot, message: BulkMessage | None) -> None:
-        """Decide from the journal's entry of an earlier run, if there is one."""
-        assert self._journal is not None
-        entry = self._journal.entries().get(slot.index)
-        if entry is None or entry.state in ("failed", "not_started"):
-            return  # never attempted, or provably not sent: send it
-        if entry.hash != slot.hash:
-            error = JournalError(
-                f"message {slot.index} differs from its journal entry (edited input?): not "
-                "sent. Restore the input, or use a new journal"
-            )
-            self._finish(slot, bulk_result(slot.index, message, error=error))
-        elif entry.state == "sent":
-            self._finish(slot, bulk_result(slot.index, message, previous=entry))
-        elif not self._resend_in_doubt:
-            what = "an earlier run may have sent it" + (f": {entry.error}" if entry.error else "")
-            unknown = self._unknown(slot, what, started=entry.at)
-            self._finish(slot, bulk_result(slot.index, message, error=unknown, previous=entry))
+    def _own_key(self, key: object, index: int) -> str | None:
+        checked = _check_key(key)
+        if checked is not None:
+            first = self._keys.setdefault(checked, index)
+            if first != index:
+                raise ValidationError(
+                    "key",
+                    f"message {index} has the key of message {first}: a key names one "
+                    "message of a job (not sent)",
+                )
+        return checked
 
-    async def _write_attempting(self, slot: _Slot) -> bool:
-        """``attempting`` durable before the request; ``False`` if that failed."""
-        if self._journal is None:
+    async def _claim(self, slot: _Slot) -> bool:
+        """Claim the message in the journal (``attempting``, durable) before its send.
+
+        ``True`` when this run holds it; otherwise the journal's entry decided the
+        message's result (sent before, held elsewhere, in doubt, other content) or the
+        journal failed (``False``: the job stops).
+        """
+        assert self._journal is not None
+        sent = self._sent_before.get(slot.key if slot.key is not None else slot.index)
+        if sent is not None and sent.hash == slot.hash:
+            # Sent is final: no claim (no round trip to a shared journal) needed.
+            self._finish(slot, bulk_result(slot.index, _as_message(slot.item), previous=sent))
             return True
         slot.journaled = True  # from here on, an outcome record must follow
+        claim = JournalEntry(index=slot.index, key=slot.key, hash=slot.hash, state="attempting")
         try:
-            await self._journal.write(
-                JournalEntry(index=slot.index, hash=slot.hash, state="attempting")
-            )
+            current = await self._journal.claim(claim, takeover=self._resend_in_doubt)
         except Exception as exc:
-            self._abort(exc if isinstance(exc, JournalError) else JournalError(str(exc)))
+            # The claim may or may not have been recorded: never sent, and in doubt in
+            # the journal at worst (reconcile settles it), never sent twice.
+            self._abort(_as_journal_error(exc))
             return False
+        if current is None:
+            return True
+        slot.journaled = False
+        message = _as_message(slot.item)
+        if current.hash != slot.hash:
+            error = _mismatch(slot.index, path=getattr(self._journal, "path", None))
+            self._finish(slot, bulk_result(slot.index, message, error=error))
+            self._abort(error)
+        elif current.state == "sent":
+            self._finish(slot, bulk_result(slot.index, message, previous=current))
+        elif current.state == "attempting" and current.worker is not None:
+            # Another worker of a shared journal holds it: not ours to send or judge.
+            self._finish(slot, bulk_result(slot.index, message, previous=current))
+        else:
+            what = "an earlier run may have sent it" + (
+                f": {current.error}" if current.error else ""
+            )
+            unknown = self._unknown(slot, what, started=current.at)
+            self._finish(slot, bulk_result(slot.index, message, error=unknown, previous=current))
         return True
+
+    async def _check_journal(self) -> None:
+        """An input known in full is checked against the whole journal before any send."""
+        messages = self._messages
+        if self._journal is None or not isinstance(messages, Sequence):
+            return
+        try:
+            stored = {entry.ident: entry for entry in await self._journal.stored()}
+        except Exception as exc:
+            raise _as_journal_error(exc) from exc
+        if not stored:
+            return
+        mismatched: list[int] = []
+        for index, item in enumerate(messages):
+            try:
+                bulk_message = _to_message(item)
+                prepared = self._sender.prepare(bulk_message)
+                key = _check_key(bulk_message.key)
+            except ValidationError:
+                continue  # that message fails alone, unsent
+            entry = stored.get(key if key is not None else index)
+            digest = content_hash(prepared.phone, prepared.text, prepared.sender)
+            if entry is not None and entry.hash != digest:
+                mismatched.append(index)
+        if mismatched:
+            raise _mismatch(*mismatched, path=getattr(self._journal, "path", None))
+        self._sent_before = {i: e for i, e in stored.items() if e.state == "sent"}
 
     async def _send(self, slot: _Slot) -> None:
         prepared = slot.prepared
         assert prepared is not None
         slot.stage = _Stage.IN_FLIGHT
         slot.started = _dt.datetime.now(_dt.timezone.utc)
+        if self._journal is not None:
+            self._unrecorded.add(slot.index)
         message = _as_message(slot.item)
         try:
             sent: SendResult = await self._sender.send(prepared)
@@ -719,9 +875,10 @@ class BulkStream:
             try:
                 await self._journal.write(_outcome_entry(slot, result))
             except Exception as exc:
-                self._abort(exc if isinstance(exc, JournalError) else JournalError(str(exc)))
+                self._abort(_as_journal_error(exc))
             else:
                 slot.journaled = False
+                self._unrecorded.discard(slot.index)
 
     def _count(self, result: BulkResult) -> None:
         """The circuit breaker: stop after too many failures in a row, or a refused token."""
@@ -801,6 +958,45 @@ class BulkStream:
             )
 
 
+MAX_KEY_LENGTH = 200
+
+
+def _check_key(key: object) -> str | None:
+    if key is None:
+        return None
+    if not isinstance(key, str):
+        raise ValidationError(
+            "key", f"must be a str (your id for the message) or None, not {type(key).__name__}"
+        )
+    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
+        raise ValidationError(
+            "key", f"must be 1-{MAX_KEY_LENGTH} printable characters, got {len(key)} characters"
+        )
+    return key
+
+
+def _mismatch(*indices: int, path: object = None) -> JournalError:
+    listed = ", ".join(map(str, indices[:20])) + (" …" if len(indices) > 20 else "")
+    return JournalError(
+        f"message(s) {listed} differ from their journal entries: this journal belongs to "
+        "another job, or the input was edited since. The job stopped before any further "
+        "send. If the input was edited, restore it. If this is another job, give it a "
+        "journal of its own, and leave this one to the job it belongs to: do not start a "
+        "new journal for that job (its messages that may have gone out would be sent "
+        "again); settle them with reconcile_journal on this journal first",
+        mismatched=indices,
+        path=None if path is None else str(path),
+    )
+
+
+def _as_journal_error(exc: Exception) -> JournalError:
+    if isinstance(exc, JournalError):
+        return exc
+    error = JournalError(f"the journal failed: {type(exc).__name__}: {exc}")
+    error.__cause__ = exc
+    return error
+
+
 def _outcome_entry(slot: _Slot, result: BulkResult) -> JournalEntry:
     state: JournalState = result.outcome.value  # type: ignore[assignment]
     sms_id = cost = error = None
@@ -809,7 +1005,13 @@ def _outcome_entry(slot: _Slot, result: BulkResult) -> JournalEntry:
     elif result.error is not None:
         error = " ".join(f"{type(result.error).__name__}: {result.error}".split())[:300]
     return JournalEntry(
-        index=slot.index, hash=slot.hash, state=state, sms_id=sms_id, cost=cost, error=error
+        index=slot.index,
+        key=slot.key,
+        hash=slot.hash,
+        state=state,
+        sms_id=sms_id,
+        cost=cost,
+        error=error,
     )
 
 
@@ -846,18 +1048,25 @@ async def reconcile_journal(
     identical messages need two records. "Not there" counts only when the search was
     complete and the attempt is at least ``min_age`` seconds old (the history lags).
     """
-    entries = journal.entries()
-    claimed = {e.sms_id for e in entries.values() if e.state == "sent" and e.sms_id is not None}
+    try:
+        doubtful = {e.ident: e for e in await journal.stored(in_doubt=True)}
+        sent = [e.sms_id for e in await journal.stored() if e.state == "sent"]
+    except Exception as exc:
+        raise _as_journal_error(exc) from exc
+    claimed = {sms_id for sms_id in sent if sms_id is not None}
     found = not_sent = in_doubt = 0
     now = _dt.datetime.now(_dt.timezone.utc)
     for index, item in enumerate(messages):
-        entry = entries.get(index)
-        if entry is None or not entry.in_doubt:
-            continue
+        if not doubtful:
+            break
         try:
-            prepared = sender.prepare(_to_message(item))
+            bulk_message = _to_message(item)
+            key = _check_key(bulk_message.key)
+            entry = doubtful.pop(key if key is not None else index, None)
+            if entry is None:
+                continue
+            prepared = sender.prepare(bulk_message)
         except ValidationError:
-            in_doubt += 1
             continue
         if content_hash(prepared.phone, prepared.text, prepared.sender) != entry.hash:
             in_doubt += 1  # an edited input: the run itself refuses it
@@ -879,6 +1088,7 @@ async def reconcile_journal(
         await journal.write(
             JournalEntry(
                 index=index,
+                key=key,
                 hash=entry.hash,
                 state=state,
                 sms_id=sms_id,
@@ -886,6 +1096,7 @@ async def reconcile_journal(
                 reconciled=True,
             )
         )
+    in_doubt += len(doubtful)  # not in the messages given: nothing to look up
     return JournalReconcileResult(found, not_sent, in_doubt)
 
 

@@ -15,6 +15,7 @@ from ._base import BASE_URL_ENV, DEFAULT_BASE_URL, TOKEN_ENV, BaseClient, Params
 from ._classify import Call
 from ._endpoints import GET_BALANCE, GET_HISTORY, GET_STATUS, SEND_SMS, Endpoint
 from ._engine import AsyncBackend, AsyncEngine
+from ._fork import abandon
 from ._otp import OTP_TEMPLATES, render_otp
 from ._polling import (
     DEFAULT_POLL_INITIAL,
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     from ._bulk import BulkItem, BulkSender, BulkStream, JournalReconcileResult
     from ._journal import Journal
     from ._paging import AsyncFetchPage, HistoryIterator, PageQuery
+    from .ratelimit import RateLimit
 
 __all__ = [
     "BASE_URL_ENV",
@@ -68,6 +70,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+_UNBOUNDED_WINDOW = 2**62
+"""``reconcile_journal`` without a window: the search ends at the attempt's time."""
 
 
 class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
@@ -81,14 +86,20 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         result = await sms.send_sms("998901234567", "Salom!")
     ```
 
+    Where start and stop are separate hooks (a bot's startup and shutdown), use
+    ``await sms.open()`` and ``await sms.aclose()`` instead. After ``os.fork()`` a
+    child builds its own pool on first use (``docs/sync.md``).
+
     Args:
         token: API token; defaults to the ``DEVSMS_TOKEN`` environment variable.
         base_url: the API root; defaults to the ``DEVSMS_BASE_URL`` environment
             variable, else ``https://devsms.uz/api``. Plain ``http://`` is refused for
             non-loopback hosts unless ``allow_insecure_http=True`` (the token would
-            travel in clear text).
+            travel in clear text); so are credentials (``user:pw@``), a query and a
+            fragment.
         timeout: seconds or an ``httpx.Timeout``; default connect 5, read 30,
-            write 10, pool 10. Every method also takes ``timeout=``.
+            write 10, pool 10. Every method also takes ``timeout=``. ``None`` is
+            refused (a send could wait for ever): ``httpx.Timeout(None)`` means it.
         max_retries: retries of *reads* (history, balance, status). Sends are retried
             only when the request provably never left (see ``docs/errors.md``).
         retry_deadline: seconds after the first attempt past which no retry starts
@@ -113,10 +124,18 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
             ``998901234567``), another ISO 3166 code (checked with ``phonenumbers``),
             or ``None`` to accept international numbers only. See
             ``docs/live-service.md``.
+        rate_limit: paces the sends (``send_sms``, ``send_otp``, every bulk send;
+            never reads): a ``devsms_async.ratelimit.LocalRateLimit`` (this process) or
+            ``RedisRateLimit`` (every process sharing a Redis). Each send waits for its
+            slot first; see ``docs/ratelimit.md``.
         phone_check: ``"valid"`` (default): a non-Uzbek number must be in a range the
             numbering plan assigns; ``"possible"``: a possible length for its country
             is enough, for ranges newer than ``phonenumbers``' data (a mistyped number
             is then sent and charged). See ``normalize_phone``.
+        rate_limit: paces the sends (``send_sms``, ``send_otp``, every bulk send;
+            never reads): a ``devsms_async.ratelimit.LocalRateLimit`` (this process) or
+            ``RedisRateLimit`` (every process sharing a Redis). Each send waits for its
+            slot first; see ``docs/ratelimit.md``.
 
     A misspelt option (``sendr=``) fails the type check, and at run time raises
     ``ValidationError`` naming the class and the closest option.
@@ -130,7 +149,26 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
     # -- lifecycle -------------------------------------------------------------------
 
     async def __aenter__(self) -> AsyncDevSMS:
+        return await self.open()
+
+    async def open(self) -> AsyncDevSMS:
+        """Open the client (its connection pool, in the running event loop) without an
+        ``async with`` block; returns it.
+
+        For applications whose start and stop are separate hooks (an aiogram bot's
+        ``on_startup``/``on_shutdown``, a worker's setup): pair it with ``aclose()``.
+        A client is opened once, by ``open()`` or by ``async with``.
+        """
         self._check_can_enter()
+        engine = self._open_engine()
+        self._engine = engine
+        self._fork_guard.renew()
+        self._backend_in_use = engine.backend.name
+        self._state = State.OPEN
+        return self
+
+    def _open_engine(self) -> AsyncEngine:
+        """A new pool and engine, bound to the running event loop."""
         backend: AsyncBackend
         headers = self._headers()
         if self._user_client is not None:
@@ -152,12 +190,9 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
                 )
                 name = "custom" if self._transport is not None else "httpx"
                 backend = HttpxAsyncBackend(client, headers, owned=True, name=name)
-        self._engine = AsyncEngine(
+        return AsyncEngine(
             backend, base_url=self._base_url, policy=self._policy, log_sensitive=self._log_sensitive
         )
-        self._backend_in_use = backend.name
-        self._state = State.OPEN
-        return self
 
     async def __aexit__(
         self,
@@ -168,13 +203,33 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the owned HTTP client (a user-supplied one is left open). Idempotent."""
+        """Close the owned HTTP client (a user-supplied one is left open). Idempotent.
+
+        In a forked child the parent's pool is left alone (closing it there could write
+        to the parent's connections): only this process's own pool is closed.
+        """
         if self._state is State.CLOSED:
             return
         engine, self._engine = self._engine, None
         self._state = State.CLOSED
         if engine is not None:
-            await engine.backend.aclose()
+            if self._fork_guard.forked():
+                abandon(engine)
+            else:
+                await engine.backend.aclose()
+
+    def _engine_after_fork(self) -> AsyncEngine:
+        """The engine to use in this process: in a forked child, a fresh pool in the
+        child's own event loop (the parent's loop and sockets are not this process's)."""
+        self._check_open()
+        with self._fork_lock:  # threads of the child racing to its first request
+            if self._engine is not None and not self._fork_guard.forked():
+                return self._engine
+            self._check_can_rebuild()
+            abandon(self._engine)
+            engine = self._engine = self._open_engine()
+            self._fork_guard.renew()
+            return engine
 
     @property
     def _http(self) -> Any:
@@ -187,6 +242,8 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
     def _client(self) -> AsyncClient:
         """The open engine's HTTP client; ``UsageError`` outside the ``async with``."""
         self._check_open()
+        if self._fork_guard.forked():
+            self._engine_after_fork()
         return self._http  # type: ignore[no-any-return]
 
     # -- the one generic call --------------------------------------------------------
@@ -195,9 +252,8 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         self, endpoint: Endpoint[T], params: Params, call: Call, timeout: TimeoutTypes | None
     ) -> T:
         engine = self._engine
-        if engine is None:
-            self._check_open()
-        assert engine is not None
+        if engine is None or self._fork_guard.forked():
+            engine = self._engine_after_fork()
         return await engine.call(endpoint, params, call, self._request_timeout(timeout))
 
     # -- endpoints -------------------------------------------------------------------
@@ -224,10 +280,18 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         answer proves it; it is never retried blindly.
         """
         params = self._send_params(phone, message, sender, callback_url, type, normalize)
+        await self._pace()
         return await self._call(SEND_SMS, params, self._send_call(params), timeout)
 
+    async def _pace(self) -> None:
+        """Wait for the rate limit's slot (after the checks: bad input never waits)."""
+        if self._rate_limit is not None:
+            self._check_open()  # a closed client must not take a slot first
+            await self._rate_limit.acquire()
+
     async def _send(self, params: Params, timeout: TimeoutTypes | None) -> SendResult:
-        """Send parameters built by ``_send_params`` (bulk sending's way in)."""
+        """Send parameters built by ``_send_params`` (bulk sending's way in; the bulk
+        engine waits for the rate limit itself, before journaling the attempt)."""
         return await self._call(SEND_SMS, params, self._send_call(params), timeout)
 
     async def send_otp(
@@ -247,6 +311,7 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         balance is still charged**: ``ServiceNameRejectedError`` says so.
         """
         params, call = self._otp(phone, template, service_name, otp_code, callback_url)
+        await self._pace()
         return await self._call(SEND_SMS, params, call, timeout)
 
     async def get_history(
@@ -383,6 +448,7 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         *,
         concurrency: int | None = None,
         per_second: float | None = None,
+        rate_limit: RateLimit | None = None,
         normalize: bool = False,
         check_balance: bool = False,
         timeout: TimeoutTypes | None = None,
@@ -400,7 +466,13 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
                 default pool, the measured sweet spot), or the pool size if smaller.
                 More than ``pool_size`` is refused with ``ValidationError``: the extra
                 requests would only queue inside the pool.
-            per_second: optional cap on sends *started* per second, evenly spaced.
+            per_second: optional cap on sends *started* per second, evenly spaced,
+                in this job (a shortcut for ``rate_limit=LocalRateLimit(per_second)``).
+            rate_limit: pace this job's sends with a ``RateLimit`` (e.g. a
+                ``RedisRateLimit`` shared by several processes); not with
+                ``per_second``. The client's own ``rate_limit`` applies as well. A
+                message whose slot cannot be had (``RateLimitUnavailableError``) is
+                ``FAILED``, not sent, and no new send starts (``stopped_because``).
             normalize: replace Uzbek apostrophe look-alikes, as in ``send_sms``.
             check_balance: first call ``get_balance()`` and refuse
                 (``InsufficientBalanceError``) a job whose estimated cost exceeds the
@@ -429,6 +501,7 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
             messages,
             concurrency=concurrency,
             per_second=per_second,
+            rate_limit=rate_limit,
             normalize=normalize,
             check_balance=check_balance,
             timeout=timeout,
@@ -444,6 +517,7 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         *,
         concurrency: int | None = None,
         per_second: float | None = None,
+        rate_limit: RateLimit | None = None,
         normalize: bool = False,
         check_balance: bool = False,
         timeout: TimeoutTypes | None = None,
@@ -470,6 +544,7 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
             self._bulk_sender(check_bool("normalize", normalize), to_timeout(timeout)),
             concurrency=concurrency,
             per_second=per_second,
+            rate_limit=rate_limit,
             check_balance=check_balance,
             journal=journal,
             resend_in_doubt=resend_in_doubt,
@@ -496,6 +571,7 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
             pool_size=self.pool_size,
             get_balance=functools.partial(self.get_balance, timeout=timeout),
             ready=self._client,
+            rate_limit=self._rate_limit,
             normalize=normalize,
             default_region=self.default_region,
             phone_check=self.phone_check,
@@ -507,23 +583,28 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         messages: Iterable[BulkItem],
         *,
         normalize: bool = False,
-        window: int = DEFAULT_RECONCILE_WINDOW,
+        window: int | None = None,
         skew: float | _dt.timedelta = DEFAULT_RECONCILE_SKEW,
         min_age: float = 120.0,
         timeout: TimeoutTypes | None = None,
     ) -> JournalReconcileResult:
         """Settle the messages a bulk journal has in doubt, from the history.
 
-        ``messages`` is the job's input (same order as when it ran). A message found
-        in the history is journaled ``sent``; one provably absent (complete search,
-        attempt at least ``min_age`` seconds old) ``failed``, so the next run with the
-        journal sends it. One history record proves at most one message.
+        ``messages`` is the job's input (same order as when it ran; keyed messages in
+        any order). A message found in the history is journaled ``sent``; one provably
+        absent (complete search, attempt at least ``min_age`` seconds old) ``failed``,
+        so the next run with the journal sends it. One history record proves at most
+        one message. Each search reads the history back to the attempt's own time
+        (minus ``skew``), however many records that is; ``window`` caps the records
+        read per message instead (then "not found" past the cap proves nothing).
         """
         from ._bulk import reconcile_journal
 
+        limit = _UNBOUNDED_WINDOW if window is None else window
+
         async def lookup(query: SendQuery, exclude: Collection[int]) -> ReconcileResult:
             return await self.reconcile(
-                query, window=window, skew=skew, timeout=timeout, exclude=exclude
+                query, window=limit, skew=skew, timeout=timeout, exclude=exclude
             )
 
         sender = self._bulk_sender(check_bool("normalize", normalize), to_timeout(timeout))

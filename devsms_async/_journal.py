@@ -1,18 +1,22 @@
 """The write-ahead journal of a bulk job: what was attempted and what came of it.
 
-``stream_bulk(..., journal=...)`` writes, for message ``i`` of the input:
+``stream_bulk(..., journal=...)`` records, for each message (known by its ``key``, or
+else by its index ``i`` in the input):
 
-* an ``attempting`` entry, durable **before** the request of ``i`` starts;
+* a *claim*, an ``attempting`` entry durable **before** the request starts, made only if
+  the message may be sent (``claimable``: never attempted, or provably not sent);
 * its outcome when it ends: ``sent`` (with ``sms_id``), ``failed`` (provably not sent),
   ``unknown`` (may have been sent) or ``not_started`` — the ``BulkOutcome`` values.
 
 Run again with the same journal, the job resumes: ``sent`` is never sent again,
 ``attempting``/``unknown`` (in doubt) are not re-sent unless asked, ``failed`` and
-``not_started`` are sent again. A message whose content differs from its entry (an
-edited input) is refused, never trusted.
+``not_started`` are sent again. A message whose content differs from its entry (another
+job's journal, an edited input) stops the job, never trusted.
 
 ``Journal`` is the protocol the engine needs; ``FileJournal`` keeps it in a
-JSON Lines file, ``fsync``'d per group of records, locked for one run at a time.
+JSON Lines file, ``fsync``'d per group of records, locked for one run at a time (its
+claims are local: one process holds the file); ``PostgresJournal`` (``_pgjournal``)
+shares one job between processes.
 
 Why JSON Lines and not SQLite: the engine needs exactly two things, "durable on
 return" and "the last entry per message", which an append-only file gives with one
@@ -25,6 +29,7 @@ read with ``tail``, and journals of ``devsms bulk`` 0.1 keep working.
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import hashlib
 import json
 import os
@@ -33,11 +38,11 @@ from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
+from typing import IO, TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
 import attrs
 
-from .errors import DevSMSError
+from .errors import JournalError, UsageError
 
 if TYPE_CHECKING:
     import anyio
@@ -48,6 +53,7 @@ __all__ = [
     "JournalEntry",
     "JournalError",
     "JournalState",
+    "claimable",
     "content_hash",
 ]
 
@@ -57,13 +63,9 @@ VERSION = 2
 ``sent``; it is still read)."""
 
 JournalState = Literal["attempting", "sent", "failed", "unknown", "not_started"]
+"""A journal entry's state: ``attempting`` before a send, then its outcome."""
 STATES: frozenset[str] = frozenset({"attempting", "sent", "failed", "unknown", "not_started"})
 IN_DOUBT: frozenset[str] = frozenset({"attempting", "unknown"})
-
-
-class JournalError(DevSMSError):
-    """The journal cannot be used: corrupt, locked by another run, for other
-    messages, or the disk refused a write."""
 
 
 def content_hash(phone: str, message: str, sender: str | None) -> str:
@@ -76,9 +78,18 @@ def _now() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc)
 
 
+Ident: TypeAlias = "int | str"
+"""How a journal knows a message: its ``key`` when it has one, else its index."""
+
+
 @attrs.frozen(kw_only=True)
 class JournalEntry:
-    """One record of the journal: message ``index`` (0-based) reached ``state``."""
+    """One record of the journal: message ``index`` (0-based) reached ``state``.
+
+    ``key`` is the message's own id (``BulkMessage(key=...)``), when it has one: a
+    journal then knows the message by its key, whatever its position in the input.
+    ``worker`` names the process that claimed it (a shared journal's claims only).
+    """
 
     index: int
     hash: str
@@ -90,6 +101,13 @@ class JournalEntry:
     error: str | None = None
     reconciled: bool = False
     """Settled from the history by ``reconcile_journal``, not by a send's answer."""
+    key: str | None = None
+    worker: str | None = None
+
+    @property
+    def ident(self) -> int | str:
+        """The message's identity in the journal: ``key``, else ``index``."""
+        return self.key if self.key is not None else self.index
 
     @property
     def in_doubt(self) -> bool:
@@ -97,15 +115,45 @@ class JournalEntry:
         return self.state in IN_DOUBT
 
 
-class Journal(Protocol):
-    """What ``stream_bulk(journal=...)`` needs from a journal."""
+def claimable(current: JournalEntry | None, claim: JournalEntry, *, takeover: bool) -> bool:
+    """May ``claim`` (``attempting``) replace ``current``, the message's last entry?
 
-    def entries(self) -> Mapping[int, JournalEntry]:
-        """The last entry of every message, by index (kept up to date by ``write``)."""
+    Yes for a message never attempted, or provably not sent (``failed``,
+    ``not_started``) with the same content; in doubt only with ``takeover``
+    (``resend_in_doubt=True``); never once ``sent`` or for other content.
+    """
+    if current is None:
+        return True
+    if current.hash != claim.hash:
+        return False
+    return current.state in ("failed", "not_started") or (takeover and current.in_doubt)
+
+
+class Journal(Protocol):
+    """What ``stream_bulk(journal=...)`` needs from a journal (``FileJournal``,
+    ``PostgresJournal``, or your own).
+
+    Every method that returns has made its write durable (fsync'd, committed); one
+    that raises must raise ``JournalError``, and the engine then treats the message as
+    possibly claimed, never as free to send.
+    """
+
+    async def claim(self, entry: JournalEntry, *, takeover: bool = False) -> JournalEntry | None:
+        """Record ``entry`` (state ``attempting``) if ``claimable`` from the message's
+        last entry, atomically: ``None`` when this caller now holds the message, else
+        the entry that stands (sent, held by another worker, other content ...)."""
         ...
 
     async def write(self, entry: JournalEntry) -> None:
-        """Record ``entry``; it must be durable when this returns."""
+        """Record an outcome (or ``reconcile_journal``'s verdict) for a claimed message."""
+        ...
+
+    async def stored(self, *, in_doubt: bool = False) -> list[JournalEntry]:
+        """The last entry of every message of the job (only those in doubt, if asked)."""
+        ...
+
+    async def counts(self) -> dict[str, int]:
+        """``{state: number of messages}`` for the whole job, every state present."""
         ...
 
 
@@ -126,6 +174,8 @@ def _to_record(entry: JournalEntry) -> dict[str, Any]:
             record[name] = str(value) if isinstance(value, Decimal) else value
     if entry.reconciled:
         record["reconciled"] = True
+    if entry.key is not None:
+        record["key"] = entry.key
     return record
 
 
@@ -146,8 +196,16 @@ class FileJournal:
 
     def __init__(self, path: str | os.PathLike[str], *, name: str | None = None) -> None:
         self.path = Path(path)
-        created = not self.path.exists()
-        file = open(self.path, "a+b")  # noqa: SIM115 - owned by the journal, closed by close()
+        try:
+            created = not self.path.exists()
+            # Unbuffered: a write the disk refused leaves nothing behind in a buffer for
+            # close() to retry (and fail on again, replacing the job's own error).
+            file = open(self.path, "a+b", buffering=0)  # noqa: SIM115 - closed by close()
+        except OSError as exc:
+            raise JournalError(
+                f"cannot open the journal {self.path}: {exc.strerror or exc}",
+                path=str(self.path),
+            ) from exc
         try:
             _lock(file, self.path)
             entries, complete = read_entries(self.path)
@@ -161,11 +219,18 @@ class FileJournal:
                 _write_all(file, _encode(header))
                 if created:
                     _fsync_dir(self.path.parent)
+        except OSError as exc:
+            file.close()
+            raise JournalError(
+                f"cannot use the journal {self.path}: {exc.strerror or exc}",
+                path=str(self.path),
+            ) from exc
         except BaseException:
             file.close()
             raise
         self._file = file
-        self._entries = entries
+        self._pid = os.getpid()
+        self._entries: dict[Ident, JournalEntry] = entries
         self._pending: list[bytes] = []
         self._staged: list[JournalEntry] = []
         self._queued = 0
@@ -178,12 +243,42 @@ class FileJournal:
         state = "closed" if self._file.closed else f"{len(self._entries)} entries"
         return f"<FileJournal {str(self.path)!r} {state}>"
 
-    def entries(self) -> Mapping[int, JournalEntry]:
+    def entries(self) -> Mapping[Ident, JournalEntry]:
+        """The last entry of every message, by ``ident`` (key, else index)."""
         return self._entries
 
+    async def claim(self, entry: JournalEntry, *, takeover: bool = False) -> JournalEntry | None:
+        """Write ``attempting`` for ``entry`` if the message may be sent (one process
+        holds the file, so the check and the write cannot race with another run)."""
+        current = self._entries.get(entry.ident)
+        if not claimable(current, entry, takeover=takeover):
+            return current
+        await self.write(entry)
+        return None
+
+    async def stored(self, *, in_doubt: bool = False) -> list[JournalEntry]:
+        return [e for e in self._entries.values() if e.in_doubt or not in_doubt]
+
+    async def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(sorted(STATES), 0)
+        for entry in self._entries.values():
+            counts[entry.state] += 1
+        return counts
+
     def close(self) -> None:
-        """Close the file (which releases the lock). Idempotent."""
-        self._file.close()
+        """Close the file (which releases the lock). Idempotent.
+
+        Never raises after a failed write (that failure was the job's error already);
+        otherwise a failure to close is a ``JournalError``.
+        """
+        try:
+            self._file.close()
+        except OSError as exc:
+            if self._error is None:
+                raise JournalError(
+                    f"cannot close the journal {self.path}: {exc.strerror or exc}",
+                    path=str(self.path),
+                ) from exc
 
     def __enter__(self) -> FileJournal:
         return self
@@ -206,6 +301,13 @@ class FileJournal:
 
         if self._file.closed:
             raise JournalError(f"{self.path} is closed")
+        if self._pid != os.getpid():
+            # The child shares the parent's file and lock: two writers, one journal.
+            raise UsageError(
+                f"this FileJournal was opened in process {self._pid}, and this is a forked "
+                "child: the parent's journal (and its lock) is not the child's. Open the "
+                "journal in the process that runs the job"
+            )
         if self._flushed is None:
             self._flushed = anyio.Event()
         self._pending.append(_encode(_to_record(entry)))
@@ -214,7 +316,10 @@ class FileJournal:
         mine = self._queued
         while self._durable < mine:
             if self._error is not None:
-                raise JournalError(f"cannot write {self.path}: {self._error}") from self._error
+                reason = getattr(self._error, "strerror", None) or self._error
+                raise JournalError(
+                    f"cannot write the journal {self.path}: {reason}", path=str(self.path)
+                ) from self._error
             if self._flushing:
                 await self._flushed.wait()
                 continue
@@ -237,7 +342,7 @@ class FileJournal:
         else:
             self._durable = upto
             for entry in staged:
-                self._entries[entry.index] = entry
+                self._entries[entry.ident] = entry
         finally:
             self._flushing = False
             done, self._flushed = self._flushed, anyio.Event()
@@ -247,7 +352,7 @@ class FileJournal:
         _write_all(self._file, data)
 
 
-def read_entries(path: Path) -> tuple[dict[int, JournalEntry], int]:
+def read_entries(path: Path) -> tuple[dict[Ident, JournalEntry], int]:
     """The last entry per message and the byte length of the complete records.
 
     A final line without its newline is a record cut short by a crash: its write never
@@ -257,13 +362,13 @@ def read_entries(path: Path) -> tuple[dict[int, JournalEntry], int]:
     data = path.read_bytes()
     end = data.rfind(b"\n") + 1
     lines = data[:end].splitlines()
-    entries: dict[int, JournalEntry] = {}
+    entries: dict[Ident, JournalEntry] = {}
     if not lines:
         return entries, end
     version = _check_header(path, lines[0])
     for number, raw in enumerate(lines[1:], start=2):
         entry = _parse_entry(path, number, raw, version)
-        entries[entry.index] = entry
+        entries[entry.ident] = entry
     return entries, end
 
 
@@ -303,6 +408,7 @@ def _parse_entry(path: Path, number: int, raw: bytes, version: int) -> JournalEn
             state = "sent"
         sms_id, cost, error = rec.get("sms_id"), rec.get("cost"), rec.get("error")
         reconciled = rec.get("reconciled", False)
+        key = rec.get("key")
         when = _timestamp(at)
         cost = _cost(cost)
         ok = (
@@ -314,6 +420,7 @@ def _parse_entry(path: Path, number: int, raw: bytes, version: int) -> JournalEn
             and (sms_id is None or type(sms_id) is int)
             and (error is None or isinstance(error, str))
             and isinstance(reconciled, bool)
+            and (key is None or isinstance(key, str))
         )
     except (ValueError, KeyError, TypeError):
         ok = False
@@ -329,6 +436,7 @@ def _parse_entry(path: Path, number: int, raw: bytes, version: int) -> JournalEn
         cost=cost,
         error=error,
         reconciled=reconciled,
+        key=key,
     )
 
 
@@ -343,8 +451,12 @@ def _timestamp(text: object) -> _dt.datetime | None:
 
 
 def _write_all(file: IO[bytes], data: bytes) -> None:
-    file.write(data)
-    file.flush()
+    view = memoryview(data)
+    while view:  # an unbuffered write may be short (a nearly full disk)
+        written = file.write(view)
+        if not written:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view = view[written:]
     os.fsync(file.fileno())
 
 

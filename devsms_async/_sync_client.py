@@ -19,6 +19,7 @@ from ._base import BaseClient, Params, State
 from ._classify import Call
 from ._endpoints import GET_BALANCE, GET_HISTORY, GET_STATUS, SEND_SMS, Endpoint
 from ._engine import SyncEngine
+from ._fork import abandon
 from ._polling import DEFAULT_POLL_INITIAL, DEFAULT_POLL_MAX, DEFAULT_WAIT_TIMEOUT, Until
 from ._polling import wait_for_status_sync as _wait_for_status
 from ._reconcile import DEFAULT_SKEW as DEFAULT_RECONCILE_SKEW
@@ -49,8 +50,8 @@ T = TypeVar("T")
 class DevSMS(BaseClient[BaseTransport, Client]):
     """Synchronous client for the DevSMS.uz API: ``AsyncDevSMS`` without ``await``.
 
-    Use it as a context manager; it owns one pooled ``httpx.Client``, created on entry
-    and closed on exit:
+    Use it as a context manager (or ``open()`` and ``close()``); it owns one pooled
+    ``httpx.Client``, created on entry and closed on exit:
 
     ```python
     with DevSMS("token") as sms:
@@ -60,12 +61,17 @@ class DevSMS(BaseClient[BaseTransport, Client]):
     The options are those of ``AsyncDevSMS``, with ``transport=`` an
     ``httpx.BaseTransport`` (``devsms_async.testing.SandboxTransport`` is both kinds)
     and ``http_client=`` an ``httpx.Client``. ``http_backend`` may be ``"httpx"`` or
-    ``"auto"`` (both mean httpx); ``"aiohttp"`` is asyncio only. There is no bulk
-    sending: see ``docs/sync.md``.
+    ``"auto"`` (both mean httpx); ``"aiohttp"`` is asyncio only. ``rate_limit=`` takes
+    a ``SyncRateLimit`` (``LocalRateLimit`` and ``RedisRateLimit`` are both kinds). There
+    is no bulk sending: see ``docs/sync.md``.
     """
 
     _face = "DevSMS"
     _enter = "with"
+    _open_call = "sms.open()"
+    _http_client_types: tuple[type, ...] = (Client,)
+    _transport_types: tuple[type, ...] = (BaseTransport,)
+    _pace_method = "acquire_sync"
     _asynchronous = False
 
     _engine: SyncEngine | None = None
@@ -73,9 +79,27 @@ class DevSMS(BaseClient[BaseTransport, Client]):
     # -- lifecycle -------------------------------------------------------------------
 
     def __enter__(self) -> DevSMS:
+        return self.open()
+
+    def open(self) -> DevSMS:
+        """Open the client (its connection pool) without a ``with`` block; returns it.
+
+        For code that keeps one client for the life of the process (a module-level
+        client in Django or a Celery worker): pair it with ``close()``. A client is
+        opened once, by ``open()`` or by ``with``; after ``os.fork()`` the child
+        builds its own pool on first use (``docs/sync.md``).
+        """
         self._check_can_enter()
         if self._http_backend == "aiohttp":
             raise ValidationError("http_backend", "'aiohttp' is asyncio only; DevSMS runs on httpx")
+        engine = self._open_engine()
+        self._engine = engine
+        self._fork_guard.renew()
+        self._backend_in_use = engine.backend.name
+        self._state = State.OPEN
+        return self
+
+    def _open_engine(self) -> SyncEngine:
         headers = self._headers()
         if self._user_client is not None:
             backend = HttpxSyncBackend(self._user_client, headers, owned=False, name="custom")
@@ -88,12 +112,9 @@ class DevSMS(BaseClient[BaseTransport, Client]):
             )
             name = "custom" if self._transport is not None else "httpx"
             backend = HttpxSyncBackend(client, headers, owned=True, name=name)
-        self._engine = SyncEngine(
+        return SyncEngine(
             backend, base_url=self._base_url, policy=self._policy, log_sensitive=self._log_sensitive
         )
-        self._backend_in_use = backend.name
-        self._state = State.OPEN
-        return self
 
     def __exit__(
         self,
@@ -104,27 +125,46 @@ class DevSMS(BaseClient[BaseTransport, Client]):
         self.close()
 
     def close(self) -> None:
-        """Close the owned HTTP client (a user-supplied one is left open). Idempotent."""
+        """Close the owned HTTP client (a user-supplied one is left open). Idempotent.
+
+        In a forked child the parent's pool is left alone (closing it there could
+        disturb the parent's connections): only this process's own pool is closed.
+        """
         if self._state is State.CLOSED:
             return
         engine, self._engine = self._engine, None
         self._state = State.CLOSED
         if engine is not None:
-            engine.backend.close()
+            if self._fork_guard.forked():
+                abandon(engine)
+            else:
+                engine.backend.close()
+
+    def _engine_after_fork(self) -> SyncEngine:
+        """The engine to use in this process: a fresh one in a forked child."""
+        self._check_open()
+        with self._fork_lock:  # threads of the child racing to its first request
+            if self._engine is not None and not self._fork_guard.forked():
+                return self._engine
+            self._check_can_rebuild()
+            abandon(self._engine)
+            engine = self._engine = self._open_engine()
+            self._fork_guard.renew()
+            return engine
 
     def _client(self) -> Client:
         """The open engine's ``httpx.Client``; ``UsageError`` outside the ``with``."""
         self._check_open()
-        assert self._engine is not None
-        return self._engine.backend.client  # type: ignore[attr-defined, no-any-return]
+        engine = self._engine_after_fork() if self._fork_guard.forked() else self._engine
+        assert engine is not None
+        return engine.backend.client  # type: ignore[attr-defined, no-any-return]
 
     def _call(
         self, endpoint: Endpoint[T], params: Params, call: Call, timeout: TimeoutTypes | None
     ) -> T:
         engine = self._engine
-        if engine is None:
-            self._check_open()
-        assert engine is not None
+        if engine is None or self._fork_guard.forked():
+            engine = self._engine_after_fork()
         return engine.call(endpoint, params, call, self._request_timeout(timeout))
 
     # -- endpoints -------------------------------------------------------------------
@@ -143,7 +183,14 @@ class DevSMS(BaseClient[BaseTransport, Client]):
         """Send one SMS; see ``AsyncDevSMS.send_sms``. ``SendOutcomeUnknownError``
         when it may have happened but no answer proves it (never retried blindly)."""
         params = self._send_params(phone, message, sender, callback_url, type, normalize)
+        self._pace()
         return self._call(SEND_SMS, params, self._send_call(params), timeout)
+
+    def _pace(self) -> None:
+        """Wait for the rate limit's slot (after the checks: bad input never waits)."""
+        if self._rate_limit is not None:
+            self._check_open()
+            self._rate_limit.acquire_sync()
 
     def send_otp(
         self,
@@ -157,6 +204,7 @@ class DevSMS(BaseClient[BaseTransport, Client]):
     ) -> SendResult:
         """Send a verification code; see ``AsyncDevSMS.send_otp``."""
         params, call = self._otp(phone, template, service_name, otp_code, callback_url)
+        self._pace()
         return self._call(SEND_SMS, params, call, timeout)
 
     def get_history(

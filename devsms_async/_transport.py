@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import math
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -63,6 +64,7 @@ __all__ = [
     "TransportError",
     "URL",
     "check_base_url",
+    "check_client_timeout",
     "exception_never_sent",
     "is_loopback",
     "make_client",
@@ -99,19 +101,70 @@ def to_timeout(value: TimeoutTypes | None) -> Timeout | None:
     if value is None or isinstance(value, Timeout):
         return value
     given: object = value  # callers may pass anything at run time
-    if isinstance(given, bool) or not isinstance(given, int | float) or given <= 0:
+    if (
+        isinstance(given, bool)
+        or not isinstance(given, int | float)
+        or not math.isfinite(given)
+        or given <= 0
+    ):
         raise ValidationError(
-            "timeout", f"must be a positive number or httpx.Timeout, got {value!r}"
+            "timeout", f"must be a positive number of seconds or an httpx.Timeout, got {value!r}"
         )
     return Timeout(float(given))
 
 
-def check_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
-    """Validate ``base_url``; plain http is refused for non-loopback hosts."""
-    parts = urllib.parse.urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+def check_client_timeout(value: object) -> Timeout:
+    """The client's ``timeout=``: ``None`` is refused rather than read as httpx reads
+    it ("no timeout"): a send with no limit at all can hang for ever on a stalled
+    connection, so waiting for ever takes an explicit ``httpx.Timeout(None)``."""
+    if value is None:
+        raise ValidationError(
+            "timeout",
+            "None would let a request wait for ever; pass seconds (e.g. 30), an "
+            "httpx.Timeout, or httpx.Timeout(None) if you really mean no limit",
+        )
+    timeout = to_timeout(value)  # type: ignore[arg-type]
+    assert timeout is not None
+    return timeout
+
+
+def check_base_url(base_url: object, *, allow_insecure_http: bool) -> str:
+    """Validate ``base_url``; plain http is refused for non-loopback hosts.
+
+    No error text quotes the URL: it is refused *because* it may hold a secret.
+    """
+    if not isinstance(base_url, str):
+        raise ValidationError(
+            "base_url", f"must be an http:// or https:// URL (a str), not {type(base_url).__name__}"
+        )
+    try:
+        parts = urllib.parse.urlsplit(base_url)
+        hostname = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a port out of range
+    except ValueError:
+        raise ValidationError("base_url", "is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not hostname:
         raise ValidationError("base_url", "must be an absolute http:// or https:// URL")
-    if parts.scheme == "http" and not allow_insecure_http and not is_loopback(parts.hostname):
+    if "@" in parts.netloc:
+        # httpx would send these as Basic auth instead of the Bearer token, and log them.
+        raise ValidationError(
+            "base_url",
+            "must not contain a user name or password (user:password@host); the SDK "
+            "authenticates with the token: remove that part",
+        )
+    if "?" in base_url or "#" in base_url:
+        raise ValidationError(
+            "base_url",
+            "must not contain a query (?...) or fragment (#...): the endpoint paths are "
+            "added after it, e.g. https://devsms.uz/api",
+        )
+    if any(ch.isspace() or not ch.isprintable() for ch in base_url):
+        raise ValidationError("base_url", "must not contain spaces or control characters")
+    try:
+        URL(base_url).host  # noqa: B018 - the host decodes its IDNA labels ("xn--") here
+    except Exception:  # httpx.InvalidURL, or an IDNA error on a bad host name
+        raise ValidationError("base_url", "is not a valid URL") from None
+    if parts.scheme == "http" and not allow_insecure_http and not is_loopback(hostname):
         raise ValidationError(
             "base_url",
             "plain http:// would send the token in clear text; use https:// or pass "

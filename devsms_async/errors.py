@@ -9,6 +9,7 @@ DevSMSError
 │   └── BalanceCheckError         send_bulk(check_balance=True): the job costs too much
 ├── InsufficientBalanceError      not enough money: BalanceCheckError or BalanceRefusedError
 ├── UsageError                    the client is used wrongly (not entered, closed, twice)
+├── RateLimitUnavailableError     the shared rate limit (Redis) cannot be reached; not sent
 ├── APIError                      the server answered and said no
 │   ├── BadRequestError           400, or success: false with a text not in the refusal table
 │   │   ├── BalanceRefusedError   the server: not enough balance ("Balans yetarli emas")
@@ -26,8 +27,11 @@ DevSMSError
 ├── SendOutcomeUnknownError       a send may or may not have happened; reconcile it
 ├── SmsIdMissingError             SendResult.require_sms_id(): the answer had no sms_id
 ├── WaitTimeoutError              wait_for_status gave up (also a TimeoutError)
+├── StoreUnavailableError         a shared store (Redis) could not be reached; failed closed
+├── JournalError                  a bulk journal is unusable: corrupt, locked, disk full, DB down
 └── VerificationError             devsms_async.verify refused to send a code; nothing was sent
     ├── CountryNotAllowedError    fraud guard: the number's country is not in allowed_countries
+    ├── NumberTypeNotAllowedError fraud guard: premium-rate, fixed line, ... (allowed_number_types)
     ├── ServiceNameBlockedError   moderation rejected service_name before; no more sends with it
     └── VerifyLimitError          a verification limit was hit; retry_after seconds
         ├── ResendTooSoonError    a new code before resend_after
@@ -65,10 +69,12 @@ __all__ = [
     "BalanceRefusedError",
     "DevSMSError",
     "InsufficientBalanceError",
+    "JournalError",
     "MalformedResponseError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RateLimitUnavailableError",
     "SendOutcomeUnknownError",
     "ServerError",
     "SenderNotAllowedError",
@@ -81,11 +87,13 @@ __all__ = [
     # -- phone verification (devsms_async.verify) --
     "CountryNotAllowedError",
     "KeyLimitError",
+    "NumberTypeNotAllowedError",
     "PhoneLimitError",
     "ResendTooSoonError",
     "ServiceLimitError",
     "ServiceNameBlockedError",
     "SpendLimitError",
+    "StoreUnavailableError",
     "VerificationError",
     "VerifyLimitError",
 ]
@@ -118,6 +126,37 @@ class ValidationError(DevSMSError, ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.reason = message
+
+
+class JournalError(DevSMSError):
+    """The journal cannot be used: corrupt, locked by another run, for other
+    messages, unreachable, or the disk refused a write.
+
+    When a job stopped because its journal failed, ``in_doubt`` holds the indices of
+    the messages whose send had started and whose outcome the journal could not record:
+    they may have gone out, and the journal may hold them as ``attempting``. Settle them
+    with ``reconcile_journal`` on the *same* journal before running the job again;
+    never start a new journal for that job. ``path`` is the journal's file or name
+    (``None`` when the error is not about one journal). ``__cause__`` is the
+    underlying error (an ``OSError`` for a full or read-only disk).
+
+    ``mismatched`` holds the indices of input messages whose content differs from
+    their journal entry (the journal belongs to another job, or the input was edited):
+    the job stopped at the first one, before any further send.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        in_doubt: tuple[int, ...] = (),
+        path: str | None = None,
+        mismatched: tuple[int, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.in_doubt = in_doubt
+        self.path = path
+        self.mismatched = mismatched
 
 
 class InsufficientBalanceError(DevSMSError):
@@ -159,6 +198,13 @@ class BalanceCheckError(ValidationError, InsufficientBalanceError):
 
 class UsageError(DevSMSError, RuntimeError):
     """The client is used outside its lifecycle (not entered, closed, entered twice)."""
+
+
+class RateLimitUnavailableError(DevSMSError):
+    """The rate limit could not give this send a slot (`RedisRateLimit`: Redis is
+    unreachable beyond its `retry_for`), so the send **did not start**: nothing went
+    out, it is safe to send again later. In a bulk job the message is `FAILED` with
+    this error and no new send starts (see docs/ratelimit.md)."""
 
 
 class APIError(DevSMSError):
@@ -365,6 +411,11 @@ class WaitTimeoutError(DevSMSError, TimeoutError):
 
     ``last`` is the record of the last poll that answered (``None`` if none did),
     ``polls`` how many polls answered, ``timeout`` the limit in seconds.
+
+    Pickled (a task queue, an error tracker, another process), ``last`` keeps its
+    status, times and cost, but its number is masked (``99890***4567``) and its text
+    (which may hold an OTP code) is left out: like every error, a pickle carries no
+    number or code.
     """
 
     def __init__(
@@ -384,8 +435,35 @@ class WaitTimeoutError(DevSMSError, TimeoutError):
         self.last = last
         self.polls = polls
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        rebuild, (cls, args, state) = super().__reduce__()
+        last = state.get("last")
+        if last is not None:
+            state = {**state, "last": _without_secrets(last)}
+        return rebuild, (cls, args, state)
+
+
+def _without_secrets(record: SmsRecord) -> SmsRecord:
+    """``record`` with its number masked and its text replaced by its length."""
+    import attrs
+
+    from ._redact import mask_phone, text_repr
+
+    return attrs.evolve(
+        record, phone_number=mask_phone(record.phone_number), message=text_repr(record.message)
+    )
+
 
 # -- phone verification (devsms_async.verify) ------------------------------------------
+
+
+class StoreUnavailableError(DevSMSError):
+    """The verification store (Redis) could not be reached or answered in time.
+
+    Raised instead of redis-py's own errors (the cause is chained). Verification fails
+    closed: no code is approved that could not be checked, and no code is sent that
+    could not be recorded. Answer it as a temporary outage (HTTP 503).
+    """
 
 
 class VerificationError(DevSMSError):
@@ -401,6 +479,19 @@ class CountryNotAllowedError(VerificationError):
     def __init__(self, message: str, *, country: str) -> None:
         super().__init__(message)
         self.country = country
+
+
+class NumberTypeNotAllowedError(VerificationError):
+    """The fraud guard refused a number of a type not in ``allowed_number_types``
+    (premium-rate, toll-free, a fixed line, ...).
+
+    ``number_type`` is the type's name as ``phonenumbers`` gives it, lower case
+    (``"premium_rate"``). The error text never contains the number.
+    """
+
+    def __init__(self, message: str, *, number_type: str) -> None:
+        super().__init__(message)
+        self.number_type = number_type
 
 
 class ServiceNameBlockedError(VerificationError):

@@ -218,6 +218,9 @@ class BulkMessage:
     """One message of a bulk job; ``send_bulk`` also takes plain ``(phone, message)`` tuples.
 
     ``sender``/``callback_url`` left as ``None`` fall back to the client's defaults.
+    ``key`` is your stable id for the message (a customer or order id, a ``str`` of
+    1-200 characters): a journal then knows the message by it instead of by its
+    position in the input, and a key twice in one job is a ``ValidationError``.
     """
 
     phone: str = attrs.field(repr=phone_repr)
@@ -225,6 +228,7 @@ class BulkMessage:
     sender: str | None = None
     callback_url: str | None = None
     type: SmsType | str = SmsType.ESKIZ
+    key: str | None = None
 
 
 class BulkOutcome(str, enum.Enum):
@@ -241,6 +245,9 @@ class BulkOutcome(str, enum.Enum):
     """The job stopped (cancelled, or stopped early) before this message was sent."""
     ALREADY_SENT = "already_sent"
     """Not sent now: the job's journal says an earlier run sent it (``previous``)."""
+    CLAIMED_ELSEWHERE = "claimed_elsewhere"
+    """Not sent now: another worker of a shared journal holds it (``previous``), sending
+    it now or dead while sending it (then it is in doubt until ``reconcile_journal``)."""
 
     def __str__(self) -> str:
         return self.value
@@ -273,9 +280,7 @@ class BulkResult:
             return BulkOutcome.UNKNOWN
         if self.error is not None:
             return BulkOutcome.FAILED
-        if self.previous is not None and self.previous.state == "sent":
-            return BulkOutcome.ALREADY_SENT
-        return BulkOutcome.NOT_STARTED
+        return _skipped(self.previous)
 
     @property
     def ok(self) -> bool:
@@ -339,20 +344,31 @@ class BulkUnknown(BulkResult):
 
 @attrs.frozen(kw_only=True)
 class BulkSkipped(BulkResult):
-    """``NOT_STARTED`` or ``ALREADY_SENT``: nothing was sent in this run."""
+    """``NOT_STARTED``, ``ALREADY_SENT`` or ``CLAIMED_ELSEWHERE``: nothing was sent in
+    this run."""
 
     result: None = None
     error: None = None
 
     @property
-    def outcome(self) -> Literal[BulkOutcome.NOT_STARTED, BulkOutcome.ALREADY_SENT]:
-        if self.previous is not None and self.previous.state == "sent":
-            return BulkOutcome.ALREADY_SENT
-        return BulkOutcome.NOT_STARTED
+    def outcome(
+        self,
+    ) -> Literal[BulkOutcome.NOT_STARTED, BulkOutcome.ALREADY_SENT, BulkOutcome.CLAIMED_ELSEWHERE]:
+        return _skipped(self.previous)
 
     @property
     def ok(self) -> Literal[False]:
         return False
+
+
+def _skipped(
+    previous: JournalEntry | None,
+) -> Literal[BulkOutcome.NOT_STARTED, BulkOutcome.ALREADY_SENT, BulkOutcome.CLAIMED_ELSEWHERE]:
+    if previous is not None and previous.state == "sent":
+        return BulkOutcome.ALREADY_SENT
+    if previous is not None and previous.state == "attempting":
+        return BulkOutcome.CLAIMED_ELSEWHERE
+    return BulkOutcome.NOT_STARTED
 
 
 AnyBulkResult: TypeAlias = BulkSent | BulkFailed | BulkUnknown | BulkSkipped

@@ -12,6 +12,8 @@ import anyio
 import pytest
 import stamina
 
+from _redis import RedisServer
+
 T = TypeVar("T")
 
 SPEC_DIR = Path(__file__).parent / "spec"
@@ -51,3 +53,29 @@ def run(backend: str) -> Callable[..., Any]:
         return anyio.run(fn, *args, backend=backend, backend_options=backend_options or None)
 
     return runner
+
+
+# A real PostgreSQL, started once per session when a test asks for it (tests/_postgres.py).
+from _postgres import postgres_server  # noqa: E402, F401
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server on 127.0.0.1 for the whole session (tests/_redis.py)."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A private redis-server the test may `stop()` and `start()` again (same port)."""
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -173,10 +173,11 @@ def test_an_edited_message_is_refused_not_trusted(run: Run, tmp_path: Path) -> N
                 return await sms.send_bulk(batch, journal=journal)
 
     run(go, items)
-    edited = [items[0], BulkMessage(phone=items[1].phone, message="another text")]
-    results = run(go, edited)
-    assert results[0].outcome is BulkOutcome.ALREADY_SENT
-    assert isinstance(results[1].error, JournalError)
+    edited = [items[0], BulkMessage(phone=items[1].phone, message="another text"), items[0]]
+    # The whole input is checked before the first send: the job stops, nothing more goes.
+    with pytest.raises(JournalError) as caught:
+        run(go, edited)
+    assert caught.value.mismatched == (1,)
     assert len(sandbox.messages) == 2
 
 

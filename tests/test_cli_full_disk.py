@@ -78,8 +78,16 @@ def test_a_full_disk_mid_job_is_summarised_with_the_recovery_command(
         env=env(),
         timeout=60,
     )
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert sorted(served.sent()) == sorted(rows)
+    summary = json.loads(again.stdout)
+    # A claim ("attempting") that reached the disk just before it filled, for a row the
+    # job then never sent, is younger than RECONCILE_MIN_AGE: --reconcile cannot call it
+    # "not sent" yet and keeps it in doubt (exit 3). Racy: 0 or a few such rows. Whatever
+    # the race, no row went out twice, and every row not in doubt went out.
+    doubt = {item["row"] for item in summary["unknown_rows"]}
+    assert again.returncode == (3 if doubt else 0), again.stdout + again.stderr
+    sent = served.sent()
+    assert len(sent) == len(set(sent))
+    assert sorted(sent) == sorted(r for i, r in enumerate(rows, start=1) if i not in doubt)
 
 
 def test_a_full_disk_mid_job_in_json_counts_what_went_out(served: Served, tmp_path: Path) -> None:

@@ -679,5 +679,5 @@ def test_bulk_journal_in_a_missing_directory(cli: Cli, sandbox: Sandbox, tmp_pat
     journal = tmp_path / "missing" / "j.jsonl"
     result = cli("--sandbox", "bulk", str(path), "--yes", "--journal", str(journal))
     assert result.code == 2
-    assert f"No such file or directory: {journal}" in result.error
+    assert f"cannot open the journal {journal}: No such file or directory" in result.error
     assert sandbox.messages == []

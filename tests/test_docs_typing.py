@@ -109,9 +109,10 @@ def test_the_pages_have_python_blocks() -> None:
 
 def test_skipped_blocks_are_few_and_say_why() -> None:
     skipped = [b for b in all_blocks() if b.skip_reason is not None]
-    # Two excerpts, and three framework examples (aiogram, Django, Celery: none is a
-    # dependency; each page's own test runs its block with the framework stubbed).
-    assert len(skipped) <= 5, [(b.page.name, b.line) for b in skipped]
+    # Four excerpts (bulk.md's two, scale.md's two recipes), and three framework examples
+    # (aiogram, Django, Celery: each page's own test runs its block with the framework
+    # stubbed).
+    assert len(skipped) <= 7, [(b.page.name, b.line) for b in skipped]
     assert all(len(b.skip_reason or "") >= 10 for b in skipped)
 
 

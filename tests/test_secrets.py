@@ -27,6 +27,7 @@ from devsms_async import (
     OtpTemplate,
     PermissionDeniedError,
     RateLimitError,
+    RateLimitUnavailableError,
     SenderNotAllowedError,
     SendOutcomeUnknownError,
     ServerError,
@@ -259,6 +260,16 @@ async def test_every_error_type_keeps_secrets_out(fault_server: FaultServer) -> 
         with pytest.raises(APIConnectionError) as info:
             await sms.send_sms(PHONE, TEXT)
         keep(info)
+    # A shared rate limit that cannot be reached, its password in the URL.
+    from devsms_async.ratelimit import RedisRateLimit
+
+    redis_port = refused_url().split(":")[2].split("/")[0]
+    limit = RedisRateLimit(f"redis://:{TOKEN}@127.0.0.1:{redis_port}/0", per_second=1, retry_for=0)
+    async with AsyncDevSMS(TOKEN, base_url=refused_url(), rate_limit=limit) as sms:
+        with pytest.raises(RateLimitUnavailableError) as info:
+            await sms.send_sms(PHONE, TEXT)
+        keep(info)
+    await limit.aclose()
     sandbox = Sandbox(token=TOKEN)
     async with sandbox.client() as sms:
         sent = await sms.send_sms(PHONE, TEXT)  # stays "sent": nothing advances it
@@ -291,11 +302,35 @@ async def test_every_error_type_keeps_secrets_out(fault_server: FaultServer) -> 
             (verifier(max_spend_per_hour=60), [(PHONE, None), (other, None)]),
             (verifier(), [("77012345678", None)]),
             (verifier(service_name="Scam Club"), [(PHONE, None), (PHONE, None)]),
+            (verifier(allowed_countries={"UZ", "GB"}), [("+447911123456", None)]),
+            (verifier(allowed_countries={"UZ", "GB"}), [("+449098790000", None)]),
         ]
         for v, starts in cases:
             for phone, key in starts:
                 try:
                     await v.start(phone, key=key)
+                except DevSMSError as exc:
+                    errors.setdefault(type(exc), exc)
+        # A Redis store nobody answers (a refused port): StoreUnavailableError.
+        from devsms_async.verify import RedisStore, StoreUnavailableError
+
+        down = RedisStore(url=refused_url().replace("http", "redis").removesuffix("/api"))
+        with pytest.raises(StoreUnavailableError) as info:
+            await Verifier(sms, down, service_name="TechShop", secret_key=TOKEN).check(PHONE, OTP)
+        keep(info)
+        await down.aclose()
+
+        # A bulk journal that belongs to another job (JournalError).
+        import tempfile
+        from pathlib import Path
+
+        from devsms_async import FileJournal
+
+        journal_path = Path(tempfile.mkdtemp()) / "job.journal.jsonl"
+        for text in (f"first {TOKEN}", f"second {TOKEN}"):
+            with FileJournal(journal_path) as journal:
+                try:
+                    await sms.send_bulk([(PHONE, text)], journal=journal)
                 except DevSMSError as exc:
                     errors.setdefault(type(exc), exc)
 

@@ -1,6 +1,6 @@
-"""docs/sync.md runs: every Python block, against the sandbox; the Django view and the
-Celery task are called as Django and Celery would call them (neither is installed:
-their few names are stubbed)."""
+"""docs/sync.md runs: every Python block, against the sandbox; the Celery task is called
+as Celery would call it (Celery is not installed: its few names are stubbed). The
+Django views run under real Django in tests/test_django_verify_docs.py."""
 
 from __future__ import annotations
 
@@ -28,19 +28,6 @@ def blocks() -> list[str]:
 def block(marker: str) -> str:
     [code] = [b for b in blocks() if marker in b]
     return code
-
-
-class JsonResponse:
-    def __init__(self, data: dict[str, Any], status: int = 200) -> None:
-        self.data = data
-        self.status_code = status
-
-
-class Request:
-    def __init__(self, post: dict[str, str]) -> None:
-        self.method = "POST"
-        self.POST = post
-        self.session: dict[str, str] = {}
 
 
 class Task:
@@ -77,16 +64,8 @@ def sandbox(monkeypatch: pytest.MonkeyPatch) -> Sandbox:
     monkeypatch.setattr(devsms_async, "DevSMS", SyncClient)
     monkeypatch.setattr(devsms_async, "AsyncDevSMS", AsyncClient)
     stubs = {
-        "django": types.ModuleType("django"),
-        "django.http": types.ModuleType("django.http"),
-        "django.views": types.ModuleType("django.views"),
-        "django.views.decorators": types.ModuleType("django.views.decorators"),
-        "django.views.decorators.http": types.ModuleType("django.views.decorators.http"),
         "celery": types.ModuleType("celery"),
     }
-    stubs["django.http"].JsonResponse = JsonResponse  # type: ignore[attr-defined]
-    stubs["django.http"].HttpRequest = Request  # type: ignore[attr-defined]
-    stubs["django.views.decorators.http"].require_POST = lambda fn: fn  # type: ignore[attr-defined]
     stubs["celery"].shared_task = lambda **options: lambda fn: Task(fn, options)  # type: ignore[attr-defined]
     for name, module in stubs.items():
         monkeypatch.setitem(sys.modules, name, module)
@@ -102,7 +81,7 @@ def run(code: str) -> dict[str, Any]:
 def test_every_block_runs_and_prints_what_it_says(
     sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert len(blocks()) == 5
+    assert len(blocks()) == 6
     for code in blocks():
         run(code)
         printed = capsys.readouterr().out.splitlines()
@@ -110,32 +89,6 @@ def test_every_block_runs_and_prints_what_it_says(
         for line in expected:
             assert line in printed
     assert sandbox.requests
-
-
-def test_the_django_view(sandbox: Sandbox) -> None:
-    namespace = run(block("send_login_code"))
-    view = namespace["send_login_code"]
-    try:
-        request = Request({"phone": "+998 90 123 45 67"})
-        ok = view(request)
-        assert ok.status_code == 200
-        stored = sandbox.get_message(ok.data["sms_id"])
-        assert stored.text.endswith(request.session["login_code"])
-
-        bad = view(Request({"phone": "12"}))
-        assert (bad.status_code, bad.data["field"]) == (400, "phone")
-
-        sandbox.fail_next(502, path="send_sms.php", after_processing=True)
-        unknown = view(Request({"phone": PHONE}))
-        assert unknown.status_code == 503
-        assert len(sandbox.messages) == 2  # the unknown one went out once, never twice
-
-        assert view(Request({"phone": PHONE})).status_code == 200
-        assert namespace["get_sms"]() is namespace["get_sms"]()  # one client per process
-        assert sandbox.requests[-1].headers["authorization"] == f"Bearer {TOKEN}"
-    finally:
-        namespace["_clients"].close()
-    assert namespace["get_sms"]().is_closed
 
 
 def test_the_celery_task(sandbox: Sandbox) -> None:

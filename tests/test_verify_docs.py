@@ -122,3 +122,45 @@ def test_the_blocks_type_check(tmp_path: Path) -> None:
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def test_the_fastapi_app_answers_503_while_redis_is_down(
+    app: tuple[Any, Sandbox], tmp_path: Path
+) -> None:
+    """The documented handler: a store that cannot be reached is a 503 with Retry-After,
+    and nothing is sent (a real redis-server, stopped before the requests)."""
+    from devsms_async.verify import RedisStore
+    from redis_server import redis_server
+
+    fastapi_app, sandbox = app
+    async with fastapi_app.router.lifespan_context(fastapi_app):
+        with redis_server(tmp_path) as server:
+            url = server.url
+        documented: Verifier = fastapi_app.state.verifier
+        async with RedisStore(url=url + "?socket_connect_timeout=2") as store:
+            fastapi_app.state.verifier = Verifier(
+                documented._sms, store, service_name="MyShop", secret_key="s" * 32
+            )
+            transport = httpx.ASGITransport(app=fastapi_app, client=("203.0.113.5", 5000))
+            async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
+                started = await http.post("/login/start", json={"phone": "998901234567"})
+                assert started.status_code == 503
+                assert started.headers["retry-after"] == "60"
+                checked = await http.post(
+                    "/login/check", json={"phone": "998901234567", "code": "123456"}
+                )
+                assert checked.status_code == 503
+    assert not [r for r in sandbox.requests if r.endpoint == "send_sms.php"]
+
+
+def test_the_sync_example_runs() -> None:
+    namespace: dict[str, Any] = {"__name__": "docs_verify_sync"}
+    exec(
+        compile(block("SyncVerifier(sms, SyncMemoryStore()"), "verify.md[sync]", "exec"), namespace
+    )
+    sandbox = Sandbox()
+    with sandbox.sync_client() as sms:
+        assert namespace["log_in"](sms, b"s" * 32, "203.0.113.9", "000000") is (
+            sandbox.last_otp("998901234567") == "000000"
+        )
+    assert len(sandbox.messages) == 1

@@ -796,11 +796,19 @@ def bulk(
         Optional[float], typer.Option(help="At most this many sends per second.", min=0.001)
     ] = None,
     journal_path: Annotated[
-        Optional[Path],
+        Optional[str],
         typer.Option(
             "--journal",
-            help="Journal file (default: FILE.csv.devsms-journal.jsonl).",
-            dir_okay=False,
+            help="Journal file (default: FILE.csv.devsms-journal.jsonl), or a "
+            "postgresql:// URL: one job shared by every machine that runs it.",
+        ),
+    ] = None,
+    job: Annotated[
+        Optional[str],
+        typer.Option(
+            "--job",
+            help="With a postgresql:// journal: the job's name (default: csv- and the "
+            "hash of the file's content).",
         ),
     ] = None,
     reconcile: Annotated[
@@ -905,6 +913,7 @@ def bulk(
         concurrency=concurrency,
         per_second=per_second,
         journal_path=journal_path,
+        job=job,
         reconcile=reconcile,
         retry_unknown=retry_unknown,
         account=account.literal,
@@ -931,6 +940,38 @@ def bulk(
             dedupe=dedupe,
         ),
     )
+
+
+# -- journal ----------------------------------------------------------------------------------
+
+journal_app = typer.Typer(
+    cls=_Group, help="Bulk jobs shared on PostgreSQL: create the tables, show a job's counts."
+)
+app.add_typer(journal_app, name="journal")
+
+
+@journal_app.command("init", cls=_Command)
+def journal_init(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Argument(help="postgresql://user@host/database")],
+) -> int:
+    """Create the journal's tables (they are also created on first use)."""
+    from . import _bulk_command
+
+    return _bulk_command.journal_init(_opts(ctx), url)
+
+
+@journal_app.command("status", cls=_Command)
+def journal_status(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Argument(help="postgresql://user@host/database")],
+    job: Annotated[str, typer.Option("--job", help="The job's name.")],
+    fmt: FormatOpt = OutFormat.TABLE,
+) -> int:
+    """How many messages of a shared job are in each state (every machine's)."""
+    from . import _bulk_command
+
+    return _bulk_command.journal_status(_opts(ctx), url, job, fmt)
 
 
 # -- demo, sandbox ---------------------------------------------------------------------------

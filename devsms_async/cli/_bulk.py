@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
     from .._bulk import BulkStream, JournalReconcileResult
     from .._client import AsyncDevSMS
-    from .._journal import FileJournal
+    from .._journal import Journal
     from ..models import BulkMessage, BulkResult
     from ..pricing import BulkEstimate
 
@@ -66,34 +66,41 @@ class Plan:
     to_send: list[Row] = attrs.Factory(list)
     notes: dict[str, Any] = attrs.Factory(dict)
     """What reading the file found: ignored columns, invalid rows, duplicates."""
+    known: list[Row] | None = None
+    """Every valid row of the file (``make_plan``'s ``known``), for planning again."""
 
 
 def make_plan(
     rows: list[Row],
-    entries: Mapping[int, JournalEntry],
+    entries: Mapping[int | str, JournalEntry],
     *,
     retry_unknown: bool,
     known: list[Row] | None = None,
 ) -> Plan:
     """Check the CSV against its journal (nothing is sent if a row changed) and plan.
 
-    ``known``: every valid row of the file, also those this run skips (``--dedupe``):
-    their records are not a change of the file."""
+    ``entries``: the journal's last entry of every message by ``ident``, the row's index
+    (``number - 1``) for the CLI's rows; keyed entries (``str``) are not the CLI's and
+    are left alone. ``known``: every valid row of the file, also those this run skips
+    (``--dedupe``): their records are not a change of the file."""
     by_index = {row.number - 1: row for row in (known if known is not None else rows)}
     changed = sorted(
         index + 1
         for index, entry in entries.items()
-        if index not in by_index or by_index[index].hash != entry.hash
+        if isinstance(index, int) and (index not in by_index or by_index[index].hash != entry.hash)
     )
     if changed:
         listed = ", ".join(map(str, changed[:MAX_LISTED]))
         more = f" and {len(changed) - MAX_LISTED} more" if len(changed) > MAX_LISTED else ""
         raise CLIError(
-            f"the CSV no longer matches its journal at row(s) {listed}{more} (edited file, or "
-            "other --normalize/--sender): nothing was sent. Restore the file, or start a new "
-            "job with --journal NEW_PATH (rows sent before would be sent again)"
+            f"the CSV no longer matches its journal at row(s) {listed}{more}: nothing was "
+            "sent. Either the file was edited (or --normalize/--sender changed): restore it. "
+            "Or this journal belongs to another job: give this file a journal of its own "
+            "(--journal NEW_PATH), and never start a new journal for the job this one "
+            "belongs to (its rows that may have gone out would be sent again); run that job "
+            "on this journal, with --reconcile first"
         )
-    plan = Plan(rows)
+    plan = Plan(rows, known=known)
     for row in rows:
         entry = entries.get(row.number - 1)
         if entry is None:
@@ -124,38 +131,48 @@ class RowJournal:
     """The job's journal as the library sees it: message ``i`` of the job is row
     ``rows[i]``, recorded under the row's own index (``number - 1``). Rows skipped
     (invalid, duplicates) leave gaps, so a row keeps its record when the rows around
-    it change their fate."""
+    it change their fate.
 
-    def __init__(self, journal: FileJournal, rows: list[Row]) -> None:
+    The ``Journal`` protocol (``claim``/``write``/``stored``/``counts``) over any journal,
+    a ``FileJournal`` or a shared ``PostgresJournal``: positions go in as row indices
+    and come back as positions; entries of rows this run does not send are left out of
+    ``stored()``; keyed entries (``BulkMessage(key=...)``, never the CLI's) pass through.
+    """
+
+    def __init__(self, journal: Journal, rows: list[Row]) -> None:
         self.journal = journal
         self._row_index = [row.number - 1 for row in rows]
         self._position = {index: i for i, index in enumerate(self._row_index)}
-        self._view = _PositionView(self)
 
-    def entries(self) -> Mapping[int, JournalEntry]:
-        return self._view
+    def _to_row(self, entry: JournalEntry) -> JournalEntry:
+        if entry.key is not None:
+            return entry
+        return attrs.evolve(entry, index=self._row_index[entry.index])
 
-    async def write(self, entry: JournalEntry) -> None:
-        await self.journal.write(attrs.evolve(entry, index=self._row_index[entry.index]))
-
-
-class _PositionView(Mapping[int, JournalEntry]):
-    def __init__(self, owner: RowJournal) -> None:
-        self._owner = owner
-
-    def __getitem__(self, position: int) -> JournalEntry:
-        owner = self._owner
-        if not 0 <= position < len(owner._row_index):
-            raise KeyError(position)
-        entry = owner.journal.entries()[owner._row_index[position]]
+    def _to_position(self, entry: JournalEntry) -> JournalEntry | None:
+        if entry.key is not None:
+            return entry
+        position = self._position.get(entry.index)
+        if position is None:
+            return None
         return attrs.evolve(entry, index=position)
 
-    def __iter__(self) -> Iterator[int]:
-        entries = self._owner.journal.entries()
-        return (i for i, index in enumerate(self._owner._row_index) if index in entries)
+    async def claim(self, entry: JournalEntry, *, takeover: bool = False) -> JournalEntry | None:
+        current = await self.journal.claim(self._to_row(entry), takeover=takeover)
+        if current is None:
+            return None
+        return self._to_position(current) or attrs.evolve(current, index=entry.index)
 
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
+    async def write(self, entry: JournalEntry) -> None:
+        await self.journal.write(self._to_row(entry))
+
+    async def stored(self, *, in_doubt: bool = False) -> list[JournalEntry]:
+        found = (self._to_position(e) for e in await self.journal.stored(in_doubt=in_doubt))
+        return [entry for entry in found if entry is not None]
+
+    async def counts(self) -> dict[str, int]:
+        """The whole job's counts (every row, every machine's): not by position."""
+        return await self.journal.counts()
 
 
 # -- sending -------------------------------------------------------------------------------
@@ -178,6 +195,8 @@ class Run:
     was sent"."""
     unrecorded: int = 0
     """Rows sent by this run whose ``sent`` record never reached the journal."""
+    elsewhere: int = 0
+    """Rows planned here that another machine of a shared job sent or holds."""
 
     def count(self, outcome: BulkOutcome) -> int:
         return self.counts.get(outcome, 0)
@@ -205,7 +224,7 @@ class Run:
 async def send_rows(
     sms: AsyncDevSMS,
     rows: list[Row],
-    journal: FileJournal,
+    journal: Journal,
     *,
     concurrency: int,
     per_second: float | None,
@@ -213,6 +232,7 @@ async def send_rows(
     retry_unknown: bool,
     on_result: Callable[[Run], object],
     err: Console,
+    planned: Collection[int] = (),
 ) -> Run:
     """Every row through ``stream_bulk(journal=...)``; the rows the journal settles
     (sent before, or left in doubt) are skipped by the library itself.
@@ -234,10 +254,14 @@ async def send_rows(
         stop_after_failures=STOP_AFTER_CONSECUTIVE_ERRORS,
     )
 
+    elsewhere = (BulkOutcome.ALREADY_SENT, BulkOutcome.CLAIMED_ELSEWHERE)
+
     def take(result: BulkResult) -> None:
         if result.previous is None:  # settled by an earlier run: in the plan already
             run.add(rows[result.index], result)
             on_result(run)
+        elif result.outcome in elsewhere and rows[result.index].number - 1 in planned:
+            run.elsewhere += 1  # another machine of a shared job took it meanwhile
 
     async with anyio.create_task_group() as watchers:
         job_scope = anyio.CancelScope()
@@ -259,13 +283,17 @@ async def send_rows(
         what = "the journal failed" if isinstance(run.error, JournalError) else "an error"
         run.stopped_because = f"{what}: {error_text(run.error)}"
     run.stopped_because = run.stopped_because or stream.stopped_because
-    entries = journal.entries()
-    run.unrecorded = sum(
-        1
-        for row, r in run.results
-        if r.outcome is BulkOutcome.SENT
-        and getattr(entries.get(row.number - 1), "state", None) != "sent"
-    )
+    sent = [row for row, r in run.results if r.outcome is BulkOutcome.SENT]
+    if sent:
+        try:
+            entries = {entry.ident: entry for entry in await journal.stored()}
+        except Exception:
+            # The journal cannot be read back (a shared journal's server is down): its
+            # records of these sends are unproven, and --reconcile settles them.
+            entries = {}
+        run.unrecorded = sum(
+            1 for row in sent if getattr(entries.get(row.number - 1), "state", None) != "sent"
+        )
     return run
 
 
@@ -301,7 +329,7 @@ RECONCILE_MIN_AGE = 120.0
 
 
 async def reconcile_unknown(
-    sms: AsyncDevSMS, rows: list[Row], journal: FileJournal, *, callback_url: str | None
+    sms: AsyncDevSMS, rows: list[Row], journal: Journal, *, callback_url: str | None
 ) -> JournalReconcileResult:
     """Settle the rows in doubt from the history (``sms.reconcile_journal``)."""
     window = min(max(200, 2 * len(rows)), 20_000)
@@ -390,9 +418,12 @@ def unknown_rows(plan: Plan, run: Run) -> list[dict[str, Any]]:
     return sorted(items, key=lambda item: item["row"])
 
 
-def recover_command(opts: Any, file: Path, journal: Path, rerun: list[str]) -> str:
-    """The command that settles this job's rows in doubt: the same file, journal and
-    content options, with ``--reconcile``. The token is never in it."""
+def recover_command(
+    opts: Any, file: Path, journal: Path | str, rerun: list[str], *, job: str | None = None
+) -> str:
+    """The command that settles this job's rows in doubt: the same file, journal (and
+    ``--job`` on a shared one) and content options, with ``--reconcile``. The token is
+    never in it, nor a PostgreSQL URL's password (``safe_url``)."""
     import shlex
 
     words = ["devsms"]
@@ -400,15 +431,40 @@ def recover_command(opts: Any, file: Path, journal: Path, rerun: list[str]) -> s
         words.append("--sandbox")
     elif opts.base_url is not None:
         words += ["--base-url", opts.base_url]
-    words += ["bulk", str(file), "--journal", str(journal), *rerun, "--reconcile"]
+    where = safe_url(journal) if isinstance(journal, str) else str(journal)
+    words += ["bulk", str(file), "--journal", where]
+    if job is not None:
+        words += ["--job", job]
+    words += [*rerun, "--reconcile"]
     return shlex.join(words)
 
 
-def run_summary(plan: Plan, run: Run, journal: Path, *, recover: str = "") -> dict[str, Any]:
+def safe_url(url: str) -> str:
+    """A ``postgresql://`` URL fit to print and to run again: without its password
+    (in the netloc or as ``password=`` in the query), which the run then takes from
+    ``PGPASSWORD`` or ``~/.pgpass``. Anything unparsable is cut to the scheme."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            userinfo, host = netloc.rsplit("@", 1)
+            netloc = userinfo.split(":", 1)[0] + "@" + host
+        query = [
+            (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "password"
+        ]
+        return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query), ""))
+    except ValueError:
+        return url.split("://", 1)[0] + "://…"
+
+
+def run_summary(plan: Plan, run: Run, journal: Path | str, *, recover: str = "") -> dict[str, Any]:
     # A row planned but never read by the job counts as not started, like a row read
     # and stopped before its send.
-    not_started = len(plan.to_send) - run.finished
+    not_started = len(plan.to_send) - run.finished - run.elsewhere
     return {
+        "elsewhere": run.elsewhere,
         "rows": len(plan.rows),
         "already_sent": len(plan.done),
         "sent": run.count(BulkOutcome.SENT),
@@ -516,6 +572,8 @@ def print_summary(out: Console, data: dict[str, Any]) -> None:
         rows.append(("failed", f"[red]{data['failed']}[/] (not sent; a re-run retries them)"))
     if data["unknown"]:
         rows.append(("outcome unknown", f"[magenta]{data['unknown']}[/] (never re-sent by itself)"))
+    if data.get("elsewhere"):
+        rows.append(("other machines", f"{data['elsewhere']} (sent or held by them)"))
     if data["not_started"]:
         rows.append(("not started", f"{data['not_started']} (a re-run sends them)"))
     rows.append(("cost", _render.money(data["cost"])))
@@ -561,14 +619,20 @@ def print_summary(out: Console, data: dict[str, Any]) -> None:
         )
     if data["recover"]:
         fix = (
-            "When the journal can be written again (a full disk: free space), settle"
+            "When the journal can be written again (a full disk: free space; PostgreSQL: "
+            "reachable), settle"
             if data["error"]
             else "Settle"
         )
+        password = (
+            "(the PostgreSQL password is never printed: give it in PGPASSWORD or ~/.pgpass)\n"
+            if " --job " in data["recover"]
+            else ""
+        )
         out.print(
             f"{fix} the rows in doubt at once (found in the history: sent; missing: sent "
-            f"now):\n  {_render.safe(data['recover'])}\nor look them up with `devsms "
-            "history` and, only if they did not go out, re-run with --retry-unknown.",
+            f"now):\n  {_render.safe(data['recover'])}\n{password}or look them up with "
+            "`devsms history` and, only if they did not go out, re-run with --retry-unknown.",
             soft_wrap=True,
         )
 

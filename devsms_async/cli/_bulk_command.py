@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
@@ -23,6 +25,11 @@ from ._runtime import (
     Globals,
     run,
 )
+
+if TYPE_CHECKING:
+    from .._journal import Journal, JournalEntry
+
+SHARED_SCHEMES = ("postgresql://", "postgres://")
 
 MAX_ROW_ERRORS_SHOWN = 10
 
@@ -51,7 +58,7 @@ def bulk(
     normalize: bool,
     concurrency: int,
     per_second: float | None,
-    journal_path: Path | None,
+    journal_path: str | Path | None,
     reconcile: bool,
     retry_unknown: bool,
     account: Literal["local", "foreign"],
@@ -60,6 +67,7 @@ def bulk(
     delimiter: str | None = None,
     rerun: list[str] | None = None,
     reading: Reading | None = None,
+    job: str | None = None,
 ) -> int:
     from .._validation import check_callback_url, check_sender
 
@@ -117,7 +125,38 @@ def bulk(
         repeated = {row.number for row, _ in loaded.duplicates}
         rows = [row for row in rows if row.number not in repeated]
 
-    path = journal_path if journal_path is not None else default_path(file)
+    send_options: dict[str, Any] = {
+        "file": file,
+        "yes": yes,
+        "allow_partial": allow_partial,
+        "retry_unknown": retry_unknown,
+        "callback_url": callback_url,
+        "concurrency": concurrency,
+        "per_second": per_second,
+        "reconcile": reconcile,
+        "account": account,
+        "fmt": fmt,
+        "out": out,
+        "err": err,
+    }
+    if isinstance(journal_path, str) and journal_path.startswith(SHARED_SCHEMES):
+        name = job if job is not None else default_job(file)
+        return _shared(
+            opts,
+            rows,
+            journal_path,
+            name,
+            dry_run=dry_run,
+            known=loaded.rows,
+            notes=notes,
+            recover=_bulk.recover_command(opts, file, journal_path, rerun or [], job=name),
+            **send_options,
+        )
+    if job is not None:
+        raise CLIError(
+            "--job names a job shared on PostgreSQL: use it with --journal postgresql://…"
+        )
+    path = Path(journal_path) if journal_path is not None else default_path(file)
 
     if dry_run:
         entries = read_entries(path)[0] if path.exists() else {}
@@ -139,24 +178,7 @@ def bulk(
         plan.notes = notes
         code = run(
             opts,
-            lambda: _send(
-                opts,
-                plan,
-                journal,
-                file=file,
-                yes=yes,
-                allow_partial=allow_partial,
-                retry_unknown=retry_unknown,
-                callback_url=callback_url,
-                concurrency=concurrency,
-                per_second=per_second,
-                reconcile=reconcile,
-                account=account,
-                fmt=fmt,
-                out=out,
-                err=err,
-                recover=recover,
-            ),
+            lambda: _send(opts, plan, journal, where=str(path), recover=recover, **send_options),
         )
         return code
     finally:
@@ -166,19 +188,154 @@ def bulk(
             # Records the disk refused: rows this run sent may be "attempting" in the
             # journal. Never hide it, never let it replace the summary's exit code.
             if code is not None:
-                err.print(
-                    f"[red]error:[/] the journal could not be closed cleanly "
-                    f"({_render.safe(exc)}); rows sent may show as in doubt: settle them "
-                    f"with {_render.safe(recover)}",
-                    soft_wrap=True,
-                )
+                _close_failed(err, exc, recover)
                 return max(code, EXIT_UNKNOWN) if code != EXIT_INTERRUPTED else code
+
+
+def _close_failed(err: Any, exc: BaseException, recover: str) -> None:
+    err.print(
+        f"[red]error:[/] the journal could not be closed cleanly "
+        f"({_render.safe(exc)}); rows sent may show as in doubt: settle them "
+        f"with {_render.safe(recover)}",
+        soft_wrap=True,
+    )
+
+
+def default_job(file: Path) -> str:
+    """A shared job's default name: the hash of the CSV's bytes (same file, same job)."""
+    digest = hashlib.sha256()
+    with file.open("rb") as data:
+        for chunk in iter(lambda: data.read(1 << 20), b""):
+            digest.update(chunk)
+    return "csv-" + digest.hexdigest()[:16]
+
+
+async def _entries(journal: Journal) -> Mapping[int | str, JournalEntry]:
+    return {entry.ident: entry for entry in await journal.stored()}
+
+
+def _shared(
+    opts: Globals,
+    rows: list[_bulk.Row],
+    url: str,
+    job: str,
+    *,
+    dry_run: bool,
+    known: list[_bulk.Row],
+    notes: dict[str, Any],
+    recover: str,
+    retry_unknown: bool,
+    account: Literal["local", "foreign"],
+    fmt: OutFormat,
+    file: Path,
+    **send_options: Any,
+) -> int:
+    """``devsms bulk`` on a job shared on PostgreSQL (``--journal postgresql://…``)."""
+    from ..bulk import PostgresJournal
+
+    journal = PostgresJournal(url, job=job)
+    where = f"{journal.path} (job {job})"
+
+    async def load() -> _bulk.Plan:
+        try:
+            await journal.__aenter__()
+        except JournalError as exc:
+            raise CLIError(str(exc)) from None
+        # Checked before anything is sent: another CSV's job stops here. The entries are
+        # keyed by row index, like the file journal's: send_rows and reconcile_unknown
+        # map the job's positions to row indices (RowJournal), so skipped rows
+        # (--skip-invalid, --dedupe) keep their records on every machine.
+        plan = _bulk.make_plan(
+            rows, await _entries(journal), retry_unknown=retry_unknown, known=known
+        )
+        plan.notes = notes
+        return plan
+
+    async def send() -> int:
+        code: int | None = None
+        try:
+            plan = await load()
+            code = await _send(
+                opts,
+                plan,
+                journal,
+                where=where,
+                recover=recover,
+                retry_unknown=retry_unknown,
+                account=account,
+                fmt=fmt,
+                file=file,
+                **send_options,
+            )
+            return code
+        finally:
+            try:
+                await journal.aclose()
+            except (OSError, JournalError) as exc:
+                if code is not None:
+                    _close_failed(send_options["err"], exc, recover)
+                    return max(code, EXIT_UNKNOWN) if code != EXIT_INTERRUPTED else code
+
+    if dry_run:
+
+        async def plan_only() -> _bulk.Plan:
+            try:
+                return await load()
+            finally:
+                await journal.aclose()
+
+        plan = run(opts, plan_only)
+        return _show_plan(opts, plan, where, account=account, fmt=fmt, file=file)
+    return run(opts, send)
+
+
+def journal_init(opts: Globals, url: str) -> int:
+    """``devsms journal init URL``: create the tables of the shared journal."""
+    from .._pgjournal import SCHEMA_VERSION, _import, init_schema
+
+    if not url.startswith(SHARED_SCHEMES):
+        raise CLIError("expected a postgresql:// URL", EXIT_USAGE)
+    psycopg, _ = _import()
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as connection:
+            created = init_schema(connection)
+    except psycopg.Error as exc:
+        raise CLIError(f"PostgreSQL: {type(exc).__name__}: {' '.join(str(exc).split())}") from None
+    except JournalError as exc:
+        raise CLIError(str(exc)) from None
+    what = "created the journal tables" if created else "the journal tables are there"
+    _render.consoles()[0].print(f"{what} (schema version {SCHEMA_VERSION})")
+    return EXIT_OK
+
+
+def journal_status(opts: Globals, url: str, job: str, fmt: OutFormat) -> int:
+    """``devsms journal status URL --job NAME``: the job's counts, every machine's."""
+    from ..bulk import PostgresJournal
+
+    if not url.startswith(SHARED_SCHEMES):
+        raise CLIError("expected a postgresql:// URL", EXIT_USAGE)
+
+    async def counts() -> dict[str, int]:
+        try:
+            async with PostgresJournal(url, job=job) as journal:
+                return await journal.counts()
+        except JournalError as exc:
+            raise CLIError(str(exc)) from None
+
+    found = run(opts, counts)
+    if fmt is OutFormat.JSON:
+        _render.write_json({"job": job, "counts": found, "total": sum(found.values())})
+    else:
+        rows = [(state, str(n)) for state, n in found.items()]
+        rows.append(("total", str(sum(found.values()))))
+        _render.consoles()[0].print(_render.key_values(f"Job {_render.safe(job)}", rows))
+    return EXIT_OK
 
 
 def _show_plan(
     opts: Globals,
     plan: _bulk.Plan,
-    path: Path,
+    path: Path | str,
     *,
     account: Literal["local", "foreign"],
     fmt: OutFormat,
@@ -213,8 +370,9 @@ def _show_plan(
 async def _send(
     opts: Globals,
     plan: _bulk.Plan,
-    journal: FileJournal,
+    journal: Journal,
     *,
+    where: str,
     file: Path,
     yes: bool,
     allow_partial: bool,
@@ -238,7 +396,11 @@ async def _send(
             settled = await _bulk.reconcile_unknown(
                 sms, plan.rows, journal, callback_url=callback_url
             )
-            plan = _bulk.make_plan(plan.rows, journal.entries(), retry_unknown=retry_unknown)
+            notes = plan.notes
+            plan = _bulk.make_plan(
+                plan.rows, await _entries(journal), retry_unknown=retry_unknown, known=plan.known
+            )
+            plan.notes = notes
             err.print(
                 f"reconciled: {settled.found} found in the history (sent), {settled.not_sent} "
                 f"not there (sending them), {settled.in_doubt} still unknown"
@@ -249,7 +411,7 @@ async def _send(
         # With --format json the plan is for the person at the prompt: on stderr.
         _bulk.print_plan(out if fmt is OutFormat.TABLE else err, data, file)
         if not plan.to_send:
-            return _finish(plan, _bulk.Run(balance=bal.balance), journal.path, fmt, out, recover)
+            return _finish(plan, _bulk.Run(balance=bal.balance), where, fmt, out, recover)
         if est.total > bal.balance and not allow_partial:
             raise CLIError(
                 f"the balance ({_render.money(bal.balance)}) does not cover this job (about "
@@ -275,7 +437,7 @@ async def _send(
                 if sms.http_backend == "aiohttp"
                 else " (pip install 'devsms-async[aiohttp]' is faster)"
             )
-            err.print(f"transport: {sms.http_backend}{_render._escape(hint)}")
+            err.print(f"transport: {sms.http_backend}{_render.safe(hint)}")
         progress = _progress(err)
         task = progress.add_task("sending", total=len(plan.to_send), sent=0, failed=0, unknown=0)
 
@@ -299,16 +461,17 @@ async def _send(
                 retry_unknown=retry_unknown,
                 on_result=on_result,
                 err=err,
+                planned={row.number - 1 for row in plan.to_send},
             )
             # The bar ends on the numbers of the summary, even after Ctrl-C.
             on_result(result)
         if result.balance is None:
             result.balance = bal.balance
-        return _finish(plan, result, journal.path, fmt, out, recover)
+        return _finish(plan, result, where, fmt, out, recover)
 
 
 def _finish(
-    plan: _bulk.Plan, result: _bulk.Run, path: Path, fmt: OutFormat, out: Any, recover: str
+    plan: _bulk.Plan, result: _bulk.Run, path: str, fmt: OutFormat, out: Any, recover: str
 ) -> int:
     summary = _bulk.run_summary(plan, result, path, recover=recover)
     if fmt is OutFormat.JSON:

@@ -65,6 +65,7 @@ if TYPE_CHECKING:
         TimeoutTypes,
     )
     from .._validation import NoMoreOptions, PhoneCheck
+    from ..ratelimit import RateLimit, SyncRateLimit
 
 __all__ = [
     "STATE_KEY",
@@ -141,6 +142,7 @@ class DevSMSLifespan:
         allow_insecure_http: bool = False,
         log_sensitive: bool = False,
         default_region: str | None = "UZ",
+        rate_limit: RateLimit | SyncRateLimit | None = None,
         phone_check: PhoneCheck = "valid",
         **unknown: Unpack[NoMoreOptions],
     ) -> None:

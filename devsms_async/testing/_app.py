@@ -64,6 +64,8 @@ ERR_NOT_FOUND = "SMS topilmadi"
 ERR_SERVER = "Server xatosi"
 ERR_BAD_HTTP = "Noto'g'ri so'rov"
 ERR_TOO_LARGE = "So'rov hajmi juda katta"
+ERR_RATE_LIMIT = "So'rovlar juda ko'p, keyinroq urinib ko'ring"
+"""``Sandbox(rate_limit=N)``: more than N API requests in one second (HTTP 429)."""
 
 DEFAULT_SENDER = "4546"
 HISTORY_DEFAULT_LIMIT = 50

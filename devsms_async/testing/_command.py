@@ -100,6 +100,23 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         metavar="PHONE",
         help="turn on the test-sender rule: 4546 delivers only to these numbers; repeat it",
     )
+    # Rehearsing a campaign (docs/testing.md): a provider that is slow, and one that limits.
+    parser.add_argument(
+        "--latency",
+        type=_milliseconds,
+        default=0.0,
+        metavar="MS",
+        help="answer every API request MS milliseconds late (0); other requests are "
+        "served meanwhile",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=_per_second,
+        default=None,
+        metavar="N",
+        help="at most N API requests (sends and reads) in any one second; beyond it "
+        "answer HTTP 429 with Retry-After, as a provider would (off)",
+    )
     parser.add_argument(
         "-v",
         "--verbose",
@@ -155,6 +172,26 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _milliseconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of milliseconds >= 0, got {text!r}")
+    return value / 1000
+
+
+def _per_second(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of requests >= 1, got {text!r}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None, *, prog: str = "python -m devsms_async.testing") -> int:
     """Serve until Ctrl-C; returns the exit code (0 on Ctrl-C, 1 if it cannot bind,
     2 for bad arguments)."""
@@ -185,6 +222,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m devsms_asy
         refusals_as_200=args.refusals_as_200,
         templates=args.template,
         registered_numbers=args.registered_number,
+        latency=args.latency,
+        rate_limit=args.rate_limit,
     )
     advance_every = args.advance_every or None
     if not is_loopback(args.host):
@@ -210,6 +249,13 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m devsms_asy
             if advance_every
             else "statuses move only when told"
         )
+        pace = []
+        if args.latency:
+            pace.append(f"answers take {args.latency * 1000:g} ms")
+        if args.rate_limit is not None:
+            pace.append(f"more than {args.rate_limit} requests a second get HTTP 429")
+        if pace:
+            print("; ".join(pace))
         print(f"{moving}; Ctrl-C stops.", flush=True)
 
     with _request_log(args.verbose):

@@ -18,6 +18,7 @@ from .._transport import (
 )
 
 if TYPE_CHECKING:
+    from . import _app
     from ._sandbox import Sandbox
 
 __all__ = ["SandboxTransport"]
@@ -46,18 +47,30 @@ class SandboxTransport(AsyncBaseTransport, BaseTransport):
         return f"<SandboxTransport {self.sandbox!r}>"
 
     async def handle_async_request(self, request: Request) -> Response:
-        return self._answer(request, await request.aread())
+        reply = self._reply(request, await request.aread())
+        if self.sandbox.latency:
+            import anyio
+
+            await anyio.sleep(self.sandbox.latency)
+        return self._answer(request, reply)
 
     def handle_request(self, request: Request) -> Response:
-        return self._answer(request, request.read())
+        reply = self._reply(request, request.read())
+        if self.sandbox.latency:
+            import time
 
-    def _answer(self, request: Request, body: bytes) -> Response:
-        reply = self.sandbox._handle(
+            time.sleep(self.sandbox.latency)
+        return self._answer(request, reply)
+
+    def _reply(self, request: Request, body: bytes) -> _app.Reply:
+        return self.sandbox._handle(
             request.method,
             request.url.raw_path.decode("ascii"),
             request.headers.multi_items(),
             body,
         )
+
+    def _answer(self, request: Request, reply: _app.Reply) -> Response:
         if reply.disconnect:
             if reply.processed:
                 # httpcore's words when a server hangs up instead of answering.

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import collections
+import datetime as _dt
 import json
+import math
 import re
 import urllib.parse
 from collections.abc import Iterable, Mapping
@@ -12,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 
 from .._redact import mask_phone
+from .._validation import check_token
 from ..errors import ValidationError
 from ..models import SmsStatus, SmsType
 from . import _app
@@ -41,6 +45,7 @@ DEFAULT_SMS_PRICE = 50
 DEFAULT_BLOCKED_SERVICE_NAMES = frozenset({"blocked", "casino", "kazino", "scam"})
 """Service names the sandbox's "AI moderation" refuses (as whole words, any case)."""
 
+_ONE_SECOND = _dt.timedelta(seconds=1)
 _OTP_AT_END = re.compile(r"([0-9]{4,8})\Z")
 
 
@@ -61,6 +66,8 @@ class RecordedRequest:
     """Lower-case names; ``authorization`` holds the token."""
     body: bytes = attrs.field(repr=False)
     status: int | None
+    received_at: _dt.datetime | None = attrs.field(default=None, repr=False)
+    """When it arrived, by the sandbox's ``clock`` (count sends per second with it)."""
 
     @property
     def endpoint(self) -> str:
@@ -120,6 +127,13 @@ class Sandbox:
         registered_numbers: turn on the test-sender rule: the shared sender ``4546``
             delivers only to these numbers, others get ``invalid sender``
             (``SenderNotAllowedError``). ``None``: off.
+        latency: seconds every API answer takes (0 by default). The request is handled
+            when it arrives (a send is stored and charged then); the answer leaves
+            ``latency`` later. Over HTTP other connections are served meanwhile.
+        rate_limit: at most this many API requests (sends and reads alike, as a
+            provider limits a token) in any one second; beyond it the answer is HTTP
+            429 with ``Retry-After`` (whole seconds) and nothing is done: a send is not
+            stored or charged. Refused requests do not count. ``None``: no limit.
 
     The live rules can be changed later through ``live``. See docs/live-service.md.
     """
@@ -141,18 +155,21 @@ class Sandbox:
         refusals_as_200: bool = False,
         templates: Iterable[str] | None = None,
         registered_numbers: Iterable[str] | None = None,
+        latency: float = 0.0,
+        rate_limit: int | None = None,
     ) -> None:
         given_token: object = token  # callers may pass anything at run time
         if not isinstance(given_token, str) or not token or any(c.isspace() for c in token):
             raise ValidationError("token", "must be a non-empty string without whitespace")
-        if money not in MONEY_SHAPES:
+        check_token(token)  # one the clients can send: visible ASCII
+        if not _one_of(money, MONEY_SHAPES):
             raise ValidationError("money", f"must be 'live' or 'documented', got {money!r}")
-        given: tuple[object, object] = (templates, registered_numbers)
-        if any(isinstance(value, str) for value in given):
-            raise ValidationError("templates", "templates/registered_numbers: give a collection")
-        if account not in ("local", "foreign"):
+        template_list = _strings("templates", templates)
+        number_list = _strings("registered_numbers", registered_numbers)
+        if not _one_of(account, ("local", "foreign")):
             raise ValidationError("account", f"must be 'local' or 'foreign', got {account!r}")
-        if isinstance(blocked_service_names, str):
+        blocked = _strings("blocked_service_names", blocked_service_names)
+        if blocked is None:
             raise ValidationError("blocked_service_names", "must be a collection of names")
         given_timeout: object = callback_timeout
         if (
@@ -162,7 +179,7 @@ class Sandbox:
         ):
             raise ValidationError("callback_timeout", "must be a positive number of seconds")
         _check_int("first_sms_id", first_sms_id, 1)
-        if history_order not in ("newest_first", "oldest_first"):
+        if not _one_of(history_order, ("newest_first", "oldest_first")):
             raise ValidationError(
                 "history_order", f"must be 'newest_first' or 'oldest_first', got {history_order!r}"
             )
@@ -172,7 +189,7 @@ class Sandbox:
             sms_price=_check_money("sms_price", sms_price),
             account=account,
             clock=clock if clock is not None else wall_clock,
-            blocked_service_names=blocked_service_names,
+            blocked_service_names=blocked,
             first_sms_id=first_sms_id,
         )
         # The spec promises no order for get_history; the live service is newest first.
@@ -180,11 +197,16 @@ class Sandbox:
         self._state.live = LiveRules(
             money=money,
             refusal_status=200 if refusals_as_200 else None,
-            templates=None if templates is None else list(templates),
-            registered_numbers=None if registered_numbers is None else set(registered_numbers),
+            templates=template_list,
+            registered_numbers=None if number_list is None else set(number_list),
         )
         self.callback_timeout = float(callback_timeout)
         self.callback_transport = callback_transport
+        self.latency = latency
+        self.rate_limit = rate_limit
+        # When the API requests answered within the last second arrived (sandbox clock),
+        # oldest first: the rate limit's sliding window. Datetimes: exact arithmetic.
+        self._window: collections.deque[_dt.datetime] = collections.deque()
         self.requests: list[RecordedRequest] = []
         """Every request received, oldest first (clear it when you like)."""
         self.callbacks: list[CallbackAttempt] = []
@@ -196,6 +218,50 @@ class Sandbox:
             f"<Sandbox balance={self._state.balance} messages={len(self._state.messages)} "
             f"pending_callbacks={len(self._state.outbox)}>"
         )
+
+    # -- pace --------------------------------------------------------------------------
+
+    @property
+    def latency(self) -> float:
+        """Seconds every API answer takes (assignable; 0: at once)."""
+        return self._latency
+
+    @latency.setter
+    def latency(self, value: float) -> None:
+        given: object = value
+        if (
+            isinstance(given, bool)
+            or not isinstance(given, int | float)
+            or not math.isfinite(given)
+            or given < 0
+        ):
+            raise ValidationError("latency", f"must be a number of seconds >= 0, got {value!r}")
+        self._latency = float(value)
+
+    @property
+    def rate_limit(self) -> int | None:
+        """API requests allowed in any one second (assignable; ``None``: no limit)."""
+        return self._rate_limit
+
+    @rate_limit.setter
+    def rate_limit(self, value: int | None) -> None:
+        if value is not None:
+            _check_int("rate_limit", value, 1)
+        self._rate_limit = value
+
+    def _over_the_limit(self, now: _dt.datetime) -> _app.Reply | None:
+        """A 429 when this request would be one too many in the last second."""
+        window = self._window
+        while window and window[0] <= now - _ONE_SECOND:
+            window.popleft()
+        limit = self._rate_limit
+        if limit is not None and len(window) >= limit:
+            # Whole seconds, as Retry-After is written: until the oldest one leaves.
+            free_in = (window[0] + _ONE_SECOND - now).total_seconds()
+            retry_after = max(1, math.ceil(free_in))
+            return _app.error_reply(429, _app.ERR_RATE_LIMIT, (("retry-after", str(retry_after)),))
+        window.append(now)
+        return None
 
     # -- the account -----------------------------------------------------------------
 
@@ -426,9 +492,15 @@ class Sandbox:
         path = urllib.parse.unquote(path)
         query = dict(urllib.parse.parse_qsl(raw_query, keep_blank_values=True))
         lower = {name.lower(): value for name, value in headers}
+        received_at = self._state.clock()  # not now(): that drops the microseconds
         fault = self._take_fault(path)
+        limited = None
+        if path in _app.ROUTES and (fault is None or fault.after_processing):
+            limited = self._over_the_limit(received_at)
         if fault is not None and not fault.after_processing:
             reply = attrs.evolve(fault.reply, processed=False)
+        elif limited is not None:
+            reply = attrs.evolve(limited, processed=False)
         else:
             reply = _app.handle(self._state, method.upper(), path, query, lower, body)
             if fault is not None:
@@ -441,6 +513,7 @@ class Sandbox:
                 headers=lower,
                 body=body,
                 status=None if reply.disconnect else reply.status,
+                received_at=received_at,
             )
         )
         return reply
@@ -448,6 +521,23 @@ class Sandbox:
     def _step(self) -> None:
         """One status step without delivering callbacks (the server's ticker)."""
         self._state.step()
+
+
+def _one_of(value: object, choices: Iterable[str]) -> bool:
+    return isinstance(value, str) and value in choices
+
+
+def _strings(field: str, value: object) -> list[str] | None:
+    """A collection of strings as a list (``None`` stays ``None``); a bare string, a
+    non-collection or a non-string item is a ``ValidationError``."""
+    if value is None:
+        return None
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise ValidationError(field, "must be a collection of strings")
+    items = list(value)
+    if not all(isinstance(item, str) for item in items):
+        raise ValidationError(field, "must be a collection of strings")
+    return items
 
 
 def _check_money(field: str, value: object) -> Decimal:

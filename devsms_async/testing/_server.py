@@ -178,6 +178,9 @@ class SandboxServer:
         else:
             reply = self.sandbox._handle(method, target, headers, bytes(body))
             level = logging.INFO
+            if self.sandbox.latency:
+                # Handled on arrival, answered later: only this connection waits.
+                await anyio.sleep(self.sandbox.latency)
         logger.log(
             level,
             "%s %s %s %.1f ms",

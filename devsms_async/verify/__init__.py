@@ -7,6 +7,7 @@
 
 ``MemoryStore`` (the default) serves one process; ``RedisStore`` (the ``redis`` extra,
 asyncio only) many. The ``Verifier`` with ``MemoryStore`` runs on asyncio and trio.
+``SyncVerifier`` is the same for ``DevSMS`` (``SyncMemoryStore``, ``SyncRedisStore``).
 See ``docs/verify.md``.
 """
 
@@ -17,14 +18,17 @@ from typing import TYPE_CHECKING, Any
 from ..errors import (
     CountryNotAllowedError,
     KeyLimitError,
+    NumberTypeNotAllowedError,
     PhoneLimitError,
     ResendTooSoonError,
     ServiceLimitError,
     ServiceNameBlockedError,
     SpendLimitError,
+    StoreUnavailableError,
     VerificationError,
     VerifyLimitError,
 )
+from ._core import NUMBER_TYPES
 from ._results import (
     Approved,
     CheckResult,
@@ -34,11 +38,21 @@ from ._results import (
     Verification,
     WrongCode,
 )
-from ._store import CodeRecord, Limit, MemoryStore, Refusal, Scope, Store
+from ._store import (
+    CodeRecord,
+    Limit,
+    MemoryStore,
+    Refusal,
+    Scope,
+    Store,
+    SyncMemoryStore,
+    SyncStore,
+)
+from ._sync import SyncOtpSender, SyncVerifier
 from ._verifier import OtpSender, Rate, Verifier
 
 if TYPE_CHECKING:
-    from ._redis import RedisStore
+    from ._redis import RedisStore, SyncRedisStore
 
 __all__ = [
     "Approved",
@@ -49,7 +63,9 @@ __all__ = [
     "KeyLimitError",
     "Limit",
     "MemoryStore",
+    "NUMBER_TYPES",
     "NoPendingVerification",
+    "NumberTypeNotAllowedError",
     "OtpSender",
     "PhoneLimitError",
     "Rate",
@@ -61,6 +77,12 @@ __all__ = [
     "ServiceNameBlockedError",
     "SpendLimitError",
     "Store",
+    "StoreUnavailableError",
+    "SyncMemoryStore",
+    "SyncOtpSender",
+    "SyncRedisStore",
+    "SyncStore",
+    "SyncVerifier",
     "TooManyAttempts",
     "Verification",
     "VerificationError",
@@ -72,11 +94,12 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     # redis-py is an optional extra: import it only when RedisStore is asked for.
-    if name == "RedisStore":
-        from ._redis import RedisStore
+    if name in ("RedisStore", "SyncRedisStore"):
+        from . import _redis
 
-        globals()[name] = RedisStore
-        return RedisStore
+        value = getattr(_redis, name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'devsms_async.verify' has no attribute {name!r}")
 
 

@@ -1,9 +1,16 @@
-"""``RedisStore``: the verification store on ``redis.asyncio`` for many workers.
+"""``RedisStore`` (``redis.asyncio``) and ``SyncRedisStore`` (``redis``): the
+verification store for many workers.
 
 Every method is one Lua script (or one command), so it is atomic on the server
 whichever process calls it. Every key gets a TTL. The verifier puts one hash tag
 (``{...}``) in all the keys of one service name, so the keys a script touches always
 live in one Redis Cluster slot.
+
+Fork: a child never uses a connection its parent opened. redis-py's sync
+``ConnectionPool`` resets itself in a child (it compares ``os.getpid()``), but
+``redis.asyncio`` has no such check, so both stores check the pid themselves and, in
+a child, open a new pool with the same settings. redis-py's own errors for a server
+that cannot be reached become ``StoreUnavailableError``.
 
 ``redis.asyncio`` runs on asyncio only (not trio).
 """
@@ -11,16 +18,19 @@ live in one Redis Cluster slot.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ValidationError
+from .._fork import ForkGuard, abandon
+from ..errors import StoreUnavailableError, ValidationError
 from ._store import CodeRecord, Limit, Refusal, Scope
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
+    import redis
+    import redis.asyncio
 
-__all__ = ["RedisStore"]
+__all__ = ["RedisStore", "SyncRedisStore"]
 
 # KEYS[1] the record, KEYS[2..] the counters.
 # ARGV: now, ttl_ms, id, digest, expires_at, resend_at, max_attempts,
@@ -96,52 +106,157 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-class RedisStore:
+def _unavailable_errors() -> tuple[type[BaseException], ...]:
+    import redis.exceptions as rex
+
+    # ReadOnlyError: a replica promoted away from under us, not a bug of ours.
+    return (rex.ConnectionError, rex.TimeoutError, rex.ReadOnlyError, OSError)
+
+
+@contextmanager
+def _mapped() -> Iterator[None]:
+    try:
+        yield
+    except StoreUnavailableError:
+        raise
+    except _unavailable_errors() as exc:
+        raise StoreUnavailableError(
+            f"the verification store (Redis) is unavailable: {type(exc).__name__}; nothing "
+            "was verified or sent"
+        ) from exc
+
+
+def _begin_args(
+    prefix: str, key: str, record: CodeRecord, limits: Sequence[Limit], now: float, ttl: float
+) -> tuple[list[str], list[str | int]]:
+    args: list[str | int] = [
+        repr(now),
+        _ms(ttl),
+        record.verification_id,
+        record.digest,
+        repr(record.expires_at),
+        repr(record.resend_at),
+        record.max_attempts,
+    ]
+    for limit in limits:
+        args += [limit.limit, limit.amount, repr(limit.retry_after), _ms(limit.ttl), limit.scope]
+    return [prefix + key, *(prefix + limit.key for limit in limits)], args
+
+
+def _refusal(answer: Any) -> Refusal | None:
+    if not answer:
+        return None
+    scope: Scope = _text(answer[0])  # type: ignore[assignment]
+    return Refusal(scope, float(_text(answer[1])))
+
+
+def _taken(answer: Any) -> tuple[CodeRecord, bool] | None:
+    if not answer:
+        return None
+    vid, digest, expires, resend, attempts, maximum, counted = map(_text, answer)
+    record = CodeRecord(
+        verification_id=vid,
+        digest=digest,
+        expires_at=float(expires),
+        resend_at=float(resend),
+        attempts=int(attempts),
+        max_attempts=int(maximum),
+    )
+    return record, counted == "1"
+
+
+def _check_prefix(prefix: object) -> str:
+    if not isinstance(prefix, str) or "{" in prefix or "}" in prefix:
+        raise ValidationError("prefix", "must be a string without '{' or '}'")
+    return prefix
+
+
+class _Base:
+    """What both faces share: the scripts, the pid guard and the key prefix."""
+
+    _redis: Any
+
+    def _setup(self, client: Any, prefix: str) -> None:
+        self.prefix = prefix
+        self._guard = ForkGuard()
+        self._bind(client)
+
+    def _bind(self, client: Any) -> None:
+        self._redis = client
+        self._begin = client.register_script(_BEGIN)
+        self._take = client.register_script(_TAKE_ATTEMPT)
+        self._consume = client.register_script(_CONSUME)
+        self._rollback = client.register_script(_ROLLBACK)
+
+    def _forked(self) -> None:
+        """In a forked child: a new pool with the parent's settings, never its sockets.
+
+        The parent's client is abandoned, not closed: in a child, closing a
+        ``redis.asyncio`` connection unregisters the parent's socket from the epoll
+        instance both share (and a write there can take the parent's answer).
+        """
+        if not self._guard.forked():
+            return
+        old = self._redis
+        abandon(old)
+        pool = old.connection_pool
+        fresh = type(pool)(connection_class=pool.connection_class, **pool.connection_kwargs)
+        self._bind(type(old).from_pool(fresh))
+        self._owned = True  # the new pool is ours to close; the parent's client is not
+        self._guard.renew()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} prefix={self.prefix!r}>"
+
+
+class RedisStore(_Base):
     """A ``Store`` in Redis, shared by every process.
 
     Pass a ``redis.asyncio.Redis`` client (yours: you close it) or a ``url``
     (``redis://127.0.0.1:6379/0``; the store owns that client: ``await store.aclose()``).
     ``prefix`` starts every key (no ``{`` or ``}``: the hash tag comes after it).
     Needs the ``redis`` extra: ``pip install 'devsms-async[redis]'``. asyncio only.
+    In a forked child the store opens its own connections (same settings). A server
+    that cannot be reached raises ``StoreUnavailableError``.
     """
 
     def __init__(
         self,
-        client: Redis | None = None,
+        client: redis.asyncio.Redis | None = None,
         *,
         url: str | None = None,
         prefix: str = "devsms:verify:",
     ) -> None:
         if (client is None) == (url is None):
             raise ValidationError("client", "pass either a redis.asyncio client or url=")
-        given: object = prefix
-        if not isinstance(given, str) or "{" in given or "}" in given:
-            raise ValidationError("prefix", "must be a string without '{' or '}'")
+        checked = _check_prefix(prefix)
         try:
             import redis.asyncio
         except ImportError as exc:  # pragma: no cover - the extra is installed in tests
             raise ValidationError(
                 "store", "RedisStore needs redis-py: pip install 'devsms-async[redis]'"
             ) from exc
+        if client is not None and not isinstance(client, redis.asyncio.Redis):
+            raise ValidationError(
+                "client",
+                f"must be a redis.asyncio.Redis (for redis.Redis: SyncRedisStore), "
+                f"not {type(client).__name__}",
+            )
         self._owned = client is None
-        self._redis: Redis = client if client is not None else redis.asyncio.from_url(str(url))
-        self.prefix = prefix
-        self._begin = self._redis.register_script(_BEGIN)
-        self._take = self._redis.register_script(_TAKE_ATTEMPT)
-        self._consume = self._redis.register_script(_CONSUME)
-        self._rollback = self._redis.register_script(_ROLLBACK)
-
-    def __repr__(self) -> str:
-        return f"<RedisStore prefix={self.prefix!r}>"
+        self._setup(
+            client if client is not None else redis.asyncio.Redis.from_url(str(url)), checked
+        )
 
     @property
-    def redis(self) -> Redis:
-        """The ``redis.asyncio`` client."""
-        return self._redis
+    def redis(self) -> redis.asyncio.Redis:
+        """The ``redis.asyncio`` client (in a forked child: the store's own one)."""
+        self._forked()
+        client: redis.asyncio.Redis = self._redis
+        return client
 
     async def aclose(self) -> None:
-        """Close the client if the store made it (from ``url=``)."""
-        if self._owned:
+        """Close the client if the store made it (from ``url=``, or in a forked child)."""
+        if not self._guard.forked() and self._owned:
             await self._redis.aclose()
 
     async def __aenter__(self) -> RedisStore:
@@ -150,63 +265,134 @@ class RedisStore:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    def _key(self, key: str) -> str:
-        return self.prefix + key
-
     async def begin(
         self, key: str, record: CodeRecord, limits: Sequence[Limit], *, now: float, ttl: float
     ) -> Refusal | None:
-        args: list[str | int] = [
-            repr(now),
-            _ms(ttl),
-            record.verification_id,
-            record.digest,
-            repr(record.expires_at),
-            repr(record.resend_at),
-            record.max_attempts,
-        ]
-        for limit in limits:
-            args += [
-                limit.limit,
-                limit.amount,
-                repr(limit.retry_after),
-                _ms(limit.ttl),
-                limit.scope,
-            ]
-        keys = [self._key(key), *(self._key(limit.key) for limit in limits)]
-        answer = await self._begin(keys=keys, args=args)
-        if not answer:
-            return None
-        scope: Scope = _text(answer[0])  # type: ignore[assignment]
-        return Refusal(scope, float(_text(answer[1])))
+        keys, args = _begin_args(self.prefix, key, record, limits, now, ttl)
+        self._forked()
+        with _mapped():
+            return _refusal(await self._begin(keys=keys, args=args))
 
     async def take_attempt(self, key: str, *, now: float) -> tuple[CodeRecord, bool] | None:
-        answer = await self._take(keys=[self._key(key)], args=[repr(now)])
-        if not answer:
-            return None
-        vid, digest, expires, resend, attempts, maximum, counted = map(_text, answer)
-        record = CodeRecord(
-            verification_id=vid,
-            digest=digest,
-            expires_at=float(expires),
-            resend_at=float(resend),
-            attempts=int(attempts),
-            max_attempts=int(maximum),
-        )
-        return record, counted == "1"
+        self._forked()
+        with _mapped():
+            return _taken(await self._take(keys=[self.prefix + key], args=[repr(now)]))
 
     async def consume(self, key: str, verification_id: str) -> bool:
-        return bool(await self._consume(keys=[self._key(key)], args=[verification_id]))
+        self._forked()
+        with _mapped():
+            return bool(await self._consume(keys=[self.prefix + key], args=[verification_id]))
 
     async def rollback(self, key: str, verification_id: str, limits: Sequence[Limit]) -> None:
-        keys = [self._key(key), *(self._key(limit.key) for limit in limits)]
-        await self._rollback(keys=keys, args=[verification_id, *(lim.amount for lim in limits)])
+        keys = [self.prefix + key, *(self.prefix + limit.key for limit in limits)]
+        self._forked()
+        with _mapped():
+            await self._rollback(keys=keys, args=[verification_id, *(lim.amount for lim in limits)])
 
     async def delete(self, key: str) -> bool:
-        return bool(await self._redis.delete(self._key(key)))
+        self._forked()
+        with _mapped():
+            return bool(await self._redis.delete(self.prefix + key))
 
     async def set_flag(self, key: str, *, ttl: float) -> None:
-        await self._redis.set(self._key(key), "1", px=_ms(ttl))
+        self._forked()
+        with _mapped():
+            await self._redis.set(self.prefix + key, "1", px=_ms(ttl))
 
     async def has_flag(self, key: str) -> bool:
-        return bool(await self._redis.exists(self._key(key)))
+        self._forked()
+        with _mapped():
+            return bool(await self._redis.exists(self.prefix + key))
+
+
+class SyncRedisStore(_Base):
+    """``RedisStore`` for ``SyncVerifier``, on redis-py's sync client: the same keys and
+    scripts (a ``RedisStore`` and a ``SyncRedisStore`` with one prefix share state), safe
+    to share between threads (redis-py's pool) and across ``fork()``.
+
+    Pass a ``redis.Redis`` client (yours: you close it) or a ``url`` (the store owns the
+    client: ``store.close()`` or ``with``). A server that cannot be reached raises
+    ``StoreUnavailableError``.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis | None = None,
+        *,
+        url: str | None = None,
+        prefix: str = "devsms:verify:",
+    ) -> None:
+        if (client is None) == (url is None):
+            raise ValidationError("client", "pass either a redis.Redis client or url=")
+        checked = _check_prefix(prefix)
+        try:
+            import redis
+        except ImportError as exc:  # pragma: no cover - the extra is installed in tests
+            raise ValidationError(
+                "store", "SyncRedisStore needs redis-py: pip install 'devsms-async[redis]'"
+            ) from exc
+        if client is not None and not isinstance(client, redis.Redis):
+            raise ValidationError(
+                "client",
+                f"must be a redis.Redis (for redis.asyncio: RedisStore), "
+                f"not {type(client).__name__}",
+            )
+        self._owned = client is None
+        self._setup(client if client is not None else redis.Redis.from_url(str(url)), checked)
+
+    @property
+    def redis(self) -> redis.Redis:
+        """The ``redis`` client (in a forked child: the store's own one)."""
+        self._forked()
+        client: redis.Redis = self._redis
+        return client
+
+    def close(self) -> None:
+        """Close the client if the store made it (from ``url=``, or in a forked child)."""
+        if not self._guard.forked() and self._owned:
+            self._redis.close()
+
+    def __enter__(self) -> SyncRedisStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def begin(
+        self, key: str, record: CodeRecord, limits: Sequence[Limit], *, now: float, ttl: float
+    ) -> Refusal | None:
+        keys, args = _begin_args(self.prefix, key, record, limits, now, ttl)
+        self._forked()
+        with _mapped():
+            return _refusal(self._begin(keys=keys, args=args))
+
+    def take_attempt(self, key: str, *, now: float) -> tuple[CodeRecord, bool] | None:
+        self._forked()
+        with _mapped():
+            return _taken(self._take(keys=[self.prefix + key], args=[repr(now)]))
+
+    def consume(self, key: str, verification_id: str) -> bool:
+        self._forked()
+        with _mapped():
+            return bool(self._consume(keys=[self.prefix + key], args=[verification_id]))
+
+    def rollback(self, key: str, verification_id: str, limits: Sequence[Limit]) -> None:
+        keys = [self.prefix + key, *(self.prefix + limit.key for limit in limits)]
+        self._forked()
+        with _mapped():
+            self._rollback(keys=keys, args=[verification_id, *(lim.amount for lim in limits)])
+
+    def delete(self, key: str) -> bool:
+        self._forked()
+        with _mapped():
+            return bool(self._redis.delete(self.prefix + key))
+
+    def set_flag(self, key: str, *, ttl: float) -> None:
+        self._forked()
+        with _mapped():
+            self._redis.set(self.prefix + key, "1", px=_ms(ttl))
+
+    def has_flag(self, key: str) -> bool:
+        self._forked()
+        with _mapped():
+            return bool(self._redis.exists(self.prefix + key))

@@ -13,14 +13,25 @@ clock and are passed in, so a ``ManualClock`` drives a store like any other cloc
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from typing import Literal, Protocol, runtime_checkable
 
 import attrs
 
+from .._fork import ForkGuard
 from ..errors import ValidationError
 
-__all__ = ["CodeRecord", "Limit", "MemoryStore", "Refusal", "Scope", "Store"]
+__all__ = [
+    "CodeRecord",
+    "Limit",
+    "MemoryStore",
+    "Refusal",
+    "Scope",
+    "Store",
+    "SyncMemoryStore",
+    "SyncStore",
+]
 
 Scope = Literal["resend", "phone", "key", "service", "spend"]
 """Which limit refused a start: the resend cooldown, or the cap per phone, caller key,
@@ -72,9 +83,11 @@ class Refusal:
 class Store(Protocol):
     """What a ``Verifier`` needs from its storage.
 
-    Implement these six coroutines with each one atomic (one Lua script, one SQL
+    Implement these seven coroutines with each one atomic (one Lua script, one SQL
     transaction, one critical section without ``await`` inside) and any backend will
     do. ``tests/test_verify.py`` runs the same claims against every store it knows.
+    When the backend cannot be reached, raise ``StoreUnavailableError`` (from the
+    cause): the verifier then fails closed and callers can answer 503.
     """
 
     async def begin(
@@ -121,37 +134,59 @@ class Store(Protocol):
         ...
 
 
+@runtime_checkable
+class SyncStore(Protocol):
+    """The ``Store`` protocol for ``SyncVerifier``: the same seven methods, the same
+    contract, as plain (blocking) methods that are safe to call from several threads."""
+
+    def begin(
+        self, key: str, record: CodeRecord, limits: Sequence[Limit], *, now: float, ttl: float
+    ) -> Refusal | None: ...
+
+    def take_attempt(self, key: str, *, now: float) -> tuple[CodeRecord, bool] | None: ...
+
+    def consume(self, key: str, verification_id: str) -> bool: ...
+
+    def rollback(self, key: str, verification_id: str, limits: Sequence[Limit]) -> None: ...
+
+    def delete(self, key: str) -> bool: ...
+
+    def set_flag(self, key: str, *, ttl: float) -> None: ...
+
+    def has_flag(self, key: str) -> bool: ...
+
+
 @attrs.define
 class _Entry:
     value: CodeRecord | int | bool
     deadline: float
 
 
-class MemoryStore:
-    """The default store: a dict in this process.
+class _MemoryState:
+    """The dict behind both memory stores; every method holds one lock, so each is
+    atomic between threads as well as between tasks (there is no ``await`` inside)."""
 
-    For one process (one uvicorn worker, one bot process) on one event loop thread:
-    every method runs without an ``await`` inside, so it is atomic between tasks on
-    asyncio and trio alike. It keeps at most ``max_entries`` keys; expired ones are
-    purged as time passes, and when it is still full the oldest key is dropped.
-
-    Several processes need a shared store: ``RedisStore``.
-    """
-
-    def __init__(self, *, max_entries: int = 100_000) -> None:
-        given: object = max_entries
-        if isinstance(given, bool) or not isinstance(given, int) or given < 10:
-            raise ValidationError("max_entries", f"must be an int >= 10, got {given!r}")
+    def __init__(self, max_entries: object) -> None:
+        if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 10:
+            raise ValidationError("max_entries", f"must be an int >= 10, got {max_entries!r}")
         self.max_entries = max_entries
         self._data: dict[str, _Entry] = {}
         self._now = -math.inf
         self._next_purge = -math.inf
+        self._guard = ForkGuard()
+        self._lock_ = threading.Lock()
+
+    @property
+    def _lock(self) -> threading.Lock:
+        # A fork while another thread held the lock would leave the child's copy held
+        # forever: the child takes a new one (it has one thread right after the fork).
+        if self._guard.forked():
+            self._lock_ = threading.Lock()
+            self._guard.renew()
+        return self._lock_
 
     def __len__(self) -> int:
         return len(self._data)
-
-    def __repr__(self) -> str:
-        return f"<MemoryStore entries={len(self._data)} max_entries={self.max_entries}>"
 
     # The caller's clock is the only clock: each call moves "now" forward (never back),
     # and expiry is judged against it.
@@ -187,42 +222,44 @@ class MemoryStore:
         entry = self._get(key)
         return entry.value if entry is not None and isinstance(entry.value, int) else 0
 
-    async def begin(
+    def begin(
         self, key: str, record: CodeRecord, limits: Sequence[Limit], *, now: float, ttl: float
     ) -> Refusal | None:
-        self._tick(now)
-        entry = self._get(key)
-        if (
-            entry is not None
-            and isinstance(entry.value, CodeRecord)
-            and entry.value.resend_at > now
-        ):
-            return Refusal("resend", entry.value.resend_at - now)
-        for limit in limits:
-            if self._count(limit.key) + limit.amount > limit.limit:
-                return Refusal(limit.scope, limit.retry_after)
-        for limit in limits:
-            counter = self._get(limit.key)
-            if counter is None:
-                self._put(limit.key, limit.amount, limit.ttl)
-            else:
-                counter.value = self._count(limit.key) + limit.amount
-        self._put(key, record, ttl)
-        return None
-
-    async def take_attempt(self, key: str, *, now: float) -> tuple[CodeRecord, bool] | None:
-        self._tick(now)
-        entry = self._get(key)
-        if entry is None or not isinstance(entry.value, CodeRecord):
+        with self._lock:
+            self._tick(now)
+            entry = self._get(key)
+            if (
+                entry is not None
+                and isinstance(entry.value, CodeRecord)
+                and entry.value.resend_at > now
+            ):
+                return Refusal("resend", entry.value.resend_at - now)
+            for limit in limits:
+                if self._count(limit.key) + limit.amount > limit.limit:
+                    return Refusal(limit.scope, limit.retry_after)
+            for limit in limits:
+                counter = self._get(limit.key)
+                if counter is None:
+                    self._put(limit.key, limit.amount, limit.ttl)
+                else:
+                    counter.value = self._count(limit.key) + limit.amount
+            self._put(key, record, ttl)
             return None
-        record = entry.value
-        if now < record.expires_at and record.attempts < record.max_attempts:
-            record = attrs.evolve(record, attempts=record.attempts + 1)
-            entry.value = record
-            return record, True
-        return record, False
 
-    async def consume(self, key: str, verification_id: str) -> bool:
+    def take_attempt(self, key: str, *, now: float) -> tuple[CodeRecord, bool] | None:
+        with self._lock:
+            self._tick(now)
+            entry = self._get(key)
+            if entry is None or not isinstance(entry.value, CodeRecord):
+                return None
+            record = entry.value
+            if now < record.expires_at and record.attempts < record.max_attempts:
+                record = attrs.evolve(record, attempts=record.attempts + 1)
+                entry.value = record
+                return record, True
+            return record, False
+
+    def _consume(self, key: str, verification_id: str) -> bool:
         self._tick(None)
         entry = self._get(key)
         if (
@@ -234,21 +271,87 @@ class MemoryStore:
             return True
         return False
 
+    def consume(self, key: str, verification_id: str) -> bool:
+        with self._lock:
+            return self._consume(key, verification_id)
+
+    def rollback(self, key: str, verification_id: str, limits: Sequence[Limit]) -> None:
+        with self._lock:
+            self._consume(key, verification_id)
+            for limit in limits:
+                counter = self._get(limit.key)
+                if counter is not None:
+                    counter.value = max(0, self._count(limit.key) - limit.amount)
+
+    def delete(self, key: str) -> bool:
+        with self._lock:
+            self._tick(None)
+            return self._get(key) is not None and self._data.pop(key, None) is not None
+
+    def set_flag(self, key: str, *, ttl: float) -> None:
+        with self._lock:
+            self._tick(None)
+            self._put(key, True, ttl)
+
+    def has_flag(self, key: str) -> bool:
+        with self._lock:
+            self._tick(None)
+            return self._get(key) is not None
+
+
+class MemoryStore:
+    """The default store: a dict in this process.
+
+    For one process (one uvicorn worker, one bot process): every method runs without
+    an ``await`` inside (and under a lock), so it is atomic between tasks on asyncio
+    and trio alike. It keeps at most ``max_entries`` keys; expired ones are purged as
+    time passes, and when it is still full the oldest key is dropped. A forked child
+    gets a copy of the dict (nothing is shared with the parent after the fork).
+
+    Several processes need a shared store: ``RedisStore``.
+    """
+
+    def __init__(self, *, max_entries: int = 100_000) -> None:
+        self._state = _MemoryState(max_entries)
+        self.max_entries = max_entries
+
+    def __len__(self) -> int:
+        return len(self._state)
+
+    def __repr__(self) -> str:
+        return f"<MemoryStore entries={len(self._state)} max_entries={self.max_entries}>"
+
+    async def begin(
+        self, key: str, record: CodeRecord, limits: Sequence[Limit], *, now: float, ttl: float
+    ) -> Refusal | None:
+        return self._state.begin(key, record, limits, now=now, ttl=ttl)
+
+    async def take_attempt(self, key: str, *, now: float) -> tuple[CodeRecord, bool] | None:
+        return self._state.take_attempt(key, now=now)
+
+    async def consume(self, key: str, verification_id: str) -> bool:
+        return self._state.consume(key, verification_id)
+
     async def rollback(self, key: str, verification_id: str, limits: Sequence[Limit]) -> None:
-        await self.consume(key, verification_id)
-        for limit in limits:
-            counter = self._get(limit.key)
-            if counter is not None:
-                counter.value = max(0, self._count(limit.key) - limit.amount)
+        self._state.rollback(key, verification_id, limits)
 
     async def delete(self, key: str) -> bool:
-        self._tick(None)
-        return self._get(key) is not None and self._data.pop(key, None) is not None
+        return self._state.delete(key)
 
     async def set_flag(self, key: str, *, ttl: float) -> None:
-        self._tick(None)
-        self._put(key, True, ttl)
+        self._state.set_flag(key, ttl=ttl)
 
     async def has_flag(self, key: str) -> bool:
-        self._tick(None)
-        return self._get(key) is not None
+        return self._state.has_flag(key)
+
+
+class SyncMemoryStore(_MemoryState):
+    """``MemoryStore`` for ``SyncVerifier``: the same dict and rules, with plain methods
+    that are atomic between threads (each holds one lock). One process only; several
+    (gunicorn workers, Celery) need ``SyncRedisStore``."""
+
+    def __init__(self, *, max_entries: int = 100_000) -> None:
+        super().__init__(max_entries)
+
+    def __repr__(self) -> str:
+        return f"<SyncMemoryStore entries={len(self)} max_entries={self.max_entries}>"
