@@ -70,6 +70,7 @@ from .models import (
 
 if TYPE_CHECKING:
     from ._bulk import BulkCallbackError, BulkStream
+    from ._csvread import CsvRow, read_csv
     from .pricing import (
         BulkEstimate,
         BulkItemError,
@@ -109,6 +110,7 @@ __all__ = [
     "CostEstimate",
     "Country",
     "CountryTotal",
+    "CsvRow",
     "DeliveryReport",
     "DevSMS",
     "DevSMSError",
@@ -153,11 +155,14 @@ __all__ = [
     "normalize_uzbek",
     "parse_callback",
     "price_table",
+    "read_csv",
 ]
 
 _LAZY = {
     "BulkStream": "_bulk",
     "BulkCallbackError": "_bulk",
+    "CsvRow": "_csvread",
+    "read_csv": "_csvread",
     "BulkEstimate": "pricing",
     "BulkItemError": "pricing",
     "CountryTotal": "pricing",

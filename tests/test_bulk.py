@@ -800,7 +800,7 @@ async def test_bulk_stream_is_exported_lazily() -> None:
 
 
 def test_the_bulk_page_examples_print_what_they_say() -> None:
-    assert run_doc_examples(REPO / "docs" / "bulk.md") == 7
+    assert run_doc_examples(REPO / "docs" / "bulk.md") == 8
 
 
 def load_example(name: str) -> Any:

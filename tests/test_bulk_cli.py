@@ -299,8 +299,9 @@ def test_the_bar_names_each_count_shows_a_rate_and_matches_the_summary(tmp_path:
     console.print(progress.make_tasks_table(progress.tasks))
     bar = out.getvalue()
     assert "2/5" in bar
-    assert "1 sent, 1 failed, 0 unknown" in bar
-    assert "SMS/s" in bar
+    assert "1 sent 1 failed 0 unknown" in bar
+    assert "/s elapsed " in bar
+    assert " left " in bar
     assert " not" not in bar
     summary = _bulk.run_summary(plan, run, tmp_path / "j")
     assert (summary["sent"], summary["failed"], summary["not_started"]) == (1, 1, 3)

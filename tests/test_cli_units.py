@@ -287,7 +287,7 @@ def test_otp_without_wait_reports_the_send(cli: Cli, sandbox: Sandbox) -> None:
 
 
 def test_an_international_send_names_the_country(cli: Cli, sandbox: Sandbox) -> None:
-    result = cli("--sandbox", "send", "79161234567", "Hello")
+    result = cli("--sandbox", "send", "79161234567", "Hello", "--yes")
     assert result.code == 0, result.err
     assert "Russia (ru)" in result.out
     assert "final status" not in result.out

@@ -385,3 +385,42 @@ def test_the_bulk_module_loads_no_database_driver() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_shared_job_keeps_skipped_rows_records_by_row(
+    dsn: str, served: Served, tmp_path: Path
+) -> None:
+    """--skip-invalid on a shared job: the rows after an invalid one are journaled under
+    their own row (RowJournal), so the next run finds them sent instead of "changed"."""
+    csv = tmp_path / "promo.csv"
+    csv.write_text(
+        "phone,message\n998900000001,a\nnot-a-number,b\n998900000003,c\n998900000004,d\n",
+        encoding="utf-8",
+    )
+    args = ("bulk", str(csv), "--yes", "--skip-invalid", "--journal", dsn, "-f", "json")
+    first = devsms(served, *args)
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err
+    assert json.loads(out)["sent"] == 3
+    again = devsms(served, *args)
+    out, err = again.communicate(timeout=60)
+    assert again.returncode == 0, err
+    summary = json.loads(out)
+    assert (summary["sent"], summary["already_sent"]) == (0, 3)
+    got = received(served)
+    assert sorted(got.values()) == [1, 1, 1]
+
+
+def test_the_recovery_command_of_a_shared_job_carries_no_password(tmp_path: Path) -> None:
+    from devsms_async.cli import _bulk
+
+    class Opts:
+        sandbox = True
+        base_url = None
+
+    url = "postgresql://app:s3cret@db.example:5432/sms?password=s3cret&sslmode=require"
+    command = _bulk.recover_command(Opts(), tmp_path / "p.csv", url, ["--dedupe"], job="promo")
+    assert "s3cret" not in command
+    journal = "--journal 'postgresql://app@db.example:5432/sms?sslmode=require' --job promo"
+    assert journal in command
+    assert command.endswith("--dedupe --reconcile")

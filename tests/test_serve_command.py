@@ -4,6 +4,7 @@ defaults). The processes themselves are run in test_sandbox_main.py and test_cli
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -21,9 +22,10 @@ def test_both_entry_points_print_the_same_help(
     assert _app.run_cli(["sandbox", "serve", "--help"]) == 0
     via_cli = capsys.readouterr().out
     assert direct.startswith("usage: python -m devsms_async.testing ")
-    assert via_cli.startswith("usage: devsms sandbox serve ")
-    # The usage lines wrap by the name's length; the description and options are one text.
-    assert via_cli.split("\n\n", 1)[1] == direct.split("\n\n", 1)[1]
+    # devsms shows the same options in the look of its other commands' help.
+    assert "Usage: devsms sandbox serve [OPTIONS]" in via_cli
+    shown = set(re.findall(r"--[a-z0-9-]+", direct))
+    assert shown == set(re.findall(r"--[a-z0-9-]+", via_cli))
     for option in ("--show-numbers", "--no-inbox", "--verbose", "--advance-every SECONDS"):
         assert option in direct
     assert "--quiet" not in direct  # deprecated: accepted, not advertised

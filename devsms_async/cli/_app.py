@@ -57,6 +57,14 @@ class _Command(typer.core.TyperCommand):
     def get_params(self, ctx: Any) -> list[Any]:
         return _flags_take_no_value(super().get_params(ctx))
 
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        # typer >= 0.2x writes a required argument as `{FILE}`: plain `FILE`, as
+        # everywhere else (and in our docs).
+        pieces: list[str] = super().collect_usage_pieces(ctx)
+        return [
+            p[1:-1] if p.startswith("{") and p.endswith("}") and "," not in p else p for p in pieces
+        ]
+
 
 class _Group(typer.core.TyperGroup):
     def get_params(self, ctx: Any) -> list[Any]:
@@ -187,8 +195,14 @@ def _globals(
     opts.timeout = timeout
     opts.retries = retries
     opts.verbose = verbose
+    opts.from_env = frozenset(name for name in ("token", "base_url") if _from_env(ctx, name))
     configure_logging(verbose)
     check_globals(opts)
+
+
+def _from_env(ctx: typer.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "ENVIRONMENT"
 
 
 def _opts(ctx: typer.Context) -> Globals:
@@ -223,8 +237,12 @@ WaitTimeoutOpt = Annotated[
 @app.command(cls=_Command)
 def send(
     ctx: typer.Context,
-    phone: Annotated[str, typer.Argument(help="International number, e.g. 998901234567.")],
-    message: Annotated[str, typer.Argument(help="The text; '-' reads it from stdin.")],
+    phone: Annotated[
+        str, typer.Argument(help="International number, e.g. 998901234567.", metavar="PHONE")
+    ],
+    message: Annotated[
+        str, typer.Argument(help="The text; '-' reads it from stdin.", metavar="TEXT")
+    ],
     sender: Annotated[
         Optional[str], typer.Option("--sender", "-s", help="Sender name (default 4546).")
     ] = None,
@@ -243,30 +261,113 @@ def send(
     ] = False,
     wait: WaitOpt = False,
     wait_timeout: WaitTimeoutOpt = WAIT_TIMEOUT_DEFAULT,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes", "-y", help="Send without asking, even when it costs over 1 000 so'm."
+        ),
+    ] = False,
     fmt: FormatOpt = OutFormat.TABLE,
 ) -> int:
     """Send one SMS."""
     opts = _opts(ctx)
     text = _read_text(message, "message")
+    if not yes:
+        _confirm_cost(phone, text, normalize=normalize, stdin_used=message == "-")
+
+    flight = _Flight()
 
     async def go() -> tuple[SendResult, SmsRecord | None]:
         async with opts.client() as sms:
-            result = await sms.send_sms(
-                phone,
-                text,
-                sender=sender,
-                callback_url=callback_url,
-                type=SmsType(sms_type.value),
-                normalize=normalize,
-            )
+            with flight:
+                result = flight.done(
+                    await sms.send_sms(
+                        phone,
+                        text,
+                        sender=sender,
+                        callback_url=callback_url,
+                        type=SmsType(sms_type.value),
+                        normalize=normalize,
+                    )
+                )
             final = await _maybe_wait(opts, sms, result, wait, wait_timeout)
             return result, final
 
-    result, final = run(opts, go)
+    result, final = flight.run(opts, go)
     _print_sent(result, final, fmt, title="Sent")
     if not normalize:
         _hint_normalize(_render.consoles()[1], text)
     return _final_code(final)
+
+
+class _Flight:
+    """Where a single send stands, so that Ctrl-C can say what it means: before the
+    send nothing went out; during it the request may have reached the service (as
+    with an unknown outcome); after it the SMS was sent."""
+
+    def __init__(self) -> None:
+        self.started: Any = None
+        self.result: SendResult | None = None
+
+    def __enter__(self) -> None:
+        import datetime as _dt
+
+        self.started = _dt.datetime.now(_dt.timezone.utc)
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def done(self, result: SendResult) -> SendResult:
+        self.result = result
+        return result
+
+    def run(self, opts: Globals, fn: Any) -> Any:
+        try:
+            return run(opts, fn)
+        except CLIError as exc:
+            if exc.code != EXIT_INTERRUPTED or self.started is None:
+                raise
+            if self.result is not None:
+                sent = self.result
+                ids = f"sms_id {sent.sms_id}" if sent.sms_id is not None else sent.request_id
+                raise CLIError(
+                    f"interrupted while waiting; the SMS was sent ({ids}): "
+                    f"`devsms status` follows it",
+                    EXIT_INTERRUPTED,
+                ) from None
+            raise CLIError(
+                "interrupted while the send was in flight: it may have gone out (started "
+                f"{self.started:%Y-%m-%d %H:%M:%S} UTC; look for it with `devsms history` "
+                "before sending again)",
+                EXIT_INTERRUPTED,
+            ) from None
+
+
+CONFIRM_ABOVE = 1000
+"""So'm: a single send estimated above this asks first, as bulk does (an SMS abroad
+costs thousands of so'm; an Uzbek one, 50 a part)."""
+
+
+def _confirm_cost(phone: str, text: str, *, normalize: bool, stdin_used: bool) -> None:
+    from ..pricing import estimate_cost
+
+    try:
+        est = estimate_cost(phone, text, normalize=normalize)
+    except DevSMSError:
+        return  # an invalid number or text: the send refuses it with the reason
+    if est.total <= CONFIRM_ABOVE:
+        return
+    what = (
+        f"about {_render.money(est.total)} ({est.country.name}, {est.parts.parts} part(s) at "
+        f"{_render.money(est.price_per_part)})"
+    )
+    if stdin_used or not sys.stdin.isatty():
+        fail(
+            f"this SMS costs {what}: not sending without confirmation; pass --yes "
+            "(or run it in a terminal to be asked). Nothing was sent"
+        )
+    if not typer.confirm(f"This SMS costs {what}. Send it?", default=False, err=True):
+        fail("not confirmed: nothing was sent", EXIT_ERROR)
 
 
 def _print_sent(result: SendResult, final: SmsRecord | None, fmt: OutFormat, *, title: str) -> None:
@@ -286,7 +387,9 @@ def _print_sent(result: SendResult, final: SmsRecord | None, fmt: OutFormat, *, 
 @app.command(cls=_Command)
 def otp(
     ctx: typer.Context,
-    phone: Annotated[str, typer.Argument(help="International number, e.g. 998901234567.")],
+    phone: Annotated[
+        str, typer.Argument(help="International number, e.g. 998901234567.", metavar="PHONE")
+    ],
     code: Annotated[str, typer.Option("--code", "-c", help="The code: 4-8 digits.")],
     service_name: Annotated[
         str,
@@ -321,19 +424,24 @@ def otp(
         Template.LOGIN: OtpTemplate.LOGIN,
     }[template]
 
+    flight = _Flight()
+
     async def go() -> tuple[SendResult, SmsRecord | None]:
         async with opts.client() as sms:
-            result = await sms.send_otp(
-                phone,
-                template=chosen,
-                service_name=service_name,
-                otp_code=code,
-                callback_url=callback_url,
-            )
+            with flight:
+                result = flight.done(
+                    await sms.send_otp(
+                        phone,
+                        template=chosen,
+                        service_name=service_name,
+                        otp_code=code,
+                        callback_url=callback_url,
+                    )
+                )
             final = await _maybe_wait(opts, sms, result, wait, wait_timeout)
             return result, final
 
-    result, final = run(opts, go)
+    result, final = flight.run(opts, go)
     _print_sent(result, final, fmt, title="OTP sent")
     return _final_code(final)
 
@@ -342,7 +450,8 @@ def otp(
 def status(
     ctx: typer.Context,
     sms_id: Annotated[
-        Optional[int], typer.Argument(help="The sms_id a send returned.", min=1)
+        Optional[int],
+        typer.Argument(help="The sms_id a send returned.", min=1, metavar="SMS_ID"),
     ] = None,
     request_id: Annotated[
         Optional[str], typer.Option(help="Look up by request_id instead.")
@@ -473,7 +582,12 @@ def history(
         Optional[int],
         typer.Option("--limit", "-n", help="How many (1-200; default 20).", min=1, max=200),
     ] = None,
-    offset: Annotated[int, typer.Option(help="Skip this many (newest first).", min=0)] = 0,
+    offset: Annotated[
+        int,
+        typer.Option(
+            help="Skip this many, newest first (default: none).", min=0, show_default=False
+        ),
+    ] = 0,
     status_filter: Annotated[
         Optional[StatusFilter], typer.Option("--status", help="Only SMS with this status.")
     ] = None,
@@ -487,9 +601,20 @@ def history(
         Format,
         typer.Option("--format", "-f", help="table for people; json or csv for programs."),
     ] = Format.TABLE,
+    raw_cells: Annotated[
+        bool,
+        typer.Option(
+            "--raw-cells",
+            help="With --format csv: write every cell exactly as the service sent it (by "
+            "default a cell that a spreadsheet would run as a formula, =... +... -... @..., "
+            "gets a leading ' and control characters are shown as escapes).",
+        ),
+    ] = False,
 ) -> int:
     """Sent SMS, newest first: one page, or every page with --all."""
     opts = _opts(ctx)
+    if raw_cells and fmt is not Format.CSV:
+        fail("--raw-cells is for --format csv")
     wanted = SmsStatus(status_filter.value) if status_filter is not None else None
     if walk_all and limit is not None:
         fail("--all walks every page; leave out --limit")
@@ -515,7 +640,17 @@ def history(
 
     import csv as _csv
 
-    writer = _csv.writer(sys.stdout, lineterminator="\n")
+    if fmt is Format.CSV and hasattr(sys.stdout, "reconfigure"):
+        # The writer ends rows with CRLF itself (RFC 4180); no newline translation.
+        sys.stdout.reconfigure(newline="")
+    # CRLF: the csv module quotes a cell holding any character of the line terminator,
+    # so with "\n" alone a bare "\r" in a message would split the row.
+    writer = _csv.writer(sys.stdout, lineterminator="\r\n", quoting=_csv.QUOTE_MINIMAL)
+
+    def verbatim(value: Any) -> Any:
+        return "" if value is None else value
+
+    cell = verbatim if raw_cells else _render.csv_cell
     emitted: list[int] = []
 
     def emit_csv_header() -> None:
@@ -524,11 +659,9 @@ def history(
     def emit(record: SmsRecord, first: bool) -> None:
         data = _render.record_dict(record, mask=mask)
         if fmt is Format.CSV:
-            writer.writerow(["" if data[k] is None else data[k] for k in _render.RECORD_FIELDS])
+            writer.writerow([cell(data[k]) for k in _render.RECORD_FIELDS])
         else:
-            import json
-
-            sys.stdout.write(("[\n  " if first else ",\n  ") + json.dumps(data, ensure_ascii=False))
+            sys.stdout.write(("[\n  " if first else ",\n  ") + _render.dumps(data))
         emitted.append(record.id)
 
     async def stream() -> None:
@@ -562,7 +695,9 @@ async def _one_page(
 
 @app.command(cls=_Command)
 def estimate(
-    message: Annotated[str, typer.Argument(help="The text; '-' reads it from stdin.")],
+    message: Annotated[
+        str, typer.Argument(help="The text; '-' reads it from stdin.", metavar="TEXT")
+    ],
     phone: Annotated[
         Optional[str],
         typer.Option("--phone", "-p", help="Recipient, for the country's price (default: UZ)."),
@@ -626,10 +761,11 @@ def bulk(
         Path,
         typer.Argument(
             help="CSV with the columns phone,message[,sender] (a header row is optional; "
-            "tel, text, telefon, matn, ... are accepted too).",
+            "tel, text, telefon, matn, ... are accepted too, other columns are ignored).",
             exists=True,
             dir_okay=False,
             readable=True,
+            metavar="FILE.csv",
         ),
     ],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Send without asking.")] = False,
@@ -702,6 +838,61 @@ def bulk(
             show_default=False,
         ),
     ] = None,
+    encoding: Annotated[
+        str,
+        typer.Option(
+            help="The file's encoding: utf-8 (with or without a BOM), or e.g. cp1251 for "
+            "Excel on Russian Windows.",
+            show_default=False,
+        ),
+    ] = "utf-8-sig",
+    phone_column: Annotated[
+        Optional[str],
+        typer.Option(
+            help="The column of the numbers: a header name (any case) or a 1-based position.",
+            show_default=False,
+        ),
+    ] = None,
+    text_column: Annotated[
+        Optional[str],
+        typer.Option(
+            help="The column of the texts: a header name (any case) or a 1-based position.",
+            show_default=False,
+        ),
+    ] = None,
+    text: Annotated[
+        Optional[str],
+        typer.Option(
+            "--text",
+            help="One text for every row, a template over its columns: 'Hurmatli {Ism}, "
+            "buyurtmangiz tayyor' ({2}: by position; {{ and }}: literal braces).",
+            show_default=False,
+        ),
+    ] = None,
+    skip_invalid: Annotated[
+        bool,
+        typer.Option(
+            "--skip-invalid", help="Send the valid rows and skip (and list) the invalid ones."
+        ),
+    ] = False,
+    rejects: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--rejects",
+            help="Write the invalid rows (line, row, column, reason) to this CSV, in the "
+            "input's delimiter and encoding.",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    dedupe: Annotated[
+        bool,
+        typer.Option(
+            "--dedupe",
+            help="Send one SMS per number and text: skip rows that repeat an earlier one "
+            "(the same number in any format).",
+        ),
+    ] = False,
 ) -> int:
     """Send every row of a CSV: estimate, confirm, send with a journal, summarise.
 
@@ -728,6 +919,26 @@ def bulk(
         account=account.literal,
         delimiter=delimiter,
         fmt=fmt,
+        rerun=[
+            *(["--sender", sender] if sender is not None else []),
+            *(["--normalize"] if normalize else []),
+            *(["--delimiter", delimiter] if delimiter is not None else []),
+            *(["--encoding", encoding] if encoding != "utf-8-sig" else []),
+            *(["--phone-column", phone_column] if phone_column is not None else []),
+            *(["--text-column", text_column] if text_column is not None else []),
+            *(["--text", text] if text is not None else []),
+            *(["--skip-invalid"] if skip_invalid else []),
+            *(["--dedupe"] if dedupe else []),
+        ],
+        reading=_bulk_command.Reading(
+            encoding=encoding,
+            phone_column=phone_column,
+            text_column=text_column,
+            text=text,
+            skip_invalid=skip_invalid,
+            rejects=rejects,
+            dedupe=dedupe,
+        ),
     )
 
 
@@ -812,7 +1023,7 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
         ctx = getattr(exc, "ctx", None)
         where = getattr(ctx, "command_path", None) or "devsms"
-        message = exc.format_message()  # type: ignore[attr-defined]  # both kinds have it
+        message = _plain_usage(exc.format_message())  # type: ignore[attr-defined]
         _error_line(f"{message} (see '{where} --help')")
         return int(getattr(exc, "exit_code", EXIT_USAGE))
     except (typer.Abort, KeyboardInterrupt):  # Ctrl-D at a prompt; Ctrl-C (older typer)
@@ -820,7 +1031,7 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except Exception as exc:
         leaf = _leaf(exc)
-        message, code = describe_error(leaf)
+        message, code = describe_error(leaf, opts)
         _error_line(message)
         if opts.verbose and not isinstance(leaf, DevSMSError | CLIError):
             traceback.print_exception(type(leaf), leaf, leaf.__traceback__, file=sys.stderr)
@@ -828,6 +1039,24 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
     finally:
         sys.stdout.flush()
     return code if isinstance(code, int) else EXIT_OK
+
+
+def _plain_usage(message: str) -> str:
+    """Recent typer words a bad choice as pydantic does (``Value error, 'lgoin' is not
+    one of 'confirm', ...``): say it plainly, with the nearest choice."""
+    import difflib
+    import re
+
+    message = message.replace("Value error, ", "")
+    match = re.search(r"'([^']*)' is not one of ((?:'[^']*'(?:, )?)+)", message)
+    if match is None:
+        return message
+    given, choices = match.group(1), re.findall(r"'([^']*)'", match.group(2))
+    close = difflib.get_close_matches(given, choices, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    start, end = match.span()
+    plain = f"{given!r} is not one of {', '.join(choices)}{hint}"
+    return (message[:start] + plain + message[end:]).rstrip(".").replace(hint + ".", hint)
 
 
 def _usage_error_types() -> tuple[type[Exception], ...]:
@@ -848,7 +1077,9 @@ def _usage_error_types() -> tuple[type[Exception], ...]:
 
 def _error_line(message: str) -> None:
     sys.stdout.flush()
-    print(f"error: {' '.join(message.split())}", file=sys.stderr, flush=True)
+    # Error texts carry the server's words and the user's data: never raw escapes.
+    line = _render.visible(" ".join(message.split()))
+    print(f"error: {line}", file=sys.stderr, flush=True)
 
 
 def _leaf(exc: BaseException) -> BaseException:

@@ -26,9 +26,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from .._journal import JournalEntry
+from .._journal import JournalEntry, JournalError
 from .._redact import mask_phone
-from ..errors import DevSMSError
 from ..models import BulkOutcome
 from . import _render
 
@@ -36,8 +35,6 @@ from . import _render
 from ._csv import COLUMNS as COLUMNS
 from ._csv import Row as Row
 from ._csv import RowError as RowError
-from ._csv import _header as _header
-from ._csv import _records as _records
 from ._csv import load_rows as load_rows
 from ._runtime import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNKNOWN, CLIError
 
@@ -67,13 +64,26 @@ class Plan:
     retry: list[Row] = attrs.Factory(list)
     """Failed (or not started) before, sent again now."""
     to_send: list[Row] = attrs.Factory(list)
+    notes: dict[str, Any] = attrs.Factory(dict)
+    """What reading the file found: ignored columns, invalid rows, duplicates."""
+    known: list[Row] | None = None
+    """Every valid row of the file (``make_plan``'s ``known``), for planning again."""
 
 
 def make_plan(
-    rows: list[Row], entries: Mapping[int | str, JournalEntry], *, retry_unknown: bool
+    rows: list[Row],
+    entries: Mapping[int | str, JournalEntry],
+    *,
+    retry_unknown: bool,
+    known: list[Row] | None = None,
 ) -> Plan:
-    """Check the CSV against its journal (nothing is sent if a row changed) and plan."""
-    by_index = {row.number - 1: row for row in rows}
+    """Check the CSV against its journal (nothing is sent if a row changed) and plan.
+
+    ``entries``: the journal's last entry of every message by ``ident``, the row's index
+    (``number - 1``) for the CLI's rows; keyed entries (``str``) are not the CLI's and
+    are left alone. ``known``: every valid row of the file, also those this run skips
+    (``--dedupe``): their records are not a change of the file."""
+    by_index = {row.number - 1: row for row in (known if known is not None else rows)}
     changed = sorted(
         index + 1
         for index, entry in entries.items()
@@ -90,7 +100,7 @@ def make_plan(
             "belongs to (its rows that may have gone out would be sent again); run that job "
             "on this journal, with --reconcile first"
         )
-    plan = Plan(rows)
+    plan = Plan(rows, known=known)
     for row in rows:
         entry = entries.get(row.number - 1)
         if entry is None:
@@ -117,6 +127,54 @@ def messages(rows: list[Row], callback_url: str | None) -> list[BulkMessage]:
     ]
 
 
+class RowJournal:
+    """The job's journal as the library sees it: message ``i`` of the job is row
+    ``rows[i]``, recorded under the row's own index (``number - 1``). Rows skipped
+    (invalid, duplicates) leave gaps, so a row keeps its record when the rows around
+    it change their fate.
+
+    The ``Journal`` protocol (``claim``/``write``/``stored``/``counts``) over any journal,
+    a ``FileJournal`` or a shared ``PostgresJournal``: positions go in as row indices
+    and come back as positions; entries of rows this run does not send are left out of
+    ``stored()``; keyed entries (``BulkMessage(key=...)``, never the CLI's) pass through.
+    """
+
+    def __init__(self, journal: Journal, rows: list[Row]) -> None:
+        self.journal = journal
+        self._row_index = [row.number - 1 for row in rows]
+        self._position = {index: i for i, index in enumerate(self._row_index)}
+
+    def _to_row(self, entry: JournalEntry) -> JournalEntry:
+        if entry.key is not None:
+            return entry
+        return attrs.evolve(entry, index=self._row_index[entry.index])
+
+    def _to_position(self, entry: JournalEntry) -> JournalEntry | None:
+        if entry.key is not None:
+            return entry
+        position = self._position.get(entry.index)
+        if position is None:
+            return None
+        return attrs.evolve(entry, index=position)
+
+    async def claim(self, entry: JournalEntry, *, takeover: bool = False) -> JournalEntry | None:
+        current = await self.journal.claim(self._to_row(entry), takeover=takeover)
+        if current is None:
+            return None
+        return self._to_position(current) or attrs.evolve(current, index=entry.index)
+
+    async def write(self, entry: JournalEntry) -> None:
+        await self.journal.write(self._to_row(entry))
+
+    async def stored(self, *, in_doubt: bool = False) -> list[JournalEntry]:
+        found = (self._to_position(e) for e in await self.journal.stored(in_doubt=in_doubt))
+        return [entry for entry in found if entry is not None]
+
+    async def counts(self) -> dict[str, int]:
+        """The whole job's counts (every row, every machine's): not by position."""
+        return await self.journal.counts()
+
+
 # -- sending -------------------------------------------------------------------------------
 
 
@@ -131,6 +189,12 @@ class Run:
     interrupted: bool = False
     abandoned: bool = False
     balance: Decimal | None = None
+    error: Exception | None = None
+    """What stopped the job after it started (the journal failed, a bug): sends may
+    have gone out before it, so it is reported with the summary, never as "nothing
+    was sent"."""
+    unrecorded: int = 0
+    """Rows sent by this run whose ``sent`` record never reached the journal."""
     elsewhere: int = 0
     """Rows planned here that another machine of a shared job sent or holds."""
 
@@ -185,7 +249,7 @@ async def send_rows(
         messages(rows, callback_url),
         concurrency=concurrency,
         per_second=per_second,
-        journal=journal,
+        journal=RowJournal(journal, rows),
         resend_in_doubt=retry_unknown,
         stop_after_failures=STOP_AFTER_CONSECUTIVE_ERRORS,
     )
@@ -196,7 +260,7 @@ async def send_rows(
         if result.previous is None:  # settled by an earlier run: in the plan already
             run.add(rows[result.index], result)
             on_result(run)
-        elif result.outcome in elsewhere and result.index in planned:
+        elif result.outcome in elsewhere and rows[result.index].number - 1 in planned:
             run.elsewhere += 1  # another machine of a shared job took it meanwhile
 
     async with anyio.create_task_group() as watchers:
@@ -204,13 +268,32 @@ async def send_rows(
         if sys.platform != "win32":
             watchers.start_soon(_watch_interrupts, run, stream, job_scope, err)
         with job_scope:
-            async with stream as results:
-                async for result in results:
-                    take(result)
+            try:
+                async with stream as results:
+                    async for result in results:
+                        take(result)
+            except Exception as exc:
+                # A full disk (JournalError) or any other failure once sending began:
+                # rows may have gone out, so the run is summarised, not just an error.
+                run.error = exc
         watchers.cancel_scope.cancel()
     for result in stream.leftover:
         take(result)
+    if run.error is not None:
+        what = "the journal failed" if isinstance(run.error, JournalError) else "an error"
+        run.stopped_because = f"{what}: {error_text(run.error)}"
     run.stopped_because = run.stopped_because or stream.stopped_because
+    sent = [row for row, r in run.results if r.outcome is BulkOutcome.SENT]
+    if sent:
+        try:
+            entries = {entry.ident: entry for entry in await journal.stored()}
+        except Exception:
+            # The journal cannot be read back (a shared journal's server is down): its
+            # records of these sends are unproven, and --reconcile settles them.
+            entries = {}
+        run.unrecorded = sum(
+            1 for row in sent if getattr(entries.get(row.number - 1), "state", None) != "sent"
+        )
     return run
 
 
@@ -233,8 +316,10 @@ async def _watch_interrupts(run: Run, stream: BulkStream, job_scope: Any, err: C
                 return
 
 
-def error_text(exc: DevSMSError | None) -> str:
-    return " ".join(f"{type(exc).__name__}: {exc}".split())[:300] if exc is not None else ""
+def error_text(exc: BaseException | None) -> str:
+    if exc is None:
+        return ""
+    return _render.visible(" ".join(f"{type(exc).__name__}: {exc}".split())[:300])
 
 
 # -- reconciling ---------------------------------------------------------------------------
@@ -249,7 +334,10 @@ async def reconcile_unknown(
     """Settle the rows in doubt from the history (``sms.reconcile_journal``)."""
     window = min(max(200, 2 * len(rows)), 20_000)
     return await sms.reconcile_journal(
-        journal, messages(rows, callback_url), window=window, min_age=RECONCILE_MIN_AGE
+        RowJournal(journal, rows),
+        messages(rows, callback_url),
+        window=window,
+        min_age=RECONCILE_MIN_AGE,
     )
 
 
@@ -267,6 +355,26 @@ def estimate(
         account=account,
         uz_price=uz_price,
     )
+
+
+def invalid_items(errors: list[RowError]) -> list[dict[str, Any]]:
+    return [
+        {"row": e.number, "line": e.line, "column": e.column or None, "reason": e.message}
+        for e in errors
+    ]
+
+
+def file_notes(loaded: Any, *, dedupe: bool) -> dict[str, Any]:
+    """What reading the file found, for the plan and the summary (JSON keys)."""
+    return {
+        "ignored_columns": list(loaded.ignored),
+        "invalid_rows": invalid_items(loaded.errors),
+        "duplicates": [
+            {"row": row.number, "line": row.line, "same_as_row": first}
+            for row, first in loaded.duplicates
+        ],
+        "deduped": dedupe,
+    }
 
 
 def plan_summary(plan: Plan, est: BulkEstimate, balance: Decimal | None) -> dict[str, Any]:
@@ -288,6 +396,7 @@ def plan_summary(plan: Plan, est: BulkEstimate, balance: Decimal | None) -> dict
     }
     if balance is not None:
         data["balance"] = balance
+    data.update(plan.notes)
     return data
 
 
@@ -309,7 +418,48 @@ def unknown_rows(plan: Plan, run: Run) -> list[dict[str, Any]]:
     return sorted(items, key=lambda item: item["row"])
 
 
-def run_summary(plan: Plan, run: Run, journal: Path | str) -> dict[str, Any]:
+def recover_command(
+    opts: Any, file: Path, journal: Path | str, rerun: list[str], *, job: str | None = None
+) -> str:
+    """The command that settles this job's rows in doubt: the same file, journal (and
+    ``--job`` on a shared one) and content options, with ``--reconcile``. The token is
+    never in it, nor a PostgreSQL URL's password (``safe_url``)."""
+    import shlex
+
+    words = ["devsms"]
+    if opts.sandbox:
+        words.append("--sandbox")
+    elif opts.base_url is not None:
+        words += ["--base-url", opts.base_url]
+    where = safe_url(journal) if isinstance(journal, str) else str(journal)
+    words += ["bulk", str(file), "--journal", where]
+    if job is not None:
+        words += ["--job", job]
+    words += [*rerun, "--reconcile"]
+    return shlex.join(words)
+
+
+def safe_url(url: str) -> str:
+    """A ``postgresql://`` URL fit to print and to run again: without its password
+    (in the netloc or as ``password=`` in the query), which the run then takes from
+    ``PGPASSWORD`` or ``~/.pgpass``. Anything unparsable is cut to the scheme."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            userinfo, host = netloc.rsplit("@", 1)
+            netloc = userinfo.split(":", 1)[0] + "@" + host
+        query = [
+            (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "password"
+        ]
+        return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query), ""))
+    except ValueError:
+        return url.split("://", 1)[0] + "://…"
+
+
+def run_summary(plan: Plan, run: Run, journal: Path | str, *, recover: str = "") -> dict[str, Any]:
     # A row planned but never read by the job counts as not started, like a row read
     # and stopped before its send.
     not_started = len(plan.to_send) - run.finished - run.elsewhere
@@ -324,20 +474,35 @@ def run_summary(plan: Plan, run: Run, journal: Path | str) -> dict[str, Any]:
         "cost": run.cost,
         "balance": run.balance,
         "stopped_because": run.stopped_because,
+        "error": error_text(run.error) or None,
+        "unrecorded": run.unrecorded,
         "journal": str(journal),
+        "recover": recover
+        if (
+            run.error is not None
+            or run.unrecorded
+            or run.count(BulkOutcome.UNKNOWN)
+            or plan.unknown
+        )
+        else None,
         "failed_rows": [
             _row_item(row, error=error_text(r.error))
             for row, r in sorted(run.results, key=lambda item: item[0].number)
             if r.outcome is BulkOutcome.FAILED
         ],
         "unknown_rows": unknown_rows(plan, run),
+        **plan.notes,
     }
 
 
 def exit_code(summary: dict[str, Any], run: Run) -> int:
     if run.interrupted:
         return EXIT_INTERRUPTED
-    if summary["unknown"]:
+    if summary["unknown"] or summary["unrecorded"]:
+        return EXIT_UNKNOWN
+    if run.error is not None and (summary["sent"] or summary["failed"]):
+        # The job broke after sending began: not "nothing was sent" (2), and the
+        # journal may hold rows as "attempting" that only --reconcile settles.
         return EXIT_UNKNOWN
     if summary["failed"] or summary["not_started"]:
         return EXIT_ERROR
@@ -346,9 +511,10 @@ def exit_code(summary: dict[str, Any], run: Run) -> int:
 
 def print_plan(out: Console, data: dict[str, Any], path: Path) -> None:
     rows: list[tuple[str, Any]] = [
-        ("file", _render._escape(str(path))),
+        ("file", _render.safe(str(path))),
         ("rows", str(data["rows"])),
     ]
+    rows += _note_rows(data)
     if data["already_sent"]:
         rows.append(("already sent", f"{data['already_sent']} (skipped)"))
     if data["unknown"]:
@@ -371,8 +537,34 @@ def print_plan(out: Console, data: dict[str, Any], path: Path) -> None:
     out.print(_render.key_values("Bulk send", rows))
 
 
+def _note_rows(data: dict[str, Any]) -> list[tuple[str, Any]]:
+    rows: list[tuple[str, Any]] = []
+    if data.get("ignored_columns"):
+        rows.append(("ignored columns", _render.safe(", ".join(data["ignored_columns"]))))
+    if data.get("invalid_rows"):
+        rows.append(("invalid", f"[red]{len(data['invalid_rows'])}[/] (skipped, not sent)"))
+    duplicates = data.get("duplicates") or []
+    if duplicates:
+        listed = ", ".join(str(d["row"]) for d in duplicates[:8])
+        more = f" and {len(duplicates) - 8} more" if len(duplicates) > 8 else ""
+        if data.get("deduped"):
+            rows.append(
+                ("duplicates", f"{len(duplicates)} (rows {listed}{more}: not sent, --dedupe)")
+            )
+        else:
+            rows.append(
+                (
+                    "duplicates",
+                    f"[yellow]{len(duplicates)}[/] rows repeat an earlier row's number and text "
+                    f"(rows {listed}{more}): that customer gets it again. --dedupe sends one",
+                )
+            )
+    return rows
+
+
 def print_summary(out: Console, data: dict[str, Any]) -> None:
     rows: list[tuple[str, Any]] = [("rows", str(data["rows"]))]
+    rows += [r for r in _note_rows(data) if r[0] != "ignored columns"]
     if data["already_sent"]:
         rows.append(("sent before", str(data["already_sent"])))
     rows.append(("sent now", f"[green]{data['sent']}[/]"))
@@ -387,14 +579,22 @@ def print_summary(out: Console, data: dict[str, Any]) -> None:
     rows.append(("cost", _render.money(data["cost"])))
     if data["balance"] is not None:
         rows.append(("balance", _render.money(data["balance"])))
+    if data["unrecorded"]:
+        rows.append(
+            (
+                "not journaled",
+                f"[magenta]{data['unrecorded']}[/] (sent, but the journal could "
+                "not record it: --reconcile finds them)",
+            )
+        )
     if data["stopped_because"]:
-        rows.append(("stopped", f"[yellow]{data['stopped_because']}[/]"))
-    rows.append(("journal", _render._escape(data["journal"])))
+        rows.append(("stopped", f"[yellow]{_render.safe(data['stopped_because'])}[/]"))
+    rows.append(("journal", _render.safe(data["journal"])))
     out.print(_render.key_values("Summary", rows))
     for item in data["failed_rows"][:MAX_LISTED]:
         out.print(
             f"  [red]failed[/]  row {item['row']} (line {item['line']}, {item['phone']}): "
-            f"{_render._escape(item['error'] or '')}",
+            f"{_render.safe(item['error'] or '')}",
             soft_wrap=True,
         )
     _more(out, data["failed_rows"])
@@ -406,9 +606,33 @@ def print_summary(out: Console, data: dict[str, Any]) -> None:
             )
         _more(out, data["unknown_rows"])
         out.print(
-            "These may or may not have been sent, so they are not sent again. Look them up "
-            "with `devsms history` (or `devsms status ID`); if they did not go out, re-run "
-            "with --retry-unknown.",
+            "These may or may not have been sent, so they are not sent again by themselves.",
+            soft_wrap=True,
+        )
+    if data["error"] is not None:
+        out.print(
+            f"[red]The job stopped after sending began[/] ({_render.safe(data['error'])}): "
+            f"{data['sent']} sent by this run ({data['unrecorded']} of them missing from the "
+            f"journal), {data['unknown']} in doubt. Do not start it "
+            "again with a new journal: rows would be sent twice.",
+            soft_wrap=True,
+        )
+    if data["recover"]:
+        fix = (
+            "When the journal can be written again (a full disk: free space; PostgreSQL: "
+            "reachable), settle"
+            if data["error"]
+            else "Settle"
+        )
+        password = (
+            "(the PostgreSQL password is never printed: give it in PGPASSWORD or ~/.pgpass)\n"
+            if " --job " in data["recover"]
+            else ""
+        )
+        out.print(
+            f"{fix} the rows in doubt at once (found in the history: sent; missing: sent "
+            f"now):\n  {_render.safe(data['recover'])}\n{password}or look them up with "
+            "`devsms history` and, only if they did not go out, re-run with --retry-unknown.",
             soft_wrap=True,
         )
 

@@ -9,11 +9,22 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import attrs
+
 from ..models import BulkOutcome
 from . import _bulk, _render
 from ._journal import FileJournal, JournalError, default_path, read_entries
 from ._render import OutFormat
-from ._runtime import EXIT_ERROR, EXIT_OK, EXIT_USAGE, CLIError, Globals, run
+from ._runtime import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNKNOWN,
+    EXIT_USAGE,
+    CLIError,
+    Globals,
+    run,
+)
 
 if TYPE_CHECKING:
     from .._journal import Journal, JournalEntry
@@ -21,6 +32,19 @@ if TYPE_CHECKING:
 SHARED_SCHEMES = ("postgresql://", "postgres://")
 
 MAX_ROW_ERRORS_SHOWN = 10
+
+
+@attrs.frozen
+class Reading:
+    """How to read the CSV: the options of ``devsms bulk`` that pick the cells."""
+
+    encoding: str = "utf-8-sig"
+    phone_column: str | None = None
+    text_column: str | None = None
+    text: str | None = None
+    skip_invalid: bool = False
+    rejects: Path | None = None
+    dedupe: bool = False
 
 
 def bulk(
@@ -41,6 +65,8 @@ def bulk(
     fmt: OutFormat,
     allow_partial: bool = False,
     delimiter: str | None = None,
+    rerun: list[str] | None = None,
+    reading: Reading | None = None,
     job: str | None = None,
 ) -> int:
     from .._validation import check_callback_url, check_sender
@@ -49,25 +75,55 @@ def bulk(
     check_callback_url(callback_url)
     if reconcile and retry_unknown:
         raise CLIError("--reconcile and --retry-unknown exclude each other")
+    reading = reading or Reading()
+    if reading.text is not None and reading.text_column is not None:
+        raise CLIError("--text (a template) and --text-column exclude each other")
+    if reading.rejects is not None and reading.rejects.resolve() == file.resolve():
+        raise CLIError("--rejects must not be the CSV itself")
     out, err = _render.consoles()
 
-    from ._csv import parse_delimiter
+    from ._csv import parse_delimiter, read_rows, write_rejects
 
-    rows, errors = _bulk.load_rows(
-        file, default_sender=sender, normalize=normalize, delimiter=parse_delimiter(delimiter)
+    loaded = read_rows(
+        file,
+        default_sender=sender,
+        normalize=normalize,
+        delimiter=parse_delimiter(delimiter),
+        encoding=reading.encoding,
+        phone_column=reading.phone_column,
+        text_column=reading.text_column,
+        text=reading.text,
     )
+    errors = loaded.errors
+    if reading.rejects is not None:
+        write_rejects(reading.rejects, errors, delimiter=loaded.delimiter, encoding=loaded.encoding)
     if errors:
         for e in errors[:MAX_ROW_ERRORS_SHOWN]:
+            where = f", column {e.column}" if e.column else ""
             err.print(
-                f"  row {e.number} (line {e.line}): {_render._escape(e.message)}", soft_wrap=True
+                f"  row {e.number} (line {e.line}){_render.safe(where)}: {_render.safe(e.message)}",
+                soft_wrap=True,
             )
         if len(errors) > MAX_ROW_ERRORS_SHOWN:
-            err.print(f"  … and {len(errors) - MAX_ROW_ERRORS_SHOWN} more")
-        raise CLIError(
-            f"{len(errors)} of {len(rows) + len(errors)} rows of {file} are invalid; "
-            "nothing was sent. Fix them and run again",
-            EXIT_USAGE,
+            more = f"--rejects {reading.rejects}" if reading.rejects else "-f json, --rejects PATH"
+            err.print(f"  … and {len(errors) - MAX_ROW_ERRORS_SHOWN} more (all: {more})")
+    total = len(loaded.rows) + len(errors)
+    if errors and not reading.skip_invalid:
+        message = (
+            f"{len(errors)} of {total} rows of {file} are invalid; nothing was sent. Fix "
+            "them, or pass --skip-invalid to send the others"
+            + ("" if reading.rejects else " (--rejects PATH lists them in a CSV)")
         )
+        if fmt is OutFormat.JSON:
+            _render.write_json({"error": message, "invalid_rows": _bulk.invalid_items(errors)})
+        raise CLIError(message, EXIT_USAGE)
+    if not loaded.rows:
+        raise CLIError(f"none of the {total} rows of {file} is valid; nothing was sent")
+    notes = _bulk.file_notes(loaded, dedupe=reading.dedupe)
+    rows = loaded.rows
+    if reading.dedupe:
+        repeated = {row.number for row, _ in loaded.duplicates}
+        rows = [row for row in rows if row.number not in repeated]
 
     send_options: dict[str, Any] = {
         "file": file,
@@ -85,7 +141,17 @@ def bulk(
     }
     if isinstance(journal_path, str) and journal_path.startswith(SHARED_SCHEMES):
         name = job if job is not None else default_job(file)
-        return _shared(opts, rows, journal_path, name, dry_run=dry_run, **send_options)
+        return _shared(
+            opts,
+            rows,
+            journal_path,
+            name,
+            dry_run=dry_run,
+            known=loaded.rows,
+            notes=notes,
+            recover=_bulk.recover_command(opts, file, journal_path, rerun or [], job=name),
+            **send_options,
+        )
     if job is not None:
         raise CLIError(
             "--job names a job shared on PostgreSQL: use it with --journal postgresql://…"
@@ -94,19 +160,45 @@ def bulk(
 
     if dry_run:
         entries = read_entries(path)[0] if path.exists() else {}
-        plan = _bulk.make_plan(rows, entries, retry_unknown=retry_unknown)
+        plan = _bulk.make_plan(rows, entries, retry_unknown=retry_unknown, known=loaded.rows)
+        plan.notes = notes
         return _show_plan(opts, plan, path, account=account, fmt=fmt, file=file)
 
+    recover = _bulk.recover_command(opts, file, path, rerun or [])
     try:
         journal = FileJournal(path, name=file.name)
     except JournalError as exc:
         raise CLIError(str(exc)) from None
+    code: int | None = None
     try:
         # Checked before anything is sent: an edited CSV stops here.
-        plan = _bulk.make_plan(rows, journal.entries(), retry_unknown=retry_unknown)
-        return run(opts, lambda: _send(opts, plan, journal, where=str(path), **send_options))
+        plan = _bulk.make_plan(
+            rows, journal.entries(), retry_unknown=retry_unknown, known=loaded.rows
+        )
+        plan.notes = notes
+        code = run(
+            opts,
+            lambda: _send(opts, plan, journal, where=str(path), recover=recover, **send_options),
+        )
+        return code
     finally:
-        journal.close()
+        try:
+            journal.close()
+        except (OSError, JournalError) as exc:
+            # Records the disk refused: rows this run sent may be "attempting" in the
+            # journal. Never hide it, never let it replace the summary's exit code.
+            if code is not None:
+                _close_failed(err, exc, recover)
+                return max(code, EXIT_UNKNOWN) if code != EXIT_INTERRUPTED else code
+
+
+def _close_failed(err: Any, exc: BaseException, recover: str) -> None:
+    err.print(
+        f"[red]error:[/] the journal could not be closed cleanly "
+        f"({_render.safe(exc)}); rows sent may show as in doubt: settle them "
+        f"with {_render.safe(recover)}",
+        soft_wrap=True,
+    )
 
 
 def default_job(file: Path) -> str:
@@ -129,6 +221,9 @@ def _shared(
     job: str,
     *,
     dry_run: bool,
+    known: list[_bulk.Row],
+    notes: dict[str, Any],
+    recover: str,
     retry_unknown: bool,
     account: Literal["local", "foreign"],
     fmt: OutFormat,
@@ -146,25 +241,40 @@ def _shared(
             await journal.__aenter__()
         except JournalError as exc:
             raise CLIError(str(exc)) from None
-        # Checked before anything is sent: another CSV's job stops here.
-        return _bulk.make_plan(rows, await _entries(journal), retry_unknown=retry_unknown)
+        # Checked before anything is sent: another CSV's job stops here. The entries are
+        # keyed by row index, like the file journal's: send_rows and reconcile_unknown
+        # map the job's positions to row indices (RowJournal), so skipped rows
+        # (--skip-invalid, --dedupe) keep their records on every machine.
+        plan = _bulk.make_plan(
+            rows, await _entries(journal), retry_unknown=retry_unknown, known=known
+        )
+        plan.notes = notes
+        return plan
 
     async def send() -> int:
+        code: int | None = None
         try:
             plan = await load()
-            return await _send(
+            code = await _send(
                 opts,
                 plan,
                 journal,
                 where=where,
+                recover=recover,
                 retry_unknown=retry_unknown,
                 account=account,
                 fmt=fmt,
                 file=file,
                 **send_options,
             )
+            return code
         finally:
-            await journal.aclose()
+            try:
+                await journal.aclose()
+            except (OSError, JournalError) as exc:
+                if code is not None:
+                    _close_failed(send_options["err"], exc, recover)
+                    return max(code, EXIT_UNKNOWN) if code != EXIT_INTERRUPTED else code
 
     if dry_run:
 
@@ -218,7 +328,7 @@ def journal_status(opts: Globals, url: str, job: str, fmt: OutFormat) -> int:
     else:
         rows = [(state, str(n)) for state, n in found.items()]
         rows.append(("total", str(sum(found.values()))))
-        _render.consoles()[0].print(_render.key_values(f"Job {_render._escape(job)}", rows))
+        _render.consoles()[0].print(_render.key_values(f"Job {_render.safe(job)}", rows))
     return EXIT_OK
 
 
@@ -275,6 +385,7 @@ async def _send(
     fmt: OutFormat,
     out: Any,
     err: Any,
+    recover: str,
 ) -> int:
     import anyio
     import typer
@@ -285,7 +396,11 @@ async def _send(
             settled = await _bulk.reconcile_unknown(
                 sms, plan.rows, journal, callback_url=callback_url
             )
-            plan = _bulk.make_plan(plan.rows, await _entries(journal), retry_unknown=retry_unknown)
+            notes = plan.notes
+            plan = _bulk.make_plan(
+                plan.rows, await _entries(journal), retry_unknown=retry_unknown, known=plan.known
+            )
+            plan.notes = notes
             err.print(
                 f"reconciled: {settled.found} found in the history (sent), {settled.not_sent} "
                 f"not there (sending them), {settled.in_doubt} still unknown"
@@ -296,7 +411,7 @@ async def _send(
         # With --format json the plan is for the person at the prompt: on stderr.
         _bulk.print_plan(out if fmt is OutFormat.TABLE else err, data, file)
         if not plan.to_send:
-            return _finish(plan, _bulk.Run(balance=bal.balance), where, fmt, out)
+            return _finish(plan, _bulk.Run(balance=bal.balance), where, fmt, out, recover)
         if est.total > bal.balance and not allow_partial:
             raise CLIError(
                 f"the balance ({_render.money(bal.balance)}) does not cover this job (about "
@@ -322,7 +437,7 @@ async def _send(
                 if sms.http_backend == "aiohttp"
                 else " (pip install 'devsms-async[aiohttp]' is faster)"
             )
-            err.print(f"transport: {sms.http_backend}{_render._escape(hint)}")
+            err.print(f"transport: {sms.http_backend}{_render.safe(hint)}")
         progress = _progress(err)
         task = progress.add_task("sending", total=len(plan.to_send), sent=0, failed=0, unknown=0)
 
@@ -352,11 +467,13 @@ async def _send(
             on_result(result)
         if result.balance is None:
             result.balance = bal.balance
-        return _finish(plan, result, where, fmt, out)
+        return _finish(plan, result, where, fmt, out, recover)
 
 
-def _finish(plan: _bulk.Plan, result: _bulk.Run, path: str, fmt: OutFormat, out: Any) -> int:
-    summary = _bulk.run_summary(plan, result, path)
+def _finish(
+    plan: _bulk.Plan, result: _bulk.Run, path: str, fmt: OutFormat, out: Any, recover: str
+) -> int:
+    summary = _bulk.run_summary(plan, result, path, recover=recover)
     if fmt is OutFormat.JSON:
         _render.write_json(summary)
     else:
@@ -365,34 +482,38 @@ def _finish(plan: _bulk.Plan, result: _bulk.Run, path: str, fmt: OutFormat, out:
 
 
 def _progress(err: Any) -> Any:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        ProgressColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from rich.progress import Progress, ProgressColumn
     from rich.text import Text
 
-    class RateColumn(ProgressColumn):
-        """Sends finished per second (rich's own speed columns count bytes)."""
+    def clock(seconds: float | None) -> str:
+        if seconds is None:
+            return "-:--:--"
+        whole = int(seconds)
+        return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+    class Line(ProgressColumn):
+        """The whole line, fitted to the terminal (80 columns and up): the bar takes
+        what the labelled numbers leave (rich's own columns overflow a narrow one)."""
 
         def render(self, task: Any) -> Text:
+            f = task.fields
             speed = task.finished_speed or task.speed
-            return Text("-- SMS/s" if speed is None else f"{speed:.1f} SMS/s")
+            total = int(task.total or 0)
+            text = Text()
+            text.append(f"{int(task.completed)}/{total} ")
+            text.append(f"{f['sent']} sent", "green")
+            text.append(" ")
+            text.append(f"{f['failed']} failed", "red")
+            text.append(" ")
+            text.append(f"{f['unknown']} unknown", "magenta")
+            text.append(" --/s" if speed is None else f" {speed:.0f}/s")
+            text.append(f" elapsed {clock(task.finished_time or task.elapsed)}")
+            text.append(f" left {clock(task.time_remaining)}")
+            room = min(30, err.width - 1 - len(text) - 1)
+            if room >= 5:
+                done = round(room * (task.completed / total)) if total else room
+                bar = Text("━" * done, "green") + Text("━" * (room - done), "grey37")
+                text = bar + Text(" ") + text
+            return text
 
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn(
-            "[green]{task.fields[sent]} sent[/], [red]{task.fields[failed]} failed[/], "
-            "[magenta]{task.fields[unknown]} unknown[/]"
-        ),
-        RateColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err,
-    )
+    return Progress(Line(), console=err)

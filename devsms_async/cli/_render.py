@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import enum
 import json
+import re
 import sys
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -64,6 +65,58 @@ def consoles() -> tuple[Console, Console]:
     return Console(highlight=False), Console(stderr=True, highlight=False)
 
 
+# -- text from elsewhere ----------------------------------------------------------------------
+
+# C0, DEL, C1, and the characters that reorder or split what follows on a terminal:
+# bidi embeddings, overrides and isolates, marks, line/paragraph separators.
+_HIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _shown(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def visible(text: object) -> str:
+    """Text the CLI did not write (server errors, message texts, any field from the
+    network or a file) made safe for a terminal: every control character (C0, ESC,
+    DEL, C1) and bidi control shown as an escape (`\\x1b`, `\\u202e`), so none of them
+    can move the cursor, retitle the window or reorder the line. A backslash is kept
+    as is: the escapes are for reading, not for parsing back."""
+    return _HIDDEN.sub(_shown, str(text))
+
+
+def safe(text: object) -> str:
+    """``visible(text)`` for a rich markup string: ``[red]`` in it prints literally."""
+    from rich.markup import escape
+
+    return escape(visible(text))
+
+
+# A CSV cell keeps tab and line breaks (quoted), not the rest.
+_CSV_HIDDEN = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""What makes a spreadsheet read a cell as a formula (OWASP "CSV injection")."""
+_PLAIN_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
+
+
+def csv_cell(value: Any) -> Any:
+    """One cell of a CSV for a spreadsheet: a text that would start a formula gets a
+    leading ``'`` (a plain number such as ``+998901234567`` or ``-5`` is left alone:
+    digits alone compute nothing), and control characters other than tab and line
+    breaks are shown as escapes. Numbers and ``None`` (an empty cell) pass through."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        return value
+    text = _CSV_HIDDEN.sub(_shown, value)
+    if text.startswith(FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
 # -- values ----------------------------------------------------------------------------------
 
 
@@ -97,9 +150,21 @@ def record_dict(record: SmsRecord, *, mask: bool) -> dict[str, Any]:
     return data
 
 
+# json.dumps escapes C0 itself; these it would write raw (ensure_ascii=False).
+_JSON_HIDDEN = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def dumps(data: Any, *, indent: int | None = None) -> str:
+    """JSON as the CLI writes it: readable UTF-8, but every control character (C1 and
+    the bidi controls too) as a ``\\u`` escape, so it is safe on a terminal and reads
+    back as the same string."""
+    text = json.dumps(jsonable(data), ensure_ascii=False, indent=indent)
+    return _JSON_HIDDEN.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def write_json(data: Any, out: TextIO | None = None) -> None:
     stream = out if out is not None else sys.stdout
-    stream.write(json.dumps(jsonable(data), ensure_ascii=False, indent=2) + "\n")
+    stream.write(dumps(data, indent=2) + "\n")
 
 
 def money(amount: Decimal | int | None) -> str:
@@ -141,7 +206,7 @@ _STATUS_STYLE = {
 
 def styled_status(status: Any) -> str:
     text = jsonable(status)
-    return f"[{_STATUS_STYLE.get(text, 'white')}]{text}[/]"
+    return f"[{_STATUS_STYLE.get(text, 'white')}]{safe(text)}[/]"
 
 
 # -- tables ------------------------------------------------------------------------------
@@ -161,15 +226,15 @@ def key_values(title: str | None, rows: Iterable[tuple[str, Any]]) -> Any:
 def send_result_table(result: SendResult, title: str = "Sent") -> Any:
     rows: list[tuple[str, Any]] = [
         ("sms_id", str(result.sms_id)),
-        ("request_id", result.request_id),
+        ("request_id", safe(result.request_id or "")),
         ("status", styled_status(result.status_raw)),
         ("parts", str(result.parts_count)),
         ("cost", money(result.total_cost)),
         ("balance", money(result.balance)),
-        ("type", result.type),
+        ("type", safe(result.type or "")),
     ]
     if result.country:
-        rows.append(("country", f"{result.country} ({result.country_code or '?'})"))
+        rows.append(("country", safe(f"{result.country} ({result.country_code or '?'})")))
     return key_values(title, rows)
 
 
@@ -177,13 +242,13 @@ def record_table(record: SmsRecord, *, mask: bool, title: str | None = None) -> 
     phone = mask_phone(record.phone_number) if mask else record.phone_number
     rows: list[tuple[str, Any]] = [
         ("sms_id", str(record.id)),
-        ("phone", phone),
+        ("phone", safe(phone)),
         ("status", styled_status(record.status_raw)),
         ("parts", str(record.parts_count)),
         ("cost", money(record.total_cost)),
-        ("from", record.from_number or ""),
-        ("message", _escape(record.message)),
-        ("request_id", record.eskiz_request_id or ""),
+        ("from", safe(record.from_number or "")),
+        ("message", safe(record.message)),
+        ("request_id", safe(record.eskiz_request_id or "")),
     ]
     for name in ("created_at", "sent_at", "delivered_at", "failed_at", "updated_at"):
         value = getattr(record, name)
@@ -214,11 +279,11 @@ def history_table(records: Iterable[SmsRecord], *, mask: bool, title: str | None
         table.add_row(
             str(r.id),
             created,
-            mask_phone(r.phone_number) if mask else r.phone_number,
+            safe(mask_phone(r.phone_number) if mask else r.phone_number),
             styled_status(r.status_raw),
             str(r.parts_count),
             f"{r.total_cost:,}".replace(",", " "),
-            Text(shorten(r.message, 200), no_wrap=True, overflow="ellipsis"),
+            Text(visible(shorten(r.message, 200)), no_wrap=True, overflow="ellipsis"),
         )
     return table
 

@@ -13,6 +13,7 @@ from ..errors import (
     APIConnectionError,
     AuthenticationError,
     DevSMSError,
+    NotFoundError,
     PermissionDeniedError,
     SendOutcomeUnknownError,
     UsageError,
@@ -58,6 +59,9 @@ class Globals:
     timeout: float | None = None
     retries: int = 2
     verbose: int = 0
+    from_env: frozenset[str] = frozenset()
+    """The options that came from their environment variable (``base_url``, ``token``),
+    so that an error about one names the variable, not the flag."""
     # The in-process sandbox of this run (``--sandbox``), made on first use.
     _sandbox: Sandbox | None = attrs.field(default=None, init=False, repr=False)
 
@@ -85,9 +89,27 @@ class Globals:
         return AsyncDevSMS(self.token, **options)
 
 
+ENV_VARS = {"base_url": "DEVSMS_BASE_URL", "token": "DEVSMS_TOKEN"}
+
+
+def flag_of(field: str, opts: Globals | None = None) -> str:
+    """How the user gave ``field``: ``--base-url``, or ``DEVSMS_BASE_URL`` when the
+    value came from the environment."""
+    if opts is not None and field in opts.from_env:
+        return ENV_VARS[field]
+    return FLAGS.get(field, field)
+
+
 def check_globals(opts: Globals) -> None:
     if opts.sandbox and opts.base_url is not None:
         raise CLIError("--sandbox and --base-url exclude each other")
+    token = opts.token
+    if token is not None and token.strip().lower().startswith("bearer "):
+        # Copied from the API docs' header example: the CLI sends "Bearer " itself.
+        raise CLIError(
+            f"{flag_of('token', opts)}: drop the 'Bearer ' in front: give the token alone "
+            "(the CLI sends the 'Authorization: Bearer ...' header itself)"
+        )
     # Recent typer refuses NaN for `min=0.001`; click's FloatRange (older typer) lets
     # it through.
     if opts.timeout is not None and not opts.timeout > 0:
@@ -134,6 +156,7 @@ def one_line(text: str) -> str:
 # The SDK's errors name its Python arguments; on the command line they are these flags.
 FLAGS = {
     "base_url": "--base-url",
+    "token": "--token",
     "callback_url": "--callback-url",
     "sender": "--sender",
     "timeout": "--timeout",
@@ -142,16 +165,50 @@ FLAGS = {
 PYTHON_SPELLINGS = {"allow_insecure_http=True": "--allow-insecure-http"}
 
 
-def as_flags(exc: ValidationError) -> str:
+def as_flags(exc: ValidationError, opts: Globals | None = None) -> str:
     """``base_url: ... pass allow_insecure_http=True`` as the CLI says it:
-    ``--base-url: ... pass --allow-insecure-http``."""
+    ``--base-url: ... pass --allow-insecure-http`` (``DEVSMS_BASE_URL: ...`` when the
+    value came from there)."""
     reason = exc.reason
     for python, flag in PYTHON_SPELLINGS.items():
         reason = reason.replace(python, flag)
-    return f"{FLAGS.get(exc.field, exc.field)}: {reason}"
+    return f"{flag_of(exc.field, opts)}: {reason}"
 
 
-def describe_error(exc: BaseException) -> tuple[str, int]:
+DEFAULT_BASE_URL = "https://devsms.uz/api"
+
+
+def _host(opts: Globals | None) -> str:
+    from urllib.parse import urlsplit
+
+    url = (opts.base_url if opts is not None else None) or DEFAULT_BASE_URL
+    try:
+        parts = urlsplit(url)
+        return parts.netloc.rpartition("@")[2] or url
+    except ValueError:
+        return url
+
+
+def _api_path_hint(opts: Globals | None) -> str:
+    """A 404 from a base URL that does not end in ``/api``: the usual mistake."""
+    from urllib.parse import urlsplit
+
+    if opts is None or opts.base_url is None or opts.sandbox:
+        return ""
+    try:
+        path = urlsplit(opts.base_url).path.rstrip("/")
+    except ValueError:
+        return ""
+    if path.endswith("/api"):
+        return ""
+    where = flag_of("base_url", opts)
+    return (
+        f"; {where} is {opts.base_url!r}: the API root usually ends in /api (e.g. "
+        f"{opts.base_url.rstrip('/')}/api)"
+    )
+
+
+def describe_error(exc: BaseException, opts: Globals | None = None) -> tuple[str, int]:
     """The one-line message and the exit code for an error a command raised."""
     if isinstance(exc, CLIError):
         return one_line(str(exc)), exc.code
@@ -170,7 +227,7 @@ def describe_error(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, ValidationError):
         if exc.field == "token" and "no API token" in exc.reason:
             return "no API token: pass --token or set DEVSMS_TOKEN (or try --sandbox)", EXIT_USAGE
-        return one_line(as_flags(exc)), EXIT_USAGE
+        return one_line(as_flags(exc, opts)), EXIT_USAGE
     if isinstance(exc, SendOutcomeUnknownError):
         from .._unknown import advice
 
@@ -187,11 +244,26 @@ def describe_error(exc: BaseException) -> tuple[str, int]:
             EXIT_UNKNOWN,
         )
     if isinstance(exc, AuthenticationError):
-        return one_line(f"{exc} (check --token / DEVSMS_TOKEN)"), EXIT_ERROR
+        return one_line(f"{exc} (check {flag_of('token', opts)})"), EXIT_ERROR
     if isinstance(exc, PermissionDeniedError):
         return one_line(f"{exc} (this token may not do that)"), EXIT_ERROR
+    if isinstance(exc, NotFoundError):
+        return one_line(f"{exc}{_api_path_hint(opts)}"), EXIT_ERROR
     if isinstance(exc, APIConnectionError):
-        return one_line(f"{exc} (is the service reachable? see --base-url)"), EXIT_ERROR
+        from .._transport import exception_never_sent
+
+        host = _host(opts)
+        cause = exc.__cause__
+        if cause is not None and exception_never_sent(cause):
+            # A refused connection or a connect timeout: no byte of a request left.
+            return (
+                one_line(
+                    f"could not connect to {host}: {exc}; nothing was sent (is the service "
+                    f"reachable? see {flag_of('base_url', opts)})"
+                ),
+                EXIT_ERROR,
+            )
+        return one_line(f"{exc} talking to {host} (is the service reachable?)"), EXIT_ERROR
     if isinstance(exc, UsageError):
         return one_line(str(exc)), EXIT_USAGE
     if isinstance(exc, DevSMSError):

@@ -1,4 +1,4 @@
-"""Send every row of a CSV file (``phone,message``), safe to kill and to re-run.
+"""Send every row of a CSV file (``phone,message``, or an Excel export), safe to kill and to re-run.
 
 See docs/bulk.md. The job runs with the library's write-ahead journal
 (``FileJournal``): before each send, an ``attempting`` record of its row is on disk
@@ -27,21 +27,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import csv
 import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from devsms_async import AsyncDevSMS, BulkMessage, BulkResult, FileJournal
+from devsms_async import AsyncDevSMS, BulkMessage, BulkResult, FileJournal, read_csv
 
 
-def read_messages(csv_path: Path) -> Iterator[BulkMessage]:
-    """One message per CSV row, in file order: the journal knows row ``i`` as index ``i - 1``."""
-    with csv_path.open(newline="", encoding="utf-8") as rows:
-        for row in csv.reader(rows):
-            phone, text, *_ = [*row, "", ""]  # a short row fails validation, alone
-            yield BulkMessage(phone=phone, message=text)
+def read_messages(csv_path: Path, *, report: bool = False) -> Iterator[BulkMessage]:
+    """One message per data row, in file order: the journal knows row ``n`` as index
+    ``n - 1``. ``read_csv`` reads what Excel writes (``;``, a BOM, a header with other
+    columns such as ``№;Ism;Telefon;Xabar``); pass ``encoding="cp1251"`` for Russian
+    Windows exports."""
+    for row in read_csv(csv_path):
+        if row.message is None:
+            if report:
+                print(f"line {row.line}: {row.error}", file=sys.stderr)
+            # It keeps its place (the indices of the rows after it) and fails alone.
+            yield BulkMessage(phone="", message="")
+        else:
+            yield row.message
 
 
 async def send_csv(
@@ -63,7 +69,7 @@ async def send_csv(
             journal, read_messages(csv_path), normalize=True, min_age=min_age
         )
         await sms.send_bulk(
-            read_messages(csv_path),
+            read_messages(csv_path, report=True),
             per_second=per_second,
             normalize=True,
             journal=journal,
