@@ -12,8 +12,8 @@ from typing import Any
 import anyio.from_thread
 import pytest
 
+from _redis import RedisServer, running_redis
 from devsms_async.testing import Sandbox, serve_sandbox
-from redis_server import RedisServer, redis_server
 
 django = pytest.importorskip("django")
 
@@ -39,7 +39,7 @@ def views(
         settings.configure(ALLOWED_HOSTS=["testserver"], SECRET_KEY="django-test", DEBUG=False)
     sandbox = Sandbox(token=TOKEN)
     with (
-        redis_server(tmp_path) as redis,
+        running_redis(tmp_path) as redis,
         anyio.from_thread.start_blocking_portal() as portal,
         portal.wrap_async_context_manager(serve_sandbox(sandbox)) as served,
     ):

@@ -15,6 +15,7 @@ from typing import Any
 import anyio.from_thread
 import pytest
 
+from _redis import RedisServer, running_redis
 from devsms_async import BadRequestError, DevSMS, ServiceNameRejectedError
 from devsms_async.testing import ManualClock, Sandbox, serve_sandbox
 from devsms_async.verify import (
@@ -33,7 +34,6 @@ from devsms_async.verify import (
     TooManyAttempts,
     WrongCode,
 )
-from redis_server import RedisServer, redis_server
 
 PHONE = "998901234567"
 SECRET = "sync-verifier-secret-0123456789"
@@ -41,7 +41,7 @@ SECRET = "sync-verifier-secret-0123456789"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    with redis_server(tmp_path_factory.mktemp("redis-sync")) as running:
+    with running_redis(tmp_path_factory.mktemp("redis-sync")) as running:
         yield running
 
 

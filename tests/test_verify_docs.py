@@ -129,12 +129,12 @@ async def test_the_fastapi_app_answers_503_while_redis_is_down(
 ) -> None:
     """The documented handler: a store that cannot be reached is a 503 with Retry-After,
     and nothing is sent (a real redis-server, stopped before the requests)."""
+    from _redis import running_redis
     from devsms_async.verify import RedisStore
-    from redis_server import redis_server
 
     fastapi_app, sandbox = app
     async with fastapi_app.router.lifespan_context(fastapi_app):
-        with redis_server(tmp_path) as server:
+        with running_redis(tmp_path) as server:
             url = server.url
         documented: Verifier = fastapi_app.state.verifier
         async with RedisStore(url=url + "?socket_connect_timeout=2") as store:

@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 
+from _redis import RedisServer, running_redis
 from devsms_async.testing import Sandbox
 from devsms_async.verify import SyncMemoryStore, SyncVerifier
-from redis_server import RedisServer, redis_server
 
 WORKER = Path(__file__).with_name("verify_fork_worker.py")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    with redis_server(tmp_path_factory.mktemp("redis-fork")) as running:
+    with running_redis(tmp_path_factory.mktemp("redis-fork")) as running:
         yield running
 
 

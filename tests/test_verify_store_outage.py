@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import redis.exceptions
 
+from _redis import RedisServer, running_redis
 from devsms_async import DevSMSError
 from devsms_async.testing import ManualClock, Sandbox
 from devsms_async.verify import (
@@ -21,7 +22,6 @@ from devsms_async.verify import (
     VerificationError,
     Verifier,
 )
-from redis_server import RedisServer, redis_server
 
 PHONE = "998901234567"
 SECRET = "outage-test-secret-0123456789ab"
@@ -29,7 +29,7 @@ SECRET = "outage-test-secret-0123456789ab"
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[RedisServer]:
-    with redis_server(tmp_path) as running:
+    with running_redis(tmp_path) as running:
         yield running
 
 
