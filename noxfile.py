@@ -52,11 +52,13 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package (config in pyproject.toml); pyright strict on the
-    docs' examples (mypy checks them in tests/test_docs_typing.py)."""
+    docs' examples (mypy checks them in tests/docs/test_docs_typing.py)."""
     _install(session, "typing", extras="[cli,fastapi,aiohttp,redis,postgres]")
     session.run("mypy", "devsms_async")
     session.run("mypy", "tests/typing")
-    session.run("python", "tests/test_docs_typing.py", os.path.join(session.create_tmp(), "docs"))
+    session.run(
+        "python", "tests/docs/test_docs_typing.py", os.path.join(session.create_tmp(), "docs")
+    )
 
 
 @nox.session
@@ -68,7 +70,7 @@ def docs(session: nox.Session) -> None:
     site = session.create_tmp() + "/site"
     session.run("mkdocs", "build", "--strict", "--site-dir", site, env={"NO_MKDOCS_2_WARNING": "1"})
     # Every public name has an entry; defaults show as values; no reST leaks.
-    session.run("python", "tests/test_reference.py", site)
+    session.run("python", "tests/docs/test_reference.py", site)
 
 
 @nox.session

@@ -8,7 +8,7 @@ classifier (``_classify``) and the response parser read it from here.
 
 Adding an endpoint: one constant here (and in ``ALL_ENDPOINTS``), its model in
 ``models.py``, one method on each face (``AsyncDevSMS``, ``DevSMS``) and one route in the
-sandbox (``testing/_app.py``); ``tests/test_layering.py`` checks that none is missing.
+sandbox (``testing/_app.py``); ``tests/core/test_layering.py`` checks that none is missing.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ Matching is conservative: case-insensitive regular expressions on word stems, tr
 order, first match wins. A text no row matches keeps the class its status gives (a
 plain ``BadRequestError``/``APIError`` with the text kept in ``error``). The table only
 ever picks an error class: it never turns a refusal into a success. ``docs/errors.md``
-draws this table; every row has a test (tests/test_refusals.py).
+draws this table; every row has a test (tests/core/test_refusals.py).
 """
 
 from __future__ import annotations

@@ -361,7 +361,7 @@ def mark_if_desynchronised(response: Response) -> bool | None:
 def _h11_connection(response: Response) -> Any:
     """httpcore's HTTP/1.1 connection (async or sync) under a streamed response of
     httpx's default transport, or ``None`` (another transport; a future layout, which
-    tests/test_reliability_round2.py would catch).
+    tests/client/test_reliability_round2.py would catch).
 
     The path is private (client stream, transport stream, pool stream, connection
     stream): httpx and httpcore offer no public way to the h11 state.

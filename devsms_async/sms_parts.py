@@ -51,7 +51,7 @@ UCS2_MULTI = 67
 # the codec is an optional extra (core dependencies are fixed), its encoder is a slow
 # per-character Python loop with quadratic bytes concatenation, and it maps U+001B to
 # 0x1B, which on the air is the escape to the extension table, not a character (see
-# below). tests/test_sms_parts.py checks this table against the codec, position by
+# below). tests/core/test_sms_parts.py checks this table against the codec, position by
 # position, so a typo here cannot go unnoticed.
 #
 # The 128 characters of the default alphabet, in code order 0x00..0x7F.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -12,20 +10,9 @@ import anyio
 import pytest
 import stamina
 
-from _redis import RedisServer
+from support.redis_server import RedisServer
 
 T = TypeVar("T")
-
-SPEC_DIR = Path(__file__).parent / "spec"
-SHARED_SPEC_DIR = Path(__file__).resolve().parents[2] / "shared" / "spec"
-TOKEN = "test-token-SECRET-1234567890"
-
-
-def spec_json_examples() -> list[Any]:
-    """Every ```json block of the English spec, decoded exactly as written."""
-    text = (SPEC_DIR / "devsms-api.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```json\n(.*?)```", text, flags=re.DOTALL)
-    return [json.loads(block) for block in blocks]
 
 
 @pytest.fixture(autouse=True)
@@ -55,13 +42,13 @@ def run(backend: str) -> Callable[..., Any]:
     return runner
 
 
-# A real PostgreSQL, started once per session when a test asks for it (tests/_postgres.py).
-from _postgres import postgres_server  # noqa: E402, F401
+# A real PostgreSQL, started once per session when a test asks for it (support/postgres_server.py).
+from support.postgres_server import postgres_server  # noqa: E402, F401
 
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real redis-server on 127.0.0.1 for the whole session (tests/_redis.py)."""
+    """A real redis-server on 127.0.0.1 for the whole session (support/redis_server.py)."""
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     server.start()
     try:

@@ -85,7 +85,7 @@ class Store(Protocol):
 
     Implement these seven coroutines with each one atomic (one Lua script, one SQL
     transaction, one critical section without ``await`` inside) and any backend will
-    do. ``tests/test_verify.py`` runs the same claims against every store it knows.
+    do. ``tests/verify/test_verify.py`` runs the same claims against every store it knows.
     When the backend cannot be reached, raise ``StoreUnavailableError`` (from the
     cause): the verifier then fails closed and callers can answer 503.
     """
