@@ -76,7 +76,7 @@ from anyio.abc import TaskGroup
 from anyio.lowlevel import checkpoint
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._journal import Journal, JournalEntry, JournalError, JournalState, content_hash
+from ._journal import Journal, JournalError, content_hash
 from ._reconcile import ReconcileResult
 from ._unknown import SendQuery, unknown_outcome
 from ._validation import PhoneCheck
@@ -96,6 +96,8 @@ from .models import (
     BulkMessage,
     BulkOutcome,
     BulkResult,
+    JournalEntry,
+    JournalState,
     SendResult,
     bulk_result,
 )

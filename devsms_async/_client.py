@@ -7,12 +7,12 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 from collections.abc import AsyncIterable, Callable, Collection, Iterable
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _paging
 from ._base import BASE_URL_ENV, DEFAULT_BASE_URL, TOKEN_ENV, BaseClient, Params, State, check_bool
 from ._classify import Call
+from ._closing import AsyncClosing
 from ._endpoints import GET_BALANCE, GET_HISTORY, GET_STATUS, SEND_SMS, Endpoint
 from ._engine import AsyncBackend, AsyncEngine
 from ._fork import abandon
@@ -57,7 +57,7 @@ from .models import (
 if TYPE_CHECKING:
     from ._bulk import BulkItem, BulkSender, BulkStream, JournalReconcileResult
     from ._journal import Journal
-    from ._paging import AsyncFetchPage, HistoryIterator, PageQuery
+    from ._paging import AsyncFetchPage, AsyncHistoryIterator, PageQuery
     from .ratelimit import RateLimit
 
 __all__ = [
@@ -75,7 +75,7 @@ _UNBOUNDED_WINDOW = 2**62
 """``reconcile_journal`` without a window: the search ends at the attempt's time."""
 
 
-class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
+class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient], AsyncClosing):
     """Asynchronous client for the DevSMS.uz API.
 
     Use it as an async context manager; it owns one pooled ``httpx.AsyncClient`` that
@@ -193,14 +193,6 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         return AsyncEngine(
             backend, base_url=self._base_url, policy=self._policy, log_sensitive=self._log_sensitive
         )
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the owned HTTP client (a user-supplied one is left open). Idempotent.
@@ -392,7 +384,7 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         start_offset: int = 0,
         max_items: int | None = None,
         timeout: TimeoutTypes | None = None,
-    ) -> HistoryIterator[SmsRecord]:
+    ) -> AsyncHistoryIterator[SmsRecord]:
         """Every SMS of the history, newest first, one page (one request) at a time.
 
         ``async for record in sms.iter_history(): ...`` walks ``get_history`` with
@@ -418,7 +410,7 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         start_offset: int = 0,
         max_items: int | None = None,
         timeout: TimeoutTypes | None = None,
-    ) -> HistoryIterator[HistoryPage]:
+    ) -> AsyncHistoryIterator[HistoryPage]:
         """Like ``iter_history``, one ``HistoryPage`` at a time.
 
         A page's ``items`` have repeats removed (so a page may hold fewer than

@@ -37,35 +37,24 @@ import sys
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
+from typing import IO, TYPE_CHECKING, Any, Protocol, TypeAlias, get_args
 
-import attrs
-
+from ._closing import Closing
+from ._fork import ForkGuard
 from .errors import JournalError, UsageError
+from .models import JournalEntry, JournalState
 
 if TYPE_CHECKING:
     import anyio
 
-__all__ = [
-    "FileJournal",
-    "Journal",
-    "JournalEntry",
-    "JournalError",
-    "JournalState",
-    "claimable",
-    "content_hash",
-]
+__all__ = ["FileJournal", "Journal", "JournalError", "claimable", "content_hash"]
 
 FORMAT = "devsms-bulk"
 VERSION = 2
 """2: outcome states are the ``BulkOutcome`` values (version 1 wrote ``done`` for
 ``sent``; it is still read)."""
 
-JournalState = Literal["attempting", "sent", "failed", "unknown", "not_started"]
-"""A journal entry's state: ``attempting`` before a send, then its outcome."""
-STATES: frozenset[str] = frozenset({"attempting", "sent", "failed", "unknown", "not_started"})
-IN_DOUBT: frozenset[str] = frozenset({"attempting", "unknown"})
+STATES: frozenset[str] = frozenset(get_args(JournalState))
 
 
 def content_hash(phone: str, message: str, sender: str | None) -> str:
@@ -74,45 +63,8 @@ def content_hash(phone: str, message: str, sender: str | None) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-def _now() -> _dt.datetime:
-    return _dt.datetime.now(_dt.timezone.utc)
-
-
 Ident: TypeAlias = "int | str"
 """How a journal knows a message: its ``key`` when it has one, else its index."""
-
-
-@attrs.frozen(kw_only=True)
-class JournalEntry:
-    """One record of the journal: message ``index`` (0-based) reached ``state``.
-
-    ``key`` is the message's own id (``BulkMessage(key=...)``), when it has one: a
-    journal then knows the message by its key, whatever its position in the input.
-    ``worker`` names the process that claimed it (a shared journal's claims only).
-    """
-
-    index: int
-    hash: str
-    state: JournalState
-    at: _dt.datetime = attrs.field(factory=_now)
-    sms_id: int | None = None
-    cost: Decimal | None = None
-    """So'm, exact (written as a decimal string)."""
-    error: str | None = None
-    reconciled: bool = False
-    """Settled from the history by ``reconcile_journal``, not by a send's answer."""
-    key: str | None = None
-    worker: str | None = None
-
-    @property
-    def ident(self) -> int | str:
-        """The message's identity in the journal: ``key``, else ``index``."""
-        return self.key if self.key is not None else self.index
-
-    @property
-    def in_doubt(self) -> bool:
-        """``attempting`` or ``unknown``: it may have been sent."""
-        return self.state in IN_DOUBT
 
 
 def claimable(current: JournalEntry | None, claim: JournalEntry, *, takeover: bool) -> bool:
@@ -179,7 +131,7 @@ def _to_record(entry: JournalEntry) -> dict[str, Any]:
     return record
 
 
-class FileJournal:
+class FileJournal(Closing):
     """A ``Journal`` in a JSON Lines file, locked while open.
 
     ``FileJournal(path)`` opens (or creates) the file and takes an exclusive lock on
@@ -215,7 +167,9 @@ class FileJournal:
                 header: dict[str, Any] = {"journal": FORMAT, "version": VERSION}
                 if name is not None:
                     header["csv"] = name
-                header["created_at"] = _now().isoformat(timespec="milliseconds")
+                header["created_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(
+                    timespec="milliseconds"
+                )
                 _write_all(file, _encode(header))
                 if created:
                     _fsync_dir(self.path.parent)
@@ -229,7 +183,7 @@ class FileJournal:
             file.close()
             raise
         self._file = file
-        self._pid = os.getpid()
+        self._guard = ForkGuard()
         self._entries: dict[Ident, JournalEntry] = entries
         self._pending: list[bytes] = []
         self._staged: list[JournalEntry] = []
@@ -280,17 +234,6 @@ class FileJournal:
                     path=str(self.path),
                 ) from exc
 
-    def __enter__(self) -> FileJournal:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     async def write(self, entry: JournalEntry) -> None:
         """Append ``entry``; it is on disk (fsync'd) when this returns.
 
@@ -301,10 +244,10 @@ class FileJournal:
 
         if self._file.closed:
             raise JournalError(f"{self.path} is closed")
-        if self._pid != os.getpid():
+        if self._guard.forked():
             # The child shares the parent's file and lock: two writers, one journal.
             raise UsageError(
-                f"this FileJournal was opened in process {self._pid}, and this is a forked "
+                f"this FileJournal was opened in process {self._guard.pid}, and this is a forked "
                 "child: the parent's journal (and its lock) is not the child's. Open the "
                 "journal in the process that runs the job"
             )

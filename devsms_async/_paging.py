@@ -3,7 +3,7 @@
 ``HistoryWalk`` holds the state of one walk and does no I/O: ``next_query()``
 says which page to ask for (a ``PageQuery``, or ``None`` when the walk is over),
 ``feed(page)`` takes the page the server returned and gives back the records not
-seen before. ``HistoryIterator`` (async) and ``SyncHistoryIterator`` drive
+seen before. ``AsyncHistoryIterator`` and ``HistoryIterator`` (sync) drive
 it over a ``fetch_page(query)`` callable; the async and the sync client pass their own
 ``get_history``.
 
@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Awaitable, Callable, Iterable
-from types import TracebackType
 from typing import Generic, TypeAlias, TypeVar
 
 import attrs
 
+from ._closing import AsyncClosing, Closing
 from ._validation import check_history_query
 from .errors import UsageError, ValidationError
 from .models import HistoryPage, SmsRecord, SmsStatus
@@ -35,11 +35,11 @@ from .models import HistoryPage, SmsRecord, SmsStatus
 __all__ = [
     "DEDUPE_WINDOW",
     "AsyncFetchPage",
+    "AsyncHistoryIterator",
     "HistoryIterator",
     "HistoryWalk",
     "PageQuery",
     "SyncFetchPage",
-    "SyncHistoryIterator",
     "iter_history",
     "iter_history_pages",
     "iter_history_pages_sync",
@@ -211,7 +211,7 @@ class _IteratorBase(Generic[T]):
         self._walk.close()
 
 
-class HistoryIterator(_IteratorBase[T]):
+class AsyncHistoryIterator(_IteratorBase[T], AsyncClosing):
     """An async iterator over the history (records or pages), one request per page.
 
     Returned by ``AsyncDevSMS.iter_history`` and
@@ -232,7 +232,7 @@ class HistoryIterator(_IteratorBase[T]):
         super().__init__(walk, explode)
         self._fetch = fetch_page
 
-    def __aiter__(self) -> HistoryIterator[T]:
+    def __aiter__(self) -> AsyncHistoryIterator[T]:
         return self
 
     async def __anext__(self) -> T:
@@ -254,20 +254,9 @@ class HistoryIterator(_IteratorBase[T]):
         """Stop the walk; later iteration ends at once. Idempotent."""
         self._close()
 
-    async def __aenter__(self) -> HistoryIterator[T]:
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-
-class SyncHistoryIterator(_IteratorBase[T]):
-    """The same walk as ``HistoryIterator``, as a plain iterator (sync clients)."""
+class HistoryIterator(_IteratorBase[T], Closing):
+    """The same walk as ``AsyncHistoryIterator``, as a plain iterator (sync clients)."""
 
     def __init__(
         self,
@@ -278,7 +267,7 @@ class SyncHistoryIterator(_IteratorBase[T]):
         super().__init__(walk, explode)
         self._fetch = fetch_page
 
-    def __iter__(self) -> SyncHistoryIterator[T]:
+    def __iter__(self) -> HistoryIterator[T]:
         return self
 
     def __next__(self) -> T:
@@ -300,17 +289,6 @@ class SyncHistoryIterator(_IteratorBase[T]):
         """Stop the walk; later iteration ends at once. Idempotent."""
         self._close()
 
-    def __enter__(self) -> SyncHistoryIterator[T]:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
 
 def iter_history(
     fetch_page: AsyncFetchPage,
@@ -319,12 +297,12 @@ def iter_history(
     page_size: int = 200,
     start_offset: int = 0,
     max_items: int | None = None,
-) -> HistoryIterator[SmsRecord]:
+) -> AsyncHistoryIterator[SmsRecord]:
     """Every record, one ``await fetch_page(query)`` per page. Arguments checked at once."""
     walk = HistoryWalk(
         status=status, page_size=page_size, start_offset=start_offset, max_items=max_items
     )
-    return HistoryIterator(walk, fetch_page, _page_items)
+    return AsyncHistoryIterator(walk, fetch_page, _page_items)
 
 
 def iter_history_pages(
@@ -334,12 +312,12 @@ def iter_history_pages(
     page_size: int = 200,
     start_offset: int = 0,
     max_items: int | None = None,
-) -> HistoryIterator[HistoryPage]:
+) -> AsyncHistoryIterator[HistoryPage]:
     """Like ``iter_history``, one ``HistoryPage`` (repeats removed) at a time."""
     walk = HistoryWalk(
         status=status, page_size=page_size, start_offset=start_offset, max_items=max_items
     )
-    return HistoryIterator(walk, fetch_page, _whole_page)
+    return AsyncHistoryIterator(walk, fetch_page, _whole_page)
 
 
 def iter_history_sync(
@@ -349,12 +327,12 @@ def iter_history_sync(
     page_size: int = 200,
     start_offset: int = 0,
     max_items: int | None = None,
-) -> SyncHistoryIterator[SmsRecord]:
+) -> HistoryIterator[SmsRecord]:
     """``iter_history`` for a synchronous ``fetch_page(query)``."""
     walk = HistoryWalk(
         status=status, page_size=page_size, start_offset=start_offset, max_items=max_items
     )
-    return SyncHistoryIterator(walk, fetch_page, _page_items)
+    return HistoryIterator(walk, fetch_page, _page_items)
 
 
 def iter_history_pages_sync(
@@ -364,9 +342,9 @@ def iter_history_pages_sync(
     page_size: int = 200,
     start_offset: int = 0,
     max_items: int | None = None,
-) -> SyncHistoryIterator[HistoryPage]:
+) -> HistoryIterator[HistoryPage]:
     """``iter_history_pages`` for a synchronous ``fetch_page(query)``."""
     walk = HistoryWalk(
         status=status, page_size=page_size, start_offset=start_offset, max_items=max_items
     )
-    return SyncHistoryIterator(walk, fetch_page, _whole_page)
+    return HistoryIterator(walk, fetch_page, _whole_page)

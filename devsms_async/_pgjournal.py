@@ -26,19 +26,20 @@ refused, never written.
 
 from __future__ import annotations
 
-import os
 import secrets
 import socket
 from collections.abc import Callable
 from decimal import Decimal
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import anyio
 
-from ._journal import STATES, JournalEntry, JournalError
+from ._closing import AsyncClosing
+from ._fork import ForkGuard
+from ._journal import STATES, JournalError
 from .errors import UsageError, ValidationError
+from .models import JournalEntry
 
 if TYPE_CHECKING:
     from psycopg import Connection
@@ -204,7 +205,7 @@ def check_job(job: object) -> str:
     return job
 
 
-class PostgresJournal:
+class PostgresJournal(AsyncClosing):
     """A ``Journal`` in PostgreSQL, shared by every process that opens the same ``job``.
 
     ```python
@@ -245,7 +246,7 @@ class PostgresJournal:
         self._pool_size = pool_size
         self._timeout = float(timeout)
         self._pool: ConnectionPool[Any] | None = None
-        self._pid: int | None = None
+        self._guard = ForkGuard()  # renewed on entry: the process that opened it
         self.worker = ""
         """This process's identity in its claims: ``host:pid:run-id`` (set on entry)."""
 
@@ -269,8 +270,8 @@ class PostgresJournal:
             check=psycopg_pool.ConnectionPool.check_connection,
             name="devsms-journal",
         )
-        self._pid = os.getpid()
-        self.worker = f"{socket.gethostname()}:{self._pid}:{secrets.token_hex(4)}"
+        self._guard.renew()
+        self.worker = f"{socket.gethostname()}:{self._guard.pid}:{secrets.token_hex(4)}"
         try:
             await anyio.to_thread.run_sync(lambda: pool.open(wait=True, timeout=self._timeout))
             self._pool = pool
@@ -283,14 +284,6 @@ class PostgresJournal:
             raise
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
     async def _discard(self, pool: ConnectionPool[Any]) -> None:
         self._pool = None
         with anyio.CancelScope(shield=True):
@@ -299,7 +292,7 @@ class PostgresJournal:
     async def aclose(self) -> None:
         """Close the connections (idempotent)."""
         pool, self._pool = self._pool, None
-        if pool is not None and self._pid == os.getpid():
+        if pool is not None and not self._guard.forked():
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(pool.close)
 
@@ -393,9 +386,9 @@ class PostgresJournal:
         pool = self._pool
         if pool is None:
             raise UsageError("use the journal inside `async with PostgresJournal(...) as journal:`")
-        if self._pid != os.getpid():
+        if self._guard.forked():
             raise UsageError(
-                f"this PostgresJournal was opened in process {self._pid}, and this is a "
+                f"this PostgresJournal was opened in process {self._guard.pid}, and this is a "
                 "forked child: its connections belong to the parent. Open a new "
                 "PostgresJournal in the child"
             )

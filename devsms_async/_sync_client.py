@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Collection
-from types import TracebackType
 from typing import TypeVar
 
 from . import _paging
 from ._base import BaseClient, Params, State
 from ._classify import Call
+from ._closing import Closing
 from ._endpoints import GET_BALANCE, GET_HISTORY, GET_STATUS, SEND_SMS, Endpoint
 from ._engine import SyncEngine
 from ._fork import abandon
@@ -47,7 +47,7 @@ __all__ = ["DevSMS"]
 T = TypeVar("T")
 
 
-class DevSMS(BaseClient[BaseTransport, Client]):
+class DevSMS(BaseClient[BaseTransport, Client], Closing):
     """Synchronous client for the DevSMS.uz API: ``AsyncDevSMS`` without ``await``.
 
     Use it as a context manager (or ``open()`` and ``close()``); it owns one pooled
@@ -115,14 +115,6 @@ class DevSMS(BaseClient[BaseTransport, Client]):
         return SyncEngine(
             backend, base_url=self._base_url, policy=self._policy, log_sensitive=self._log_sensitive
         )
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Close the owned HTTP client (a user-supplied one is left open). Idempotent.
@@ -282,7 +274,7 @@ class DevSMS(BaseClient[BaseTransport, Client]):
         start_offset: int = 0,
         max_items: int | None = None,
         timeout: TimeoutTypes | None = None,
-    ) -> _paging.SyncHistoryIterator[SmsRecord]:
+    ) -> _paging.HistoryIterator[SmsRecord]:
         """Every SMS of the history, newest first, one page (one request) at a time;
         a plain iterator. See ``AsyncDevSMS.iter_history``."""
         return _paging.iter_history_sync(
@@ -301,7 +293,7 @@ class DevSMS(BaseClient[BaseTransport, Client]):
         start_offset: int = 0,
         max_items: int | None = None,
         timeout: TimeoutTypes | None = None,
-    ) -> _paging.SyncHistoryIterator[HistoryPage]:
+    ) -> _paging.HistoryIterator[HistoryPage]:
         """Like ``iter_history``, one ``HistoryPage`` at a time."""
         return _paging.iter_history_pages_sync(
             self._fetch_page(timeout),

@@ -1,7 +1,8 @@
-"""Bulk sending: messages, results, and the journals that make each send at most once.
+"""Bulk sending: messages, results, the CSV reader, and the journals that make each
+send at most once.
 
-The public home of the bulk names (``from devsms_async.bulk import PostgresJournal``);
-the ones that ``devsms_async`` itself exports stay importable from there too. Nothing
+The public home of the bulk names (``from devsms_async.bulk import BulkMessage,
+FileJournal``); ``send_bulk`` and ``stream_bulk`` are methods of the clients. Nothing
 here imports a database driver: ``PostgresJournal`` loads psycopg when it is opened.
 See docs/bulk.md.
 """
@@ -15,7 +16,8 @@ from ._bulk import (
     BulkStream,
     JournalReconcileResult,
 )
-from ._journal import FileJournal, Journal, JournalEntry, JournalError, JournalState
+from ._csvread import CsvRow, read_csv
+from ._journal import FileJournal, Journal, JournalError
 from ._pgjournal import SCHEMA_VERSION, PostgresJournal
 from .models import (
     AnyBulkResult,
@@ -26,6 +28,8 @@ from .models import (
     BulkSent,
     BulkSkipped,
     BulkUnknown,
+    JournalEntry,
+    JournalState,
 )
 
 __all__ = [
@@ -42,6 +46,7 @@ __all__ = [
     "BulkSkipped",
     "BulkStream",
     "BulkUnknown",
+    "CsvRow",
     "FileJournal",
     "Journal",
     "JournalEntry",
@@ -49,4 +54,5 @@ __all__ = [
     "JournalReconcileResult",
     "JournalState",
     "PostgresJournal",
+    "read_csv",
 ]

@@ -18,7 +18,6 @@ from typing import Literal, TypeAlias
 
 import attrs
 
-from ._journal import JournalEntry
 from ._redact import phone_repr, text_repr
 from .errors import DevSMSError, SendOutcomeUnknownError, SmsIdMissingError
 
@@ -251,6 +250,49 @@ class BulkOutcome(str, enum.Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+JournalState: TypeAlias = Literal["attempting", "sent", "failed", "unknown", "not_started"]
+"""A journal entry's state: ``attempting`` before a send, then its outcome."""
+
+_IN_DOUBT: frozenset[str] = frozenset({"attempting", "unknown"})
+
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+@attrs.frozen(kw_only=True)
+class JournalEntry:
+    """One record of a bulk job's journal: message ``index`` (0-based) reached ``state``.
+
+    ``key`` is the message's own id (``BulkMessage(key=...)``), when it has one: a
+    journal then knows the message by its key, whatever its position in the input.
+    ``worker`` names the process that claimed it (a shared journal's claims only).
+    """
+
+    index: int
+    hash: str
+    state: JournalState
+    at: _dt.datetime = attrs.field(factory=_now)
+    sms_id: int | None = None
+    cost: Decimal | None = None
+    """So'm, exact (written as a decimal string)."""
+    error: str | None = None
+    reconciled: bool = False
+    """Settled from the history by ``reconcile_journal``, not by a send's answer."""
+    key: str | None = None
+    worker: str | None = None
+
+    @property
+    def ident(self) -> int | str:
+        """The message's identity in the journal: ``key``, else ``index``."""
+        return self.key if self.key is not None else self.index
+
+    @property
+    def in_doubt(self) -> bool:
+        """``attempting`` or ``unknown``: it may have been sent."""
+        return self.state in _IN_DOUBT
 
 
 @attrs.frozen(kw_only=True)

@@ -31,7 +31,7 @@ import functools
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 
@@ -53,7 +53,7 @@ from .sms_parts import SmsParts, count_parts, normalize_uzbek
 __all__ = [
     "Account",
     "BulkEstimate",
-    "BulkItemError",
+    "BulkItemFailure",
     "CostEstimate",
     "Country",
     "CountryTotal",
@@ -108,8 +108,9 @@ class CountryTotal:
 
 
 @attrs.frozen
-class BulkItemError:
-    """An item of a bulk job that could not be estimated: its index and the reason."""
+class BulkItemFailure:
+    """An item of a bulk job that could not be estimated: its index and the reason
+    (a record in ``BulkEstimate.errors``, not an exception)."""
 
     index: int
     error: ValidationError
@@ -127,7 +128,7 @@ class BulkEstimate:
     messages: int
     parts: int
     total: Decimal
-    errors: tuple[BulkItemError, ...]
+    errors: tuple[BulkItemFailure, ...]
 
 
 @attrs.frozen
@@ -234,12 +235,12 @@ def estimate_bulk(
     if isinstance(given, (str, bytes)):
         raise ValidationError("messages", "must be an iterable of BulkMessage or tuples")
     totals: dict[str, _Running] = {}
-    errors: list[BulkItemError] = []
+    errors: list[BulkItemFailure] = []
     for index, item in enumerate(messages):
         try:
             est = _estimate_item(item, account, price, normalize, region, check)
         except ValidationError as exc:
-            errors.append(BulkItemError(index, exc))
+            errors.append(BulkItemFailure(index, exc))
             continue
         running = totals.get(est.country.iso)
         if running is None:
@@ -336,3 +337,12 @@ def _check_uz_price(uz_price: object) -> Decimal:
     if price < 0:
         raise ValidationError("uz_price", f"must be >= 0 (so'm), got {uz_price!r}")
     return price
+
+
+def __getattr__(name: str) -> Any:
+    if name == "BulkItemError":
+        from ._deprecated import warn_moved
+
+        warn_moved(f"{__name__}.{name}", f"{__name__}.BulkItemFailure")
+        return BulkItemFailure
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

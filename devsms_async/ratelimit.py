@@ -30,12 +30,13 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import anyio
 from anyio.lowlevel import checkpoint
 
+from ._closing import AsyncClosing, Closing
+from ._fork import ForkGuard, abandon
 from .errors import RateLimitUnavailableError, UsageError, ValidationError
 
 if TYPE_CHECKING:
@@ -162,7 +163,7 @@ class LocalRateLimit:
         self._per_second = _check_per_second(per_second)
         self._clock = clock
         self._sleep = sleep
-        self._pid = os.getpid()
+        self._guard = ForkGuard()
         self._lock = threading.Lock()
         self._gcra = _Gcra(_interval_us(self._per_second))
         self._late = _LATE
@@ -177,10 +178,10 @@ class LocalRateLimit:
 
     def _reserve(self) -> float:
         """Seconds until this caller's slot (0: go now); the slot is taken."""
-        if self._pid != os.getpid():
+        if self._guard.forked():
             # A forked child: the parent's lock may have been held by another thread at
             # fork time, and its schedule is the parent's. Start afresh.
-            self._pid = os.getpid()
+            self._guard.renew()
             self._lock = threading.Lock()
             self._gcra = _Gcra(self._gcra.interval)
         with self._lock:
@@ -235,10 +236,6 @@ _RETRYABLE = ("ConnectionError", "TimeoutError", "TryAgainError")
 _FINAL = ("AuthenticationError", "AuthorizationError")
 
 
-_INHERITED: list[object] = []
-"""Redis clients a forked child inherited from its parent (see `_check_pid`)."""
-
-
 def _redact_url(url: str) -> str:
     """The URL without a password (`redis://:***@host:6379/0`)."""
     try:
@@ -290,7 +287,7 @@ def _import_redis() -> Any:
     return redis
 
 
-class RedisRateLimit:
+class RedisRateLimit(Closing, AsyncClosing):
     """Paces the sends of **every process** that uses the same Redis and `name`: at
     most `per_second` starts a second among them all, evenly spaced.
 
@@ -335,7 +332,7 @@ class RedisRateLimit:
         self._retry_for = _check_seconds("retry_for", retry_for, allow_zero=True)
         _import_redis()  # a missing extra is a clear error now, not at the first send
         self._lock = threading.Lock()
-        self._pid = os.getpid()
+        self._guard = ForkGuard()
         # Made lazily, per process: the blocking client, and one asyncio client per
         # event loop (redis.asyncio connections belong to the loop that made them).
         self._sync: tuple[redis.Redis, Any] | None = None
@@ -378,15 +375,15 @@ class RedisRateLimit:
 
     # -- connections -------------------------------------------------------------------
 
-    def _check_pid(self) -> None:
+    def _check_fork(self) -> None:
         """After `fork()`: leave the parent's clients alone and make new ones."""
-        if self._pid != os.getpid():
+        if self._guard.forked():
             # Kept, never used or closed: closing an inherited asyncio client would
             # unregister its sockets from the epoll set the child shares with the parent
             # (and a finalizer would do the same if it were collected). The descriptors
             # go when the process exits. (The same rule as the clients' fork guard.)
-            _INHERITED.append((self._sync, self._async))
-            self._pid = os.getpid()
+            abandon((self._sync, self._async))
+            self._guard.renew()
             self._lock = threading.Lock()
             self._sync = None
             self._async = {}
@@ -400,7 +397,7 @@ class RedisRateLimit:
         }
 
     def _sync_script(self) -> Any:
-        self._check_pid()
+        self._check_fork()
         with self._lock:
             if self._sync is None:
                 redis = _import_redis()
@@ -417,7 +414,7 @@ class RedisRateLimit:
     def _async_script(self) -> Any:
         import asyncio
 
-        self._check_pid()
+        self._check_fork()
         loop = asyncio.get_running_loop()
         entry = self._async.get(loop)
         if entry is None:
@@ -508,7 +505,7 @@ class RedisRateLimit:
 
     def close(self) -> None:
         """Close the blocking client's connections (made again if used later)."""
-        self._check_pid()
+        self._check_fork()
         with self._lock:
             sync, self._sync = self._sync, None
         if sync is not None:
@@ -518,7 +515,7 @@ class RedisRateLimit:
         """Close this event loop's connections and the blocking client's."""
         import sniffio
 
-        self._check_pid()
+        self._check_fork()
         if sniffio.current_async_library() == "asyncio":
             import asyncio
 
@@ -526,25 +523,3 @@ class RedisRateLimit:
             if entry is not None:
                 await entry[0].aclose()
         self.close()
-
-    def __enter__(self) -> RedisRateLimit:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> RedisRateLimit:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from .._journal import JournalEntry, JournalError
+from .._journal import JournalError
 from .._redact import mask_phone
-from ..models import BulkOutcome
+from ..models import BulkOutcome, JournalEntry
 from . import _render
 
 # The CSV reading lives in _csv; these names stay importable from here.

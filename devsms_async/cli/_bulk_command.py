@@ -27,7 +27,8 @@ from ._runtime import (
 )
 
 if TYPE_CHECKING:
-    from .._journal import Journal, JournalEntry
+    from .._journal import Journal
+    from ..models import JournalEntry
 
 SHARED_SCHEMES = ("postgresql://", "postgres://")
 

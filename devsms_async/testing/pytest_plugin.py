@@ -9,7 +9,7 @@ installing devsms-async makes them available; ``-p no:devsms_async`` turns them 
   ``devsms_clock`` (deterministic timestamps). While it is in use, stamina's testing
   mode is on with the SDK's own attempts kept (``set_testing(True, attempts=1000,
   cap=True)``): retries happen as configured, without waiting; the previous mode is
-  restored after the test.
+  restored after the test. Without stamina installed, retries wait as configured.
 * ``devsms_client``: an entered ``AsyncDevSMS`` wired to it in-process. It is an async
   fixture: it needs pytest-asyncio (or the anyio pytest plugin).
 * ``devsms_verifier``: a ``Verifier`` on ``devsms_client``,
@@ -63,11 +63,15 @@ def devsms_sandbox(devsms_clock: ManualClock) -> Iterator[Sandbox]:
 
     Retries run without waiting while it is in use (stamina's testing mode, capped so
     the client's ``max_retries`` still decides); the previous mode comes back after.
+    stamina is optional: without it, retries wait as configured.
     """
-    import stamina
-
     from devsms_async.testing import Sandbox
 
+    try:
+        import stamina
+    except ImportError:
+        yield Sandbox(clock=devsms_clock)
+        return
     with stamina.set_testing(True, attempts=NO_WAIT_ATTEMPTS_CAP, cap=True):
         yield Sandbox(clock=devsms_clock)
 
