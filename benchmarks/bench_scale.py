@@ -25,7 +25,7 @@ TOKEN = "bench-token"
 
 
 def messages(start: int, stop: int, tag: str) -> Iterator[Any]:
-    from devsms_async import BulkMessage
+    from devsms_async.bulk import BulkMessage
 
     for i in range(start, stop):
         yield BulkMessage(

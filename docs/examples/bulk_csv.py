@@ -32,7 +32,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from devsms_async import AsyncDevSMS, BulkMessage, BulkResult, FileJournal, read_csv
+from devsms_async import AsyncDevSMS
+from devsms_async.bulk import BulkMessage, BulkResult, FileJournal, read_csv
 
 
 def read_messages(csv_path: Path, *, report: bool = False) -> Iterator[BulkMessage]:

@@ -29,7 +29,8 @@ from typing import Annotated, Any
 import attrs
 from fastapi import BackgroundTasks, Body, FastAPI, HTTPException
 
-from devsms_async import AsyncDevSMS, BulkMessage, BulkResult
+from devsms_async import AsyncDevSMS
+from devsms_async.bulk import BulkMessage, BulkResult
 from devsms_async.contrib.fastapi import DevSMSDep, DevSMSLifespan
 
 MAX_PHONES = 10_000

@@ -27,8 +27,8 @@ from typing import Any, ClassVar
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 
-from devsms_async import AsyncDevSMS, BulkMessage
-from devsms_async.bulk import PostgresJournal
+from devsms_async import AsyncDevSMS
+from devsms_async.bulk import BulkMessage, PostgresJournal
 from devsms_async.ratelimit import RedisRateLimit
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")

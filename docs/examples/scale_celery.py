@@ -24,8 +24,8 @@ from collections.abc import Iterable, Iterator
 
 from celery import Celery
 
-from devsms_async import AsyncDevSMS, BulkMessage
-from devsms_async.bulk import PostgresJournal
+from devsms_async import AsyncDevSMS
+from devsms_async.bulk import BulkMessage, PostgresJournal
 from devsms_async.ratelimit import RedisRateLimit
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")

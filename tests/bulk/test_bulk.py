@@ -31,10 +31,6 @@ from devsms_async import (
     APIError,
     AsyncDevSMS,
     BadRequestError,
-    BulkMessage,
-    BulkOutcome,
-    BulkResult,
-    BulkStream,
     InsufficientBalanceError,
     SendOutcomeUnknownError,
     SendResult,
@@ -48,6 +44,7 @@ from devsms_async._bulk import (
     send_bulk,
 )
 from devsms_async._redact import mask_phone
+from devsms_async.bulk import BulkMessage, BulkOutcome, BulkResult, BulkStream
 from support import ROOT as REPO
 from support import TOKEN, spec_json_examples
 from support.docs import run_doc_examples
@@ -794,7 +791,8 @@ def test_bulk_result_outcomes_and_repr() -> None:
 async def test_bulk_stream_is_exported_lazily() -> None:
     import devsms_async
 
-    assert devsms_async.BulkStream is BulkStream
+    with pytest.warns(DeprecationWarning, match=r"devsms_async\.bulk\.BulkStream"):
+        assert devsms_async.BulkStream is BulkStream
 
 
 # --- the docs and the examples --------------------------------------------------------
@@ -819,8 +817,8 @@ def journal_lines(path: Path) -> list[dict[str, Any]]:
 
 
 async def test_the_csv_example_journals_every_row_and_resumes(tmp_path: Path) -> None:
-    from devsms_async import FileJournal, JournalEntry
     from devsms_async._journal import content_hash
+    from devsms_async.bulk import FileJournal, JournalEntry
     from devsms_async.testing import Sandbox
 
     example = load_example("bulk_csv")

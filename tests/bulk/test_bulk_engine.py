@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from devsms_async import (
-    AsyncDevSMS,
+from devsms_async import AsyncDevSMS
+from devsms_async.bulk import (
     BulkCallbackError,
     BulkMessage,
     BulkOutcome,

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from devsms_async import BulkMessage, BulkOutcome, FileJournal, RateLimitUnavailableError
+from devsms_async import RateLimitUnavailableError
+from devsms_async.bulk import BulkMessage, BulkOutcome, FileJournal
 from devsms_async.testing import Sandbox
 
 

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from devsms_async import FileJournal, JournalError
+from devsms_async.bulk import FileJournal, JournalError
 
 CHILD = textwrap.dedent(
     """
     import json, resource, signal, sys
     import anyio
-    from devsms_async import FileJournal, JournalError
+    from devsms_async.bulk import FileJournal, JournalError
     from devsms_async.testing import Sandbox
 
     path, limit, backend = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -119,7 +119,7 @@ def _unprivileged() -> list[str]:
 READ_ONLY_CHILD = textwrap.dedent(
     """
     import sys
-    from devsms_async import FileJournal, JournalError
+    from devsms_async.bulk import FileJournal, JournalError
     try:
         FileJournal(sys.argv[1])
     except JournalError as exc:
@@ -165,7 +165,8 @@ def test_a_journal_that_cannot_be_opened_is_a_journal_error(tmp_path: Path) -> N
 def test_a_file_journal_opened_before_fork_refuses_to_write_in_the_child(tmp_path: Path) -> None:
     import anyio
 
-    from devsms_async import JournalEntry, UsageError
+    from devsms_async import UsageError
+    from devsms_async.bulk import JournalEntry
 
     path = tmp_path / "job.journal.jsonl"
     with FileJournal(path) as journal:

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from devsms_async import BulkMessage, BulkOutcome, FileJournal, JournalError, ValidationError
+from devsms_async import ValidationError
+from devsms_async.bulk import BulkMessage, BulkOutcome, FileJournal, JournalError
 from devsms_async.testing import Sandbox
 
 Run = Callable[..., Any]
@@ -155,7 +156,7 @@ def test_a_lazy_input_stops_at_the_first_difference(run: Run, tmp_path: Path) ->
 def test_reconcile_journal_reaches_an_attempt_behind_hundreds_of_newer_sends(
     run: Run, tmp_path: Path
 ) -> None:
-    from devsms_async import JournalEntry
+    from devsms_async.bulk import JournalEntry
 
     path = tmp_path / "job.journal.jsonl"
     sandbox = Sandbox()

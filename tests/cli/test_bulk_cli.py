@@ -19,9 +19,10 @@ import pytest
 from test_cli import Served, devsms, env, journal_lines, write_csv
 from test_cli import served as served
 
-from devsms_async import FileJournal, JournalEntry, SendOutcomeUnknownError
+from devsms_async import SendOutcomeUnknownError
 from devsms_async._journal import content_hash
 from devsms_async._retry import fingerprint
+from devsms_async.bulk import FileJournal, JournalEntry
 from devsms_async.testing import ManualClock, Sandbox, serve_sandbox
 
 Run = Callable[..., Any]
@@ -259,7 +260,8 @@ def test_the_bar_names_each_count_shows_a_rate_and_matches_the_summary(tmp_path:
 
     from rich.console import Console
 
-    from devsms_async import BulkMessage, BulkOutcome, SendResult, SmsStatus, ValidationError
+    from devsms_async import SendResult, SmsStatus, ValidationError
+    from devsms_async.bulk import BulkMessage, BulkOutcome
     from devsms_async.cli import _bulk, _bulk_command
     from devsms_async.models import bulk_result
 

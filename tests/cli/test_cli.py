@@ -23,8 +23,9 @@ import anyio.from_thread
 import attrs
 import pytest
 
-from devsms_async import AsyncDevSMS, FileJournal, JournalEntry, JournalError
+from devsms_async import AsyncDevSMS
 from devsms_async import _journal as _lib_journal
+from devsms_async.bulk import FileJournal, JournalEntry, JournalError
 from devsms_async.testing import Sandbox, serve_sandbox
 
 T = TypeVar("T")

@@ -13,7 +13,7 @@ from pathlib import Path
 from test_cli import Served, devsms
 from test_cli import served as served
 
-from devsms_async import read_csv
+from devsms_async.bulk import read_csv
 
 A, B, C = "998901234567", "998911234568", "998931234569"
 

@@ -20,7 +20,6 @@ import respx
 
 from devsms_async import (
     AsyncDevSMS,
-    HistoryIterator,
     HistoryPage,
     ServerError,
     SmsRecord,
@@ -29,6 +28,7 @@ from devsms_async import (
     ValidationError,
 )
 from devsms_async._paging import DEDUPE_WINDOW
+from devsms_async.pagination import AsyncHistoryIterator
 from support import TOKEN
 from support.docs import run_doc_examples
 
@@ -373,7 +373,7 @@ async def test_bad_arguments_fail_at_the_call_before_any_request(
 
 async def test_iterating_outside_the_client_is_a_usage_error() -> None:
     sms = AsyncDevSMS(TOKEN)
-    it: HistoryIterator[SmsRecord] = sms.iter_history()
+    it: AsyncHistoryIterator[SmsRecord] = sms.iter_history()
     with pytest.raises(UsageError):
         await it.__anext__()
 

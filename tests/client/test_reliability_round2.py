@@ -29,7 +29,6 @@ from devsms_async import (
     APIConnectionError,
     AsyncDevSMS,
     AuthenticationError,
-    BulkOutcome,
     DevSMSError,
     MalformedResponseError,
     OtpTemplate,
@@ -39,6 +38,7 @@ from devsms_async import (
 )
 from devsms_async._redact import redact
 from devsms_async._retry import MAX_BODY_BYTES, MAX_ERROR_BODY_BYTES, fingerprint
+from devsms_async.bulk import BulkOutcome
 from support import TOKEN
 from support.faultserver import (
     Endless,

@@ -10,16 +10,10 @@ import httpx
 import pytest
 import respx
 
-from devsms_async import (
-    DevSMS,
-    SmsStatus,
-    SyncHistoryIterator,
-    UsageError,
-    ValidationError,
-    WaitTimeoutError,
-)
+from devsms_async import DevSMS, SmsStatus, UsageError, ValidationError, WaitTimeoutError
 from devsms_async._polling import wait_for_status_sync
 from devsms_async.models import SmsRecord
+from devsms_async.pagination import HistoryIterator
 from devsms_async.testing import Sandbox
 from support import TOKEN, spec_json_examples
 
@@ -114,7 +108,7 @@ def test_the_history_iterator_is_plain_and_closable() -> None:
         for n in range(5):
             sms.send_sms("998901234567", f"#{n}")
         walk = sms.iter_history(page_size=2)
-        assert isinstance(walk, SyncHistoryIterator)
+        assert isinstance(walk, HistoryIterator)
         assert "offset=0" in repr(walk)
         first = next(walk)
         with walk:

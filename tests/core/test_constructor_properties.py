@@ -18,7 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from devsms_async import AsyncDevSMS, BulkMessage, DevSMS, DevSMSError, ValidationError
+from devsms_async import AsyncDevSMS, DevSMS, DevSMSError, ValidationError
+from devsms_async.bulk import BulkMessage
 from devsms_async.testing import Sandbox
 
 SETTINGS = settings(

@@ -20,7 +20,6 @@ import respx
 
 from devsms_async import (
     AsyncDevSMS,
-    BulkOutcome,
     MalformedResponseError,
     SendOutcomeUnknownError,
     SmsStatus,
@@ -28,6 +27,7 @@ from devsms_async import (
 )
 from devsms_async._confirm import prove_send
 from devsms_async._validation import normalize_phone
+from devsms_async.bulk import BulkOutcome
 from devsms_async.testing import Sandbox, serve_sandbox
 from support import TOKEN, spec_json_examples
 from support.faultserver import FaultServer, Received, Reply, fault_server

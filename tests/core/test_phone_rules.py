@@ -15,16 +15,9 @@ from pathlib import Path
 import pytest
 import respx
 
-from devsms_async import (
-    AsyncDevSMS,
-    DevSMS,
-    ValidationError,
-    estimate_bulk,
-    estimate_cost,
-    lookup_country,
-    normalize_phone,
-)
+from devsms_async import AsyncDevSMS, DevSMS, ValidationError, normalize_phone
 from devsms_async.contrib.fastapi import DevSMSLifespan
+from devsms_async.pricing import estimate_bulk, estimate_cost, lookup_country
 from devsms_async.testing import Sandbox
 from support import TOKEN
 

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 import respx
 
-from devsms_async import AsyncDevSMS, ValidationError, estimate_bulk, estimate_cost
+from devsms_async import AsyncDevSMS, ValidationError
 from devsms_async._validation import normalize_phone
+from devsms_async.pricing import estimate_bulk, estimate_cost
 from devsms_async.testing import Sandbox
 from support import TOKEN
 

@@ -18,7 +18,6 @@ from devsms_async import (
     AuthenticationError,
     BadRequestError,
     BalanceRefusedError,
-    BulkMessage,
     DevSMSError,
     InsufficientBalanceError,
     MalformedResponseError,
@@ -39,6 +38,7 @@ from devsms_async import (
     parse_callback,
 )
 from devsms_async._redact import SNIPPET_CHARS, body_snippet
+from devsms_async.bulk import BulkMessage
 from devsms_async.testing import Sandbox
 from support import TOKEN
 from support.faultserver import FaultServer, Reply, Reset, Stall, fault_server, refused_url
@@ -324,7 +324,7 @@ async def test_every_error_type_keeps_secrets_out(fault_server: FaultServer) -> 
         import tempfile
         from pathlib import Path
 
-        from devsms_async import FileJournal
+        from devsms_async.bulk import FileJournal
 
         journal_path = Path(tempfile.mkdtemp()) / "job.journal.jsonl"
         for text in (f"first {TOKEN}", f"second {TOKEN}"):

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import typer
 
-import devsms_async
+import devsms_async.pricing
 from devsms_async import AsyncDevSMS
 from devsms_async.cli import _app
 from devsms_async.cli._csv import ALIASES
@@ -30,8 +30,8 @@ def page(name: str) -> str:
 # -- inline signatures ---------------------------------------------------------------------
 
 TARGETS: dict[str, Any] = {
-    "estimate_cost": devsms_async.estimate_cost,
-    "estimate_bulk": devsms_async.estimate_bulk,
+    "estimate_cost": devsms_async.pricing.estimate_cost,
+    "estimate_bulk": devsms_async.pricing.estimate_bulk,
     "reconcile": AsyncDevSMS.reconcile,
     "wait_for_status": AsyncDevSMS.wait_for_status,
     "serve": serve,

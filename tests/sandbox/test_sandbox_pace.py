@@ -20,14 +20,8 @@ import anyio
 import pytest
 import stamina
 
-from devsms_async import (
-    AsyncDevSMS,
-    BulkOutcome,
-    DevSMS,
-    RateLimitError,
-    ServerError,
-    ValidationError,
-)
+from devsms_async import AsyncDevSMS, DevSMS, RateLimitError, ServerError, ValidationError
+from devsms_async.bulk import BulkOutcome
 from devsms_async.testing import ManualClock, Sandbox, _command, serve_sandbox
 
 PHONE = "998901234567"

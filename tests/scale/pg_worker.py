@@ -16,8 +16,8 @@ from typing import Any
 
 import anyio
 
-from devsms_async import AsyncDevSMS, BulkMessage, JournalError
-from devsms_async.bulk import PostgresJournal
+from devsms_async import AsyncDevSMS
+from devsms_async.bulk import BulkMessage, JournalError, PostgresJournal
 
 
 def messages(job: str, count: int) -> list[BulkMessage]:

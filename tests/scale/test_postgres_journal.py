@@ -26,8 +26,8 @@ import anyio
 import attrs
 import pytest
 
-from devsms_async import AsyncDevSMS, BulkMessage, BulkOutcome, JournalError, UsageError
-from devsms_async.bulk import PostgresJournal
+from devsms_async import AsyncDevSMS, UsageError
+from devsms_async.bulk import BulkMessage, BulkOutcome, JournalError, PostgresJournal
 from devsms_async.testing import Sandbox
 from support.postgres_server import PostgresServer
 

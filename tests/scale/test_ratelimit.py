@@ -20,15 +20,13 @@ import trio.testing
 
 from devsms_async import (
     AsyncDevSMS,
-    BulkMessage,
-    BulkOutcome,
     DevSMS,
     DevSMSError,
-    FileJournal,
     OtpTemplate,
     RateLimitUnavailableError,
     ValidationError,
 )
+from devsms_async.bulk import BulkMessage, BulkOutcome, FileJournal
 from devsms_async.ratelimit import (
     LocalRateLimit,
     RateLimit,

@@ -30,13 +30,8 @@ import anyio.from_thread
 import pytest
 import redis as sync_redis
 
-from devsms_async import (
-    BulkMessage,
-    BulkOutcome,
-    DevSMS,
-    FileJournal,
-    RateLimitUnavailableError,
-)
+from devsms_async import DevSMS, RateLimitUnavailableError
+from devsms_async.bulk import BulkMessage, BulkOutcome, FileJournal
 from devsms_async.ratelimit import _GCRA_LUA, RedisRateLimit, _Gcra
 from devsms_async.testing import Sandbox, SandboxServer, serve_sandbox
 from support.redis_server import RedisServer

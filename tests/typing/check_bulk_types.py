@@ -5,15 +5,8 @@ from __future__ import annotations
 
 from typing_extensions import assert_type
 
-from devsms_async import (
-    AsyncDevSMS,
-    BulkOutcome,
-    FileJournal,
-    SendOutcomeUnknownError,
-    SendResult,
-    SmsRecord,
-    SmsStatus,
-)
+from devsms_async import AsyncDevSMS, SendOutcomeUnknownError, SendResult, SmsRecord, SmsStatus
+from devsms_async.bulk import BulkOutcome, FileJournal
 
 
 async def check(sms: AsyncDevSMS) -> None:

@@ -7,7 +7,6 @@ from typing_extensions import assert_type
 from devsms_async import (
     AsyncDevSMS,
     Balance,
-    CostEstimate,
     DeliveryReport,
     HistoryPage,
     OtpTemplate,
@@ -16,9 +15,9 @@ from devsms_async import (
     SmsRecord,
     SmsStatus,
     count_parts,
-    estimate_cost,
     parse_callback,
 )
+from devsms_async.pricing import CostEstimate, estimate_cost
 
 
 async def check(sms: AsyncDevSMS) -> None:
