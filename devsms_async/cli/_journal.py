@@ -1,7 +1,7 @@
 """Where ``devsms bulk`` keeps its journal: the library's ``FileJournal`` beside the CSV.
 
 The journal itself (write-ahead, fsync'd, locked, resumable) is
-``devsms_async.FileJournal``; only the default path is the CLI's own.
+``devsms_async.bulk.FileJournal``; only the default path is the CLI's own.
 """
 
 from __future__ import annotations
