@@ -129,7 +129,7 @@ async def test_the_fastapi_app_answers_503_while_redis_is_down(
 ) -> None:
     """The documented handler: a store that cannot be reached is a 503 with Retry-After,
     and nothing is sent (a real redis-server, stopped before the requests)."""
-    from _redis import running_redis
+    from support.redis_server import running_redis
 
     from devsms_async.verify import RedisStore
 
