@@ -14,7 +14,6 @@ and takes only the exit from here. Exits never swallow an exception.
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import TypeVar
 
 __all__ = ["AsyncClosing", "Closing"]
@@ -33,12 +32,7 @@ class Closing:
     def __enter__(self: _Self) -> _Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
 
@@ -53,10 +47,5 @@ class AsyncClosing:
     async def __aenter__(self: _Self) -> _Self:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
