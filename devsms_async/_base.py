@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from ._classify import Call, RetryPolicy, fingerprint
 from ._converter import TASHKENT
-from ._endpoints import GET_BALANCE, GET_HISTORY, GET_STATUS, SEND_SMS, Endpoint
+from ._endpoints import SEND_SMS, Endpoint
 from ._fork import ForkGuard
 from ._otp import render_otp
 from ._transport import (
@@ -419,12 +419,3 @@ def check_bool(name: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise ValidationError(name, f"must be True or False, got {value!r}")
     return value
-
-
-ENDPOINTS_BY_METHOD = {
-    "send_sms": SEND_SMS,
-    "send_otp": SEND_SMS,
-    "get_history": GET_HISTORY,
-    "get_balance": GET_BALANCE,
-    "get_status": GET_STATUS,
-}

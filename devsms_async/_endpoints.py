@@ -57,11 +57,6 @@ class Endpoint(Generic[ModelT]):
     def is_send(self) -> bool:
         return self.kind == "send"
 
-    @property
-    def retry_safe(self) -> bool:
-        """Deprecated spelling of ``kind == "read"`` (kept for code that read it)."""
-        return self.kind == "read"
-
 
 SEND_SMS: Endpoint[SendResult] = Endpoint(
     "send_sms", "POST", "send_sms.php", "json", SendResult, "send", {"sender": "from"}
