@@ -280,6 +280,17 @@ class NoMoreOptions(TypedDict):
     raise a ``ValidationError`` naming its class (``reject_unknown_options``)."""
 
 
+def named_options(function: Callable[..., object]) -> dict[str, Any]:
+    """The named keyword parameters of ``function`` (not ``self``) and their defaults."""
+    import inspect
+
+    return {
+        p.name: p.default
+        for p in inspect.signature(function).parameters.values()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"
+    }
+
+
 def reject_unknown_options(
     owner: str, unknown: Mapping[str, object], signature_of: Callable[..., object]
 ) -> None:
@@ -288,13 +299,8 @@ def reject_unknown_options(
     if not unknown:
         return
     import difflib
-    import inspect
 
-    known = [
-        p.name
-        for p in inspect.signature(signature_of).parameters.values()
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"
-    ]
+    known = list(named_options(signature_of))
     name = sorted(unknown)[0]
     close = difflib.get_close_matches(name, known, n=1)
     suggestion = f"; did you mean {close[0]!r}?" if close else f"; options: {', '.join(known)}"

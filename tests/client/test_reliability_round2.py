@@ -37,8 +37,8 @@ from devsms_async import (
     ServerError,
     ValidationError,
 )
+from devsms_async._classify import MAX_BODY_BYTES, MAX_ERROR_BODY_BYTES, fingerprint
 from devsms_async._redact import redact
-from devsms_async._retry import MAX_BODY_BYTES, MAX_ERROR_BODY_BYTES, fingerprint
 from support import TOKEN
 from support.faultserver import (
     Endless,

@@ -34,7 +34,7 @@ from devsms_async import (
     ServerError,
     ValidationError,
 )
-from devsms_async._retry import fingerprint
+from devsms_async._classify import fingerprint
 from support import TOKEN
 from support.faultserver import (
     TASHKENT,
