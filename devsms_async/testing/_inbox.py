@@ -59,7 +59,7 @@ from ..models import SmsStatus, SmsType
 from . import _app
 from ._callbacks import CallbackAttempt
 from ._hosts import AllowedHosts
-from ._sandbox import Sandbox
+from ._sandbox import Sandbox, armed_faults, disarm, forget_messages, move, step
 from ._state import SandboxMessage, format_time
 
 __all__ = ["API_PREFIX", "INBOX_HEADER", "Inbox"]
@@ -219,7 +219,7 @@ class Inbox:
             _check_same_origin(headers)
         if route == "advance":
             _allow(method, "POST")
-            moved = self.sandbox._state.step()
+            moved = step(self.sandbox)
             await self._after_action()
             return _json(200, {"moved": [m.sms_id for m in moved]})
         if route == "balance":
@@ -239,7 +239,7 @@ class Inbox:
         if route == "faults":
             _allow(method, "POST", "DELETE")
             if method == "DELETE":
-                self.sandbox._faults.clear()
+                disarm(self.sandbox)
             else:
                 self._arm(_body(body))
             await self._after_action()
@@ -295,8 +295,8 @@ class Inbox:
             len(box.requests),
             len(box.callbacks),
             box.pending_callbacks,
-            len(box._faults),
-            tuple((m.sms_id, m.status) for m in box._state.messages.values()),
+            len(armed_faults(box)),
+            tuple((m.sms_id, m.status) for m in box.messages),
         )
         if fingerprint != self._fingerprint:
             self._fingerprint = fingerprint
@@ -316,7 +316,7 @@ class Inbox:
         ``statuses`` and one of ``types`` (empty: any)."""
         box = self.sandbox
         statuses, types = frozenset(statuses), frozenset(types)
-        newest_first = sorted(box._state.messages.values(), key=lambda m: -m.sms_id)
+        newest_first = sorted(box.messages, key=lambda m: -m.sms_id)
         number = self._number_matcher(q)
         matching = [
             m
@@ -444,7 +444,7 @@ class Inbox:
                 "status": None if fault.reply.disconnect else fault.reply.status,
                 "after_processing": fault.after_processing,
             }
-            for fault in self.sandbox._faults
+            for fault in armed_faults(self.sandbox)
         ]
 
     # -- actions -----------------------------------------------------------------------
@@ -453,10 +453,7 @@ class Inbox:
         """Forget every message, recorded request and callback (the balance, the faults
         and the next ``sms_id`` stay); returns how many messages went."""
         box = self.sandbox
-        count = len(box._state.messages)
-        box._state.messages.clear()
-        box._state.by_request_id.clear()
-        box._state.outbox.clear()
+        count = forget_messages(box)
         box.requests.clear()
         box.callbacks.clear()
         self._parts_cache.clear()
@@ -465,12 +462,12 @@ class Inbox:
 
     def _finish(self, sms_id: int, status: SmsStatus) -> SandboxMessage:
         try:
-            message = self.sandbox._state.find(sms_id=sms_id)
-        except KeyError:
+            message = self.sandbox.get_message(sms_id)
+        except ValidationError:
             raise _RefusedError(404, f"the sandbox has no SMS with sms_id={sms_id}") from None
         if message.status.is_final:
             raise _RefusedError(409, f"SMS {sms_id} is already {message.status.value}")
-        return self.sandbox._state.transition(sms_id, status)
+        return move(self.sandbox, sms_id, status)
 
     def _arm(self, data: Mapping[str, Any]) -> None:
         kind = data.get("kind", "http")
