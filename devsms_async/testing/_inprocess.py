@@ -16,7 +16,6 @@ from .._transport import (
     Request,
     Response,
 )
-
 from ._app import HttpRequest
 from ._sandbox import handler
 
