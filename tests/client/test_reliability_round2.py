@@ -46,10 +46,7 @@ from support.faultserver import (
     Reply,
     Reset,
     Trailing,
-    fault_server,
 )
-
-__all__ = ["fault_server"]  # the fixture, imported for pytest
 
 PHONE = "998901234567"
 MASKED = "99890***4567"
@@ -238,6 +235,12 @@ def test_tokens_of_visible_ascii_are_taken_as_they_are(
 ) -> None:
     # Sanctum-style ("1|...") and base64 tokens; surrounding whitespace is dropped.
     tokens = ["1|aB/cD+eF=gH~iJ.kL_mN-oP!", " padded-token\r\n"]
+
+    # The fault server's sandbox takes one token; the server answers these two itself.
+    counts = ("total", "today", "month")
+    stats = {f"{p}_{k}": 0 for p in counts for k in ("sms", "spent")}
+    balance = {"balance": 1000, "sms_price": 50, "statistics": stats}
+    fault_server.script(*[Reply.json(200, {"success": True, "data": balance})] * len(tokens))
 
     async def scenario() -> None:
         for token in tokens:

@@ -47,12 +47,9 @@ from support.faultserver import (
     Reset,
     ResetMidBody,
     Stall,
-    fault_server,
     refused_url,
     unaccepting_url,
 )
-
-__all__ = ["fault_server"]  # the fixture, imported for pytest
 
 PHONE = "998901234567"
 TEXT = "Buyurtmangiz #1042 yo'lda"
