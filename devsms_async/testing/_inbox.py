@@ -47,7 +47,7 @@ import re
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 
@@ -111,6 +111,7 @@ UCS2_RULE = (
 NBSP = "\u00a0"
 _UZBEK_APOSTROPHES = frozenset("\u02bb\u2018\u2019\u02bc`")
 _FAULT_PATHS = frozenset(path.rsplit("/", 1)[-1] for path in _app.ROUTES)
+_N = TypeVar("_N", int, float)
 _MESSAGE_ACTION = re.compile(r"messages/([0-9]{1,18})/(deliver|fail)")
 
 
@@ -256,9 +257,9 @@ class Inbox:
     # -- reading -----------------------------------------------------------------------
 
     async def _state(self, query: Mapping[str, str]) -> _app.Reply:
-        limit = _int_param(query, "limit", DEFAULT_LIMIT, low=1)
-        after = _int_param(query, "after", -1, low=-1)
-        wait = _float_param(query, "wait", 0.0)
+        limit = _number_param(query, "limit", DEFAULT_LIMIT, int, "a whole number", 1)
+        after = _number_param(query, "after", -1, int, "a whole number", -1)
+        wait = _number_param(query, "wait", 0.0, float, "a number of seconds", 0)
         statuses = _choices(query, "status", _STATUSES)
         types = _choices(query, "type", _TYPES)
         number = query.get("number") or query.get("q", "")
@@ -707,27 +708,18 @@ def _choices(query: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> l
     return values
 
 
-def _int_param(query: Mapping[str, str], name: str, default: int, *, low: int) -> int:
+def _number_param(
+    query: Mapping[str, str], name: str, default: _N, parse: Callable[[str], _N], what: str, low: _N
+) -> _N:
+    """A number in the query, ``default`` when absent: ``parse`` it, finite and at least
+    ``low``; a refusal says ``{name} must be {what} >= {low}``."""
     raw = query.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
+        value = parse(raw)
     except ValueError:
-        raise _RefusedError(400, f"{name} must be a whole number") from None
-    if value < low:
-        raise _RefusedError(400, f"{name} must be >= {low}")
-    return value
-
-
-def _float_param(query: Mapping[str, str], name: str, default: float) -> float:
-    raw = query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise _RefusedError(400, f"{name} must be a number of seconds") from None
-    if not 0 <= value < float("inf"):
-        raise _RefusedError(400, f"{name} must be a number of seconds >= 0")
+        raise _RefusedError(400, f"{name} must be {what}") from None
+    if not low <= value < float("inf"):
+        raise _RefusedError(400, f"{name} must be {what} >= {low}")
     return value

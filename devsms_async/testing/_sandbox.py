@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 
 from .._redact import mask_phone
-from .._validation import check_token
+from .._validation import check_int, check_token
 from ..errors import ValidationError
 from ..models import SmsStatus, SmsType
 from . import _app
@@ -198,7 +198,7 @@ class Sandbox:
             or not given_timeout > 0
         ):
             raise ValidationError("callback_timeout", "must be a positive number of seconds")
-        _check_int("first_sms_id", first_sms_id, 1)
+        check_int("first_sms_id", first_sms_id, 1)
         if not _one_of(history_order, ("newest_first", "oldest_first")):
             raise ValidationError(
                 "history_order", f"must be 'newest_first' or 'oldest_first', got {history_order!r}"
@@ -266,7 +266,7 @@ class Sandbox:
     @rate_limit.setter
     def rate_limit(self, value: int | None) -> None:
         if value is not None:
-            _check_int("rate_limit", value, 1)
+            check_int("rate_limit", value, 1)
         self._rate_limit = value
 
     def _over_the_limit(self, now: _dt.datetime) -> _app.Reply | None:
@@ -388,7 +388,7 @@ class Sandbox:
         Numbers ending in ``0000`` end ``failed`` instead of ``delivered``. Returns the
         messages that changed, as they are now.
         """
-        _check_int("steps", steps, 1)
+        check_int("steps", steps, 1)
         if sms_id is not None:
             self.get_message(sms_id)
         changed: dict[int, SandboxMessage] = {}
@@ -444,7 +444,7 @@ class Sandbox:
         ``after_processing=True`` handles the request first (a send is stored and
         charged) and then replaces the answer: the "did it go out?" case.
         """
-        _check_int("status", status, 100, 599)
+        check_int("status", status, 100, 599)
         extra = tuple((k.lower(), v) for k, v in (headers or {}).items())
         if body is None:
             reply = _app.error_reply(status, error, extra)
@@ -468,7 +468,7 @@ class Sandbox:
     def _add_fault(
         self, reply: _app.Reply, path: str | None, times: int, after_processing: bool
     ) -> None:
-        _check_int("times", times, 1)
+        check_int("times", times, 1)
         self._faults.extend([ArmedFault(reply, path, after_processing)] * times)
 
     def _take_fault(self, path: str) -> ArmedFault | None:
@@ -596,14 +596,3 @@ def _check_money(field: str, value: object) -> Decimal:
     if isinstance(value, Decimal) and value.is_finite() and value >= 0:
         return value
     raise ValidationError(field, f"must be a Decimal or an int >= 0 (so'm), got {value!r}")
-
-
-def _check_int(field: str, value: object, low: int, high: int | None = None) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or value < low
-        or (high is not None and value > high)
-    ):
-        bounds = f">= {low}" if high is None else f"from {low} to {high}"
-        raise ValidationError(field, f"must be an int {bounds}, got {value!r}")
