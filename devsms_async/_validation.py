@@ -468,3 +468,17 @@ def check_status_query(sms_id: object, request_id: object) -> dict[str, Any]:
     if not isinstance(request_id, str) or not request_id.strip():
         raise ValidationError("request_id", "must be a non-empty string")
     return {"request_id": check_utf8("request_id", request_id)}
+
+
+def check_int(field: str, value: object, low: int, high: int | None = None) -> int:
+    """``value`` when it is an ``int`` (not a ``bool``) from ``low`` to ``high`` (no upper
+    bound: ``None``), else a ``ValidationError`` for ``field`` that says so."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        bounds = f">= {low}" if high is None else f"from {low} to {high}"
+        raise ValidationError(field, f"must be an int {bounds}, got {value!r}")
+    return value
