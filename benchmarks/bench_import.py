@@ -105,10 +105,48 @@ def measure(runs: int) -> dict[str, Any]:
     }
 
 
+def instructions(statement: str, env: dict[str, str]) -> int:
+    """Instructions one interpreter runs for ``statement`` (callgrind's ``Collected``)."""
+    valgrind = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+    err = subprocess.run(
+        [*valgrind, sys.executable, "-c", statement],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stderr
+    match = re.search(r"Collected : (\d+)", err)
+    if match is None:
+        raise RuntimeError(f"no instruction count from valgrind:\n{err[-2000:]}")
+    return int(match.group(1))
+
+
+def count_instructions() -> None:
+    with tempfile.TemporaryDirectory(prefix="devsms-bench-pyc-") as cache:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env.update(PYTHONPYCACHEPREFIX=cache, PYTHONHASHSEED="0")
+        importtime("import devsms_async, httpx", env)  # write the .pyc files
+        for setup, label in (("", "as installed"), (HIDE_CLI, "without click/rich/pygments")):
+            base = instructions(setup or "pass", env)
+            httpx = instructions(f"{setup}import httpx", env) - base
+            ours = instructions(f"{setup}import devsms_async", env) - base
+            verdict = "met" if ours / httpx <= TARGET else "NOT met"
+            sys.stdout.write(
+                f"{label}: import httpx {httpx / 1e6:.1f} M instructions, import devsms_async "
+                f"{ours / 1e6:.1f} M: {ours / httpx:.2f}x, target <= {TARGET}x: {verdict}\n"
+            )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="import time, devsms_async vs httpx")
     parser.add_argument("--runs", type=int, default=11)
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions (valgrind), not time"
+    )
     args = parser.parse_args(argv)
+    if args.instructions:
+        count_instructions()
+        return
     result = measure(args.runs)
     for row in result["rows"]:
         verdict = "met" if row["ratio"] <= TARGET else "NOT met"
