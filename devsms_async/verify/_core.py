@@ -396,15 +396,16 @@ class VerifierCore(Generic[SenderT, StoreT]):
         self._parts: int | None = None
         self._gate = gate_for(self._store, self._tag)
 
+    @property
+    def store(self) -> StoreT:
+        """Where this verifier keeps its codes, counters and flags."""
+        return self._store
+
     def __repr__(self) -> str:
         return (
             f"<{type(self).__name__} service_name={self.service_name!r} "
             f"template={self.template.name} store={type(self._store).__name__}>"
         )
-
-    @property
-    def store(self) -> StoreT:
-        return self._store
 
     # -- keys and digests -----------------------------------------------------------
 
