@@ -36,7 +36,7 @@ import functools
 import hmac
 import math
 from collections.abc import Callable, Collection
-from typing import TYPE_CHECKING, Literal, TypeAlias, TypedDict
+from typing import TYPE_CHECKING, ClassVar, Literal, TypeAlias, TypedDict
 
 import attrs
 
@@ -108,10 +108,7 @@ class ReconcileFound(ReconcileResult):
     """Found: ``record`` is the SMS (``if result.found: result.record.status`` types)."""
 
     record: SmsRecord
-
-    @property
-    def found(self) -> Literal[True]:
-        return True
+    found: ClassVar[Literal[True]] = True
 
 
 @attrs.frozen(kw_only=True)
@@ -119,10 +116,7 @@ class ReconcileNotFound(ReconcileResult):
     """Not found; ``complete`` says whether that proves the send did not happen."""
 
     record: None = None
-
-    @property
-    def found(self) -> Literal[False]:
-        return False
+    found: ClassVar[Literal[False]] = False
 
 
 AnyReconcileResult: TypeAlias = ReconcileFound | ReconcileNotFound
