@@ -1,11 +1,13 @@
-"""The rules both verifiers follow, without I/O: ``Verifier`` (async) and
+"""The rules and flows both verifiers follow, without I/O: ``Verifier`` (async) and
 ``SyncVerifier`` drive this core and differ only in how they wait (``await`` or not).
 
 ``VerifierCore`` holds the options and decides everything that needs no store and no
 send: validation, the fraud guard, keys and digests, the caps' counters, the record of
-a new code, the error of a refusal and the result of a check. ``NameGate`` is the
-state of the single flight for a moderated service name; the faces wait on it with
-their own primitive (an ``anyio.Event``, a ``threading.Condition``).
+a new code, the error of a refusal and the result of a check. Its flows (``_start``,
+``_check``) yield each store call and send as a step (``_steps``) for the face's
+driver. ``NameGate`` is the state of the single flight for a moderated service name;
+the faces wait on it with their own primitive (an ``anyio.Event``, a
+``threading.Condition``).
 """
 
 from __future__ import annotations
