@@ -191,9 +191,8 @@ async def test_a_users_client_keeps_its_own_timeout_unless_a_call_gives_one(
 
 def test_sync_bytes_after_the_answer_never_reach_the_next_send() -> None:
     """The sync backend's desync guard (the async ones are in test_reliability_round2)."""
-    from faultserver import FaultServer, Trailing
-
     from devsms_async import SendOutcomeUnknownError
+    from support.faultserver import FaultServer, Trailing
 
     with FaultServer() as server:
         server.script(None, Trailing())  # type: ignore[arg-type]
