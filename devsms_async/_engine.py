@@ -137,7 +137,8 @@ class _Attempts:
             self._log(exc, None)
 
     def judge(self, outcome: Outcome) -> Decision:
-        """The decision on this attempt's outcome; an error that ends the call is raised."""
+        """The decision on this attempt's outcome, a result or a retry (both logged); an
+        error that ends the call is raised."""
         engine = self._engine
         elapsed = self._clock() - self._started
         try:
@@ -157,6 +158,7 @@ class _Attempts:
         return decision
 
     def wait(self, decision: Decision) -> float:
+        """Seconds to sleep before the next attempt (none in stamina's testing mode)."""
         return 0 if _no_waits() else decision.wait
 
     def _log(self, outcome: Outcome | BaseException, decision: Decision | None) -> None:
