@@ -68,7 +68,7 @@ from collections.abc import (
 from decimal import Decimal
 from operator import attrgetter
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypedDict
 
 import anyio
 import attrs
@@ -101,6 +101,8 @@ from .models import (
 )
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from .ratelimit import RateLimit
 
 __all__ = [
@@ -250,6 +252,14 @@ class _Stage(enum.Enum):
     DONE = "done"
 
 
+class _Outcome(TypedDict, total=False):
+    """What a journal entry says of a send's outcome."""
+
+    sms_id: int | None
+    cost: Decimal | None
+    error: str | None
+
+
 class _Slot:
     """One message read from the input, until its result has been taken by the reader."""
 
@@ -276,6 +286,10 @@ class _Slot:
         self.started: _dt.datetime | None = None
         self.journaled = False
         """``attempting`` was (or may have been) written; an outcome must follow."""
+
+    def entry(self, state: JournalState, **outcome: Unpack[_Outcome]) -> JournalEntry:
+        """This message's journal entry in ``state``."""
+        return JournalEntry(index=self.index, key=self.key, hash=self.hash, state=state, **outcome)
 
 
 class _Lifecycle(enum.Enum):
@@ -778,7 +792,7 @@ class BulkStream:
             self._finish(slot, bulk_result(slot.index, _as_message(slot.item), previous=sent))
             return True
         slot.journaled = True  # from here on, an outcome record must follow
-        claim = JournalEntry(index=slot.index, key=slot.key, hash=slot.hash, state="attempting")
+        claim = slot.entry("attempting")
         try:
             current = await self._journal.claim(claim, takeover=self._resend_in_doubt)
         except Exception as exc:
@@ -1004,15 +1018,7 @@ def _outcome_entry(slot: _Slot, result: BulkResult) -> JournalEntry:
         sms_id, cost = result.result.sms_id, result.result.total_cost
     elif result.error is not None:
         error = " ".join(f"{type(result.error).__name__}: {result.error}".split())[:300]
-    return JournalEntry(
-        index=slot.index,
-        key=slot.key,
-        hash=slot.hash,
-        state=state,
-        sms_id=sms_id,
-        cost=cost,
-        error=error,
-    )
+    return slot.entry(state, sms_id=sms_id, cost=cost, error=error)
 
 
 @attrs.frozen

@@ -429,15 +429,16 @@ def _records(lines: _Lines, delimiter: str, path: str) -> Iterator[tuple[int, li
 def open_csv(
     path: str | os.PathLike[str],
     *,
+    delimiter: str | None = None,
+    encoding: str = "utf-8-sig",
     phone_column: str | int | None = None,
     text_column: str | int | None = None,
     text: str | None = None,
     sender: str | None = None,
     callback_url: str | None = None,
-    delimiter: str | None = None,
-    encoding: str = "utf-8-sig",
 ) -> tuple[Layout | None, Iterator[CsvRow]]:
-    """``read_csv`` with the layout (known once the first record is read)."""
+    """``read_csv`` with the layout (known once the first record is read). The options
+    are ``read_csv``'s: how to read the file, which cells make a message, the defaults."""
     if phone_column is not None and not isinstance(phone_column, str | int):
         raise ValidationError("phone_column", "must be a column name or a 1-based position")
     if text_column is not None and not isinstance(text_column, str | int):

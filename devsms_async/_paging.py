@@ -24,13 +24,16 @@ from __future__ import annotations
 import collections
 from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
-from typing import Generic, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeAlias, TypedDict, TypeVar
 
 import attrs
 
 from ._validation import check_history_query
 from .errors import UsageError, ValidationError
 from .models import HistoryPage, SmsRecord, SmsStatus
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "DEDUPE_WINDOW",
@@ -40,6 +43,7 @@ __all__ = [
     "PageQuery",
     "SyncFetchPage",
     "SyncHistoryIterator",
+    "WalkOptions",
     "iter_history",
     "iter_history_pages",
     "iter_history_pages_sync",
@@ -47,6 +51,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+F_contra = TypeVar("F_contra", contravariant=True)
+I_co = TypeVar("I_co", covariant=True)
+F = TypeVar("F")
 
 DEDUPE_WINDOW = 1000
 """How many of the most recently fetched ids the walk remembers to drop repeats.
@@ -92,6 +99,15 @@ class _RecentIds:
         return True
 
 
+class WalkOptions(TypedDict, total=False):
+    """The arguments of a ``HistoryWalk``, for the functions that make one."""
+
+    status: SmsStatus | str | None
+    page_size: int
+    start_offset: int
+    max_items: int | None
+
+
 class HistoryWalk:
     """The state of one history walk (no I/O): offset, ids seen lately, items wanted.
 
@@ -107,8 +123,8 @@ class HistoryWalk:
     def __init__(
         self,
         *,
-        status: SmsStatus | str | None = None,
         page_size: int = 200,
+        status: SmsStatus | str | None = None,
         start_offset: int = 0,
         max_items: int | None = None,
     ) -> None:
@@ -136,11 +152,6 @@ class HistoryWalk:
     def offset(self) -> int:
         """The offset of the next page."""
         return self._offset
-
-    @property
-    def exhausted(self) -> bool:
-        """``True`` once a short or empty page showed the end of the history."""
-        return self._exhausted
 
     def next_query(self) -> PageQuery | None:
         """The page to fetch next, or ``None`` when the walk is over."""
@@ -171,6 +182,11 @@ class HistoryWalk:
         self._offset += len(fetched)
         return attrs.evolve(page, items=fresh) if fresh else None
 
+    @property
+    def exhausted(self) -> bool:
+        """``True`` once a short or empty page showed the end of the history."""
+        return self._exhausted
+
     def close(self) -> None:
         self._done = True
 
@@ -183,9 +199,14 @@ def _page_items(page: HistoryPage) -> list[SmsRecord]:
     return page.items
 
 
-class _IteratorBase(Generic[T]):
-    def __init__(self, walk: HistoryWalk, explode: Callable[[HistoryPage], Iterable[T]]) -> None:
+class _IteratorBase(Generic[T, F]):
+    """What both iterators share: the walk, the buffer, one reader at a time."""
+
+    def __init__(
+        self, walk: HistoryWalk, fetch_page: F, explode: Callable[[HistoryPage], Iterable[T]]
+    ) -> None:
         self._walk = walk
+        self._fetch = fetch_page
         self._explode = explode
         self._buffer: collections.deque[T] = collections.deque()
         self._running = False
@@ -205,13 +226,29 @@ class _IteratorBase(Generic[T]):
             raise UsageError("this history iterator is already being read by another task")
         self._running = True
 
+    def _wanted(self, end: type[Exception]) -> PageQuery | None:
+        """The page to fetch before the next item, or ``None`` when one is buffered;
+        raises ``end`` (``StopIteration`` or ``StopAsyncIteration``) when the walk is over."""
+        if self._buffer:
+            return None
+        query = None if self._closed else self._walk.next_query()
+        if query is None:
+            self._closed = True
+            raise end
+        return query
+
+    def _take(self, page: HistoryPage) -> None:
+        fresh = self._walk.feed(page)
+        if fresh is not None:
+            self._buffer.extend(self._explode(fresh))
+
     def _close(self) -> None:
         self._closed = True
         self._buffer.clear()
         self._walk.close()
 
 
-class HistoryIterator(_IteratorBase[T]):
+class HistoryIterator(_IteratorBase[T, AsyncFetchPage]):
     """An async iterator over the history (records or pages), one request per page.
 
     Returned by ``AsyncDevSMS.iter_history`` and
@@ -223,29 +260,14 @@ class HistoryIterator(_IteratorBase[T]):
     One task at a time may iterate it.
     """
 
-    def __init__(
-        self,
-        walk: HistoryWalk,
-        fetch_page: AsyncFetchPage,
-        explode: Callable[[HistoryPage], Iterable[T]],
-    ) -> None:
-        super().__init__(walk, explode)
-        self._fetch = fetch_page
-
     def __aiter__(self) -> HistoryIterator[T]:
         return self
 
     async def __anext__(self) -> T:
         self._enter()
         try:
-            while not self._buffer:
-                query = None if self._closed else self._walk.next_query()
-                if query is None:
-                    self._closed = True
-                    raise StopAsyncIteration
-                page = self._walk.feed(await self._fetch(query))
-                if page is not None:
-                    self._buffer.extend(self._explode(page))
+            while (query := self._wanted(StopAsyncIteration)) is not None:
+                self._take(await self._fetch(query))
             return self._buffer.popleft()
         finally:
             self._running = False
@@ -266,17 +288,8 @@ class HistoryIterator(_IteratorBase[T]):
         await self.aclose()
 
 
-class SyncHistoryIterator(_IteratorBase[T]):
+class SyncHistoryIterator(_IteratorBase[T, SyncFetchPage]):
     """The same walk as ``HistoryIterator``, as a plain iterator (sync clients)."""
-
-    def __init__(
-        self,
-        walk: HistoryWalk,
-        fetch_page: SyncFetchPage,
-        explode: Callable[[HistoryPage], Iterable[T]],
-    ) -> None:
-        super().__init__(walk, explode)
-        self._fetch = fetch_page
 
     def __iter__(self) -> SyncHistoryIterator[T]:
         return self
@@ -284,14 +297,8 @@ class SyncHistoryIterator(_IteratorBase[T]):
     def __next__(self) -> T:
         self._enter()
         try:
-            while not self._buffer:
-                query = None if self._closed else self._walk.next_query()
-                if query is None:
-                    self._closed = True
-                    raise StopIteration
-                page = self._walk.feed(self._fetch(query))
-                if page is not None:
-                    self._buffer.extend(self._explode(page))
+            while (query := self._wanted(StopIteration)) is not None:
+                self._take(self._fetch(query))
             return self._buffer.popleft()
         finally:
             self._running = False
@@ -312,61 +319,28 @@ class SyncHistoryIterator(_IteratorBase[T]):
         self.close()
 
 
-def iter_history(
-    fetch_page: AsyncFetchPage,
-    *,
-    status: SmsStatus | str | None = None,
-    page_size: int = 200,
-    start_offset: int = 0,
-    max_items: int | None = None,
-) -> HistoryIterator[SmsRecord]:
-    """Every record, one ``await fetch_page(query)`` per page. Arguments checked at once."""
-    walk = HistoryWalk(
-        status=status, page_size=page_size, start_offset=start_offset, max_items=max_items
-    )
-    return HistoryIterator(walk, fetch_page, _page_items)
+class _MakeIterator(Protocol[F_contra, I_co]):
+    def __call__(self, fetch_page: F_contra, **options: Unpack[WalkOptions]) -> I_co: ...
 
 
-def iter_history_pages(
-    fetch_page: AsyncFetchPage,
-    *,
-    status: SmsStatus | str | None = None,
-    page_size: int = 200,
-    start_offset: int = 0,
-    max_items: int | None = None,
-) -> HistoryIterator[HistoryPage]:
-    """Like ``iter_history``, one ``HistoryPage`` (repeats removed) at a time."""
-    walk = HistoryWalk(
-        status=status, page_size=page_size, start_offset=start_offset, max_items=max_items
-    )
-    return HistoryIterator(walk, fetch_page, _whole_page)
+def _maker(
+    iterator: Callable[[HistoryWalk, F_contra, Callable[[HistoryPage], Iterable[T]]], I_co],
+    explode: Callable[[HistoryPage], Iterable[T]],
+) -> _MakeIterator[F_contra, I_co]:
+    """``make(fetch_page, **options)``: a walk with ``options`` (checked at once), driven
+    over ``fetch_page`` by ``iterator``, yielding what ``explode`` makes of each page."""
+
+    def make(fetch_page: F_contra, **options: Unpack[WalkOptions]) -> I_co:
+        return iterator(HistoryWalk(**options), fetch_page, explode)
+
+    return make
 
 
-def iter_history_sync(
-    fetch_page: SyncFetchPage,
-    *,
-    status: SmsStatus | str | None = None,
-    page_size: int = 200,
-    start_offset: int = 0,
-    max_items: int | None = None,
-) -> SyncHistoryIterator[SmsRecord]:
-    """``iter_history`` for a synchronous ``fetch_page(query)``."""
-    walk = HistoryWalk(
-        status=status, page_size=page_size, start_offset=start_offset, max_items=max_items
-    )
-    return SyncHistoryIterator(walk, fetch_page, _page_items)
-
-
-def iter_history_pages_sync(
-    fetch_page: SyncFetchPage,
-    *,
-    status: SmsStatus | str | None = None,
-    page_size: int = 200,
-    start_offset: int = 0,
-    max_items: int | None = None,
-) -> SyncHistoryIterator[HistoryPage]:
-    """``iter_history_pages`` for a synchronous ``fetch_page(query)``."""
-    walk = HistoryWalk(
-        status=status, page_size=page_size, start_offset=start_offset, max_items=max_items
-    )
-    return SyncHistoryIterator(walk, fetch_page, _whole_page)
+iter_history = _maker(HistoryIterator[SmsRecord], _page_items)
+"""Every record, one ``await fetch_page(query)`` per page."""
+iter_history_pages = _maker(HistoryIterator[HistoryPage], _whole_page)
+"""Like ``iter_history``, one ``HistoryPage`` (repeats removed) at a time."""
+iter_history_sync = _maker(SyncHistoryIterator[SmsRecord], _page_items)
+"""``iter_history`` for a synchronous ``fetch_page(query)``."""
+iter_history_pages_sync = _maker(SyncHistoryIterator[HistoryPage], _whole_page)
+"""``iter_history_pages`` for a synchronous ``fetch_page(query)``."""

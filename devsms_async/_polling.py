@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Collection
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
 import attrs
 
 from .errors import ValidationError, WaitTimeoutError
 from .models import SmsRecord, SmsStatus
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["Until", "WaitTimeoutError", "wait_for_status", "wait_for_status_sync"]
 
@@ -92,6 +95,15 @@ def _is_number(value: object) -> bool:
     return not isinstance(value, bool) and isinstance(value, int | float)
 
 
+class PollOptions(TypedDict, total=False):
+    """The options of one wait (``PollPlan.make`` holds their defaults)."""
+
+    until: Until | None
+    timeout: float | None
+    poll_initial: float
+    poll_max: float
+
+
 @attrs.define
 class PollPlan:
     """The pure state of one wait: what was seen, and how long to sleep next."""
@@ -106,8 +118,14 @@ class PollPlan:
 
     @classmethod
     def make(
-        cls, until: Until | None, timeout: float | None, poll_initial: float, poll_max: float
+        cls,
+        *,
+        until: Until | None = None,
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        poll_initial: float = DEFAULT_POLL_INITIAL,
+        poll_max: float = DEFAULT_POLL_MAX,
     ) -> PollPlan:
+        """A plan for one wait; the options are ``wait_for_status``'s, checked here."""
         reached, description = compile_until(until)
         limit, delay, poll_max = check_poll_options(timeout, poll_initial, poll_max)
         return cls(reached, description, limit, delay, poll_max)
@@ -141,10 +159,7 @@ async def wait_for_status(
     *,
     sms_id: int | None,
     request_id: str | None,
-    until: Until | None = None,
-    timeout: float | None = DEFAULT_WAIT_TIMEOUT,
-    poll_initial: float = DEFAULT_POLL_INITIAL,
-    poll_max: float = DEFAULT_POLL_MAX,
+    **options: Unpack[PollOptions],
 ) -> SmsRecord:
     """Call ``await get_status()`` until ``until`` holds or the status is final.
 
@@ -154,7 +169,7 @@ async def wait_for_status(
     """
     import anyio  # on first use: `import devsms_async` stays light
 
-    plan = PollPlan.make(until, timeout, poll_initial, poll_max)
+    plan = PollPlan.make(**options)
     with anyio.move_on_after(plan.limit) as scope:
         while True:
             record = await get_status()
@@ -171,12 +186,9 @@ def wait_for_status_sync(
     *,
     sms_id: int | None,
     request_id: str | None,
-    until: Until | None = None,
-    timeout: float | None = DEFAULT_WAIT_TIMEOUT,
-    poll_initial: float = DEFAULT_POLL_INITIAL,
-    poll_max: float = DEFAULT_POLL_MAX,
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], object] | None = None,
+    **options: Unpack[PollOptions],
 ) -> SmsRecord:
     """``wait_for_status`` for a synchronous ``get_status()``.
 
@@ -188,7 +200,7 @@ def wait_for_status_sync(
 
     now = clock if clock is not None else time.monotonic
     pause_for = sleep if sleep is not None else time.sleep
-    plan = PollPlan.make(until, timeout, poll_initial, poll_max)
+    plan = PollPlan.make(**options)
     deadline = now() + plan.limit
     while now() < deadline:
         record = get_status()

@@ -1,9 +1,9 @@
 """``reconcile``: did a send whose outcome is unknown go through after all?
 
-Pure matching plus two thin drivers. ``ReconcileSearch`` takes the records of
-the history one at a time (``feed``) and knows no I/O; ``reconcile_async`` and
-``reconcile_sync`` walk the history over a ``fetch_page(query)`` callable (see
-``_paging``) and feed it.
+Pure matching plus one flow and two drivers. ``ReconcileSearch`` takes the records of
+the history one at a time (``feed``) and knows no I/O; ``reconcile_steps`` walks the
+history (``_paging.HistoryWalk``) over a ``fetch_page(query)`` callable and feeds it;
+``reconcile_async`` and ``reconcile_sync`` run that flow (``_steps``).
 
 A record matches a ``SendQuery`` when its number is the query's (by the keyed
 digest an unknown-outcome error keeps, ``fingerprint(phone_text(number))``, or by its
@@ -32,20 +32,25 @@ What it cannot know, and the docs say so:
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hmac
 import math
 from collections.abc import Callable, Collection
-from typing import Literal, TypeAlias
+from typing import TYPE_CHECKING, ClassVar, Literal, TypeAlias, TypedDict
 
 import attrs
 
 from ._converter import TASHKENT
 from ._fingerprint import phone_text
-from ._paging import AsyncFetchPage, SyncFetchPage, iter_history, iter_history_sync
+from ._paging import AsyncFetchPage, HistoryWalk, PageQuery, SyncFetchPage
 from ._redact import mask_phone
+from ._steps import Steps, drive, run
 from ._unknown import SendQuery
 from .errors import ValidationError
-from .models import SmsRecord
+from .models import HistoryPage, SmsRecord
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "DEFAULT_SKEW",
@@ -56,7 +61,9 @@ __all__ = [
     "ReconcileNotFound",
     "ReconcileResult",
     "ReconcileSearch",
+    "SearchOptions",
     "reconcile_async",
+    "reconcile_steps",
     "reconcile_sync",
 ]
 
@@ -101,10 +108,7 @@ class ReconcileFound(ReconcileResult):
     """Found: ``record`` is the SMS (``if result.found: result.record.status`` types)."""
 
     record: SmsRecord
-
-    @property
-    def found(self) -> Literal[True]:
-        return True
+    found: ClassVar[Literal[True]] = True
 
 
 @attrs.frozen(kw_only=True)
@@ -112,10 +116,7 @@ class ReconcileNotFound(ReconcileResult):
     """Not found; ``complete`` says whether that proves the send did not happen."""
 
     record: None = None
-
-    @property
-    def found(self) -> Literal[False]:
-        return False
+    found: ClassVar[Literal[False]] = False
 
 
 AnyReconcileResult: TypeAlias = ReconcileFound | ReconcileNotFound
@@ -140,6 +141,14 @@ def _compare(a: SmsRecord, b: SmsRecord) -> int:
     if a.id != b.id:  # ids grow with time; the tie-breaker within one second
         return -1 if a.id < b.id else 1
     return 0
+
+
+class SearchOptions(TypedDict, total=False):
+    """The options of a ``ReconcileSearch``, for the functions that make one."""
+
+    window: int
+    skew: float | _dt.timedelta
+    exclude: Collection[int]
 
 
 class ReconcileSearch:
@@ -262,39 +271,43 @@ def _seconds(skew: object) -> _dt.timedelta:
     return _dt.timedelta(seconds=seconds)
 
 
+def reconcile_steps(
+    fetch_page: Callable[[PageQuery], object],
+    query: SendQuery,
+    fingerprint: Callable[[str], str],
+    **options: Unpack[SearchOptions],
+) -> Steps[AnyReconcileResult]:
+    """The whole reconcile as a flow (``_steps``): a ``ReconcileSearch`` fed from a
+    ``HistoryWalk`` of at most ``window`` records, one ``fetch_page(query)`` step per page."""
+    search = ReconcileSearch(query, fingerprint, **options)
+    window = search.window
+    walk = HistoryWalk(page_size=min(window, 200), max_items=window)
+    searching = True
+    while searching and (page_query := walk.next_query()) is not None:
+        fresh: HistoryPage | None = walk.feed((yield functools.partial(fetch_page, page_query)))
+        for record in fresh.items if fresh is not None else ():
+            searching = search.feed(record)
+            if not searching:
+                break
+    return search.result(history_ended=walk.exhausted and search.searched < window)
+
+
 async def reconcile_async(
     fetch_page: AsyncFetchPage,
     query: SendQuery,
     fingerprint: Callable[[str], str],
-    *,
-    window: int = DEFAULT_WINDOW,
-    skew: float | _dt.timedelta = DEFAULT_SKEW,
-    exclude: Collection[int] = (),
+    **options: Unpack[SearchOptions],
 ) -> AnyReconcileResult:
-    """Look ``query`` up in the history, ``await fetch_page(PageQuery)`` per page."""
-    search = ReconcileSearch(query, fingerprint, window=window, skew=skew, exclude=exclude)
-    records = iter_history(fetch_page, page_size=min(window, 200), max_items=window)
-    async for record in records:
-        if not search.feed(record):
-            break
-    ended = records.walk.exhausted and search.searched < window
-    return search.result(history_ended=ended)
+    """Look ``query`` up in the history, ``await fetch_page(PageQuery)`` per page
+    (``ReconcileSearch``'s options: ``window``, ``skew``, ``exclude``)."""
+    return await drive(reconcile_steps(fetch_page, query, fingerprint, **options))
 
 
 def reconcile_sync(
     fetch_page: SyncFetchPage,
     query: SendQuery,
     fingerprint: Callable[[str], str],
-    *,
-    window: int = DEFAULT_WINDOW,
-    skew: float | _dt.timedelta = DEFAULT_SKEW,
-    exclude: Collection[int] = (),
+    **options: Unpack[SearchOptions],
 ) -> AnyReconcileResult:
     """``reconcile_async`` for a synchronous ``fetch_page(PageQuery)``."""
-    search = ReconcileSearch(query, fingerprint, window=window, skew=skew, exclude=exclude)
-    records = iter_history_sync(fetch_page, page_size=min(window, 200), max_items=window)
-    for record in records:
-        if not search.feed(record):
-            break
-    ended = records.walk.exhausted and search.searched < window
-    return search.result(history_ended=ended)
+    return run(reconcile_steps(fetch_page, query, fingerprint, **options))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional
 
@@ -93,19 +93,6 @@ class Route(str, enum.Enum):
     SIMPLE = "simple"
 
 
-class Template(str, enum.Enum):
-    CONFIRM = "confirm"
-    RESET = "reset"
-    REGISTER = "register"
-    LOGIN = "login"
-
-
-class StatusFilter(str, enum.Enum):
-    SENT = "sent"
-    DELIVERED = "delivered"
-    FAILED = "failed"
-
-
 class Account(str, enum.Enum):
     LOCAL = "local"
     FOREIGN = "foreign"
@@ -115,12 +102,33 @@ class Account(str, enum.Enum):
         return "local" if self is Account.LOCAL else "foreign"
 
 
+class Template(str, enum.Enum):
+    CONFIRM = "confirm"
+    RESET = "reset"
+    REGISTER = "register"
+    LOGIN = "login"
+
+
 WAIT_TIMEOUT_DEFAULT = 120.0
 POLL_INITIAL = 0.5
 POLL_MAX = 5.0
 """--wait polls at 0, 0.5, 1.5, 3.5, 7.5 s, then every 5 s: someone is watching."""
 SANDBOX_TICK = 0.25
 """Seconds between status steps of the in-process sandbox while a command waits."""
+
+
+def _described(help: str, *names: str, **settings: Any) -> Any:
+    """An option whose ``help`` says its default (``--help`` shows no other)."""
+    return typer.Option(*names, help=help, show_default=False, **settings)
+
+
+def _env_option(envvar: str, help: str) -> Any:
+    """An option that the environment variable ``envvar`` may give (``--help`` says so)."""
+    return typer.Option(envvar=envvar, show_envvar=True, help=help)
+
+
+def _column_help(what: str) -> str:
+    return f"The column of the {what}: a header name (any case) or a 1-based position."
 
 
 def _version(value: bool) -> None:
@@ -134,19 +142,11 @@ def _globals(
     ctx: typer.Context,
     token: Annotated[
         Optional[str],
-        typer.Option(
-            envvar="DEVSMS_TOKEN",
-            show_envvar=True,
-            help="API token (the env var keeps it out of your shell history).",
-        ),
+        _env_option("DEVSMS_TOKEN", "API token (the env var keeps it out of your shell history)."),
     ] = None,
     base_url: Annotated[
         Optional[str],
-        typer.Option(
-            envvar="DEVSMS_BASE_URL",
-            show_envvar=True,
-            help="API root, e.g. the URL `devsms sandbox serve` prints.",
-        ),
+        _env_option("DEVSMS_BASE_URL", "API root, e.g. the URL `devsms sandbox serve` prints."),
     ] = None,
     allow_insecure_http: Annotated[
         bool,
@@ -188,13 +188,8 @@ def _globals(
     ] = False,
 ) -> None:
     opts: Globals = ctx.obj
-    opts.token = token
-    opts.base_url = base_url
-    opts.allow_insecure_http = allow_insecure_http
-    opts.sandbox = sandbox
-    opts.timeout = timeout
-    opts.retries = retries
-    opts.verbose = verbose
+    opts.token, opts.base_url, opts.allow_insecure_http = token, base_url, allow_insecure_http
+    opts.sandbox, opts.timeout, opts.retries, opts.verbose = sandbox, timeout, retries, verbose
     opts.from_env = frozenset(name for name in ("token", "base_url") if _from_env(ctx, name))
     configure_logging(verbose)
     check_globals(opts)
@@ -229,6 +224,10 @@ FormatOpt = Annotated[
 WaitOpt = Annotated[
     bool, typer.Option("--wait", "-w", help="Wait until delivered or failed (polls the status).")
 ]
+CallbackOpt = Annotated[Optional[str], typer.Option(help="URL that receives the delivery reports.")]
+PhoneArg = Annotated[
+    str, typer.Argument(help="International number, e.g. 998901234567.", metavar="PHONE")
+]
 WaitTimeoutOpt = Annotated[
     float, typer.Option(help="How long --wait waits, in seconds.", min=0.001)
 ]
@@ -237,18 +236,14 @@ WaitTimeoutOpt = Annotated[
 @app.command(cls=_Command)
 def send(
     ctx: typer.Context,
-    phone: Annotated[
-        str, typer.Argument(help="International number, e.g. 998901234567.", metavar="PHONE")
-    ],
+    phone: PhoneArg,
     message: Annotated[
         str, typer.Argument(help="The text; '-' reads it from stdin.", metavar="TEXT")
     ],
     sender: Annotated[
         Optional[str], typer.Option("--sender", "-s", help="Sender name (default 4546).")
     ] = None,
-    callback_url: Annotated[
-        Optional[str], typer.Option(help="URL that receives the delivery reports.")
-    ] = None,
+    callback_url: CallbackOpt = None,
     sms_type: Annotated[
         Route, typer.Option("--type", help="Route: eskiz, or simple (Uzbek numbers only).")
     ] = Route.ESKIZ,
@@ -275,29 +270,44 @@ def send(
     if not yes:
         _confirm_cost(phone, text, normalize=normalize, stdin_used=message == "-")
 
+    result, final = _send_one(
+        opts,
+        lambda sms: sms.send_sms(
+            phone,
+            text,
+            sender=sender,
+            callback_url=callback_url,
+            type=SmsType(sms_type.value),
+            normalize=normalize,
+        ),
+        wait,
+        wait_timeout,
+    )
+    _print_sent(result, final, fmt, title="Sent")
+    if not normalize:
+        _hint_normalize(_render.consoles()[1], text)
+    return _final_code(final)
+
+
+def _send_one(
+    opts: Globals,
+    send: Callable[[AsyncDevSMS], Awaitable[SendResult]],
+    wait: bool,
+    wait_timeout: float,
+) -> tuple[SendResult, SmsRecord | None]:
+    """One send (``send(sms)``) on a new client, then ``--wait``'s polls if asked;
+    Ctrl-C says where the send stood (``_Flight``)."""
     flight = _Flight()
 
     async def go() -> tuple[SendResult, SmsRecord | None]:
         async with opts.client() as sms:
             with flight:
-                result = flight.done(
-                    await sms.send_sms(
-                        phone,
-                        text,
-                        sender=sender,
-                        callback_url=callback_url,
-                        type=SmsType(sms_type.value),
-                        normalize=normalize,
-                    )
-                )
+                result = flight.done(await send(sms))
             final = await _maybe_wait(opts, sms, result, wait, wait_timeout)
             return result, final
 
-    result, final = flight.run(opts, go)
-    _print_sent(result, final, fmt, title="Sent")
-    if not normalize:
-        _hint_normalize(_render.consoles()[1], text)
-    return _final_code(final)
+    outcome: tuple[SendResult, SmsRecord | None] = flight.run(opts, go)
+    return outcome
 
 
 class _Flight:
@@ -387,9 +397,7 @@ def _print_sent(result: SendResult, final: SmsRecord | None, fmt: OutFormat, *, 
 @app.command(cls=_Command)
 def otp(
     ctx: typer.Context,
-    phone: Annotated[
-        str, typer.Argument(help="International number, e.g. 998901234567.", metavar="PHONE")
-    ],
+    phone: PhoneArg,
     code: Annotated[str, typer.Option("--code", "-c", help="The code: 4-8 digits.")],
     service_name: Annotated[
         str,
@@ -406,9 +414,7 @@ def otp(
             "--template", "-t", help="Which approved text: confirm, reset, register or login."
         ),
     ] = Template.LOGIN,
-    callback_url: Annotated[
-        Optional[str], typer.Option(help="URL that receives the delivery reports.")
-    ] = None,
+    callback_url: CallbackOpt = None,
     wait: WaitOpt = False,
     wait_timeout: WaitTimeoutOpt = WAIT_TIMEOUT_DEFAULT,
     fmt: FormatOpt = OutFormat.TABLE,
@@ -424,24 +430,18 @@ def otp(
         Template.LOGIN: OtpTemplate.LOGIN,
     }[template]
 
-    flight = _Flight()
-
-    async def go() -> tuple[SendResult, SmsRecord | None]:
-        async with opts.client() as sms:
-            with flight:
-                result = flight.done(
-                    await sms.send_otp(
-                        phone,
-                        template=chosen,
-                        service_name=service_name,
-                        otp_code=code,
-                        callback_url=callback_url,
-                    )
-                )
-            final = await _maybe_wait(opts, sms, result, wait, wait_timeout)
-            return result, final
-
-    result, final = flight.run(opts, go)
+    result, final = _send_one(
+        opts,
+        lambda sms: sms.send_otp(
+            phone,
+            template=chosen,
+            service_name=service_name,
+            otp_code=code,
+            callback_url=callback_url,
+        ),
+        wait,
+        wait_timeout,
+    )
     _print_sent(result, final, fmt, title="OTP sent")
     return _final_code(final)
 
@@ -575,6 +575,12 @@ def balance(ctx: typer.Context, fmt: FormatOpt = OutFormat.TABLE) -> int:
     return EXIT_OK
 
 
+class StatusFilter(str, enum.Enum):
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
 @app.command(cls=_Command)
 def history(
     ctx: typer.Context,
@@ -584,9 +590,7 @@ def history(
     ] = None,
     offset: Annotated[
         int,
-        typer.Option(
-            help="Skip this many, newest first (default: none).", min=0, show_default=False
-        ),
+        _described("Skip this many, newest first (default: none).", min=0),
     ] = 0,
     status_filter: Annotated[
         Optional[StatusFilter], typer.Option("--status", help="Only SMS with this status.")
@@ -783,9 +787,7 @@ def bulk(
         Optional[str],
         typer.Option("--sender", "-s", help="Sender for rows that name none."),
     ] = None,
-    callback_url: Annotated[
-        Optional[str], typer.Option(help="URL that receives the delivery reports.")
-    ] = None,
+    callback_url: CallbackOpt = None,
     normalize: Annotated[
         bool, typer.Option("--normalize", help="Replace Uzbek apostrophe look-alikes first.")
     ] = False,
@@ -832,41 +834,23 @@ def bulk(
     ] = Account.LOCAL,
     fmt: FormatOpt = OutFormat.TABLE,
     delimiter: Annotated[
-        Optional[str],
-        typer.Option(
-            help="Cell separator: , ; | or tab (default: detected from the file).",
-            show_default=False,
-        ),
+        Optional[str], _described("Cell separator: , ; | or tab (default: detected from the file).")
     ] = None,
     encoding: Annotated[
         str,
-        typer.Option(
-            help="The file's encoding: utf-8 (with or without a BOM), or e.g. cp1251 for "
-            "Excel on Russian Windows.",
-            show_default=False,
+        _described(
+            "The file's encoding: utf-8 (with or without a BOM), or e.g. cp1251 for "
+            "Excel on Russian Windows."
         ),
     ] = "utf-8-sig",
-    phone_column: Annotated[
-        Optional[str],
-        typer.Option(
-            help="The column of the numbers: a header name (any case) or a 1-based position.",
-            show_default=False,
-        ),
-    ] = None,
-    text_column: Annotated[
-        Optional[str],
-        typer.Option(
-            help="The column of the texts: a header name (any case) or a 1-based position.",
-            show_default=False,
-        ),
-    ] = None,
+    phone_column: Annotated[Optional[str], _described(_column_help("numbers"))] = None,
+    text_column: Annotated[Optional[str], _described(_column_help("texts"))] = None,
     text: Annotated[
         Optional[str],
-        typer.Option(
-            "--text",
-            help="One text for every row, a template over its columns: 'Hurmatli {Ism}, "
+        _described(
+            "One text for every row, a template over its columns: 'Hurmatli {Ism}, "
             "buyurtmangiz tayyor' ({2}: by position; {{ and }}: literal braces).",
-            show_default=False,
+            "--text",
         ),
     ] = None,
     skip_invalid: Annotated[
@@ -877,12 +861,11 @@ def bulk(
     ] = False,
     rejects: Annotated[
         Optional[Path],
-        typer.Option(
-            "--rejects",
-            help="Write the invalid rows (line, row, column, reason) to this CSV, in the "
+        _described(
+            "Write the invalid rows (line, row, column, reason) to this CSV, in the "
             "input's delimiter and encoding.",
+            "--rejects",
             dir_okay=False,
-            show_default=False,
         ),
     ] = None,
     dedupe: Annotated[
@@ -930,15 +913,7 @@ def bulk(
             *(["--skip-invalid"] if skip_invalid else []),
             *(["--dedupe"] if dedupe else []),
         ],
-        reading=_bulk_command.Reading(
-            encoding=encoding,
-            phone_column=phone_column,
-            text_column=text_column,
-            text=text,
-            skip_invalid=skip_invalid,
-            rejects=rejects,
-            dedupe=dedupe,
-        ),
+        reading=_bulk_command.Reading.of(ctx.params),
     )
 
 

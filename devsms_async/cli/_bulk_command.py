@@ -46,6 +46,12 @@ class Reading:
     rejects: Path | None = None
     dedupe: bool = False
 
+    @classmethod
+    def of(cls, params: Mapping[str, Any]) -> Reading:
+        """The reading options among a command's parameters (click's ``ctx.params``),
+        which carry the same names."""
+        return cls(**{field.name: params[field.name] for field in attrs.fields(cls)})
+
 
 def bulk(
     opts: Globals,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -186,22 +187,9 @@ def _text_column(layout: Layout) -> str:
     return layout.name(layout.text)
 
 
-def load_rows(
-    path: Path,
-    *,
-    default_sender: str | None,
-    normalize: bool,
-    delimiter: str | None = None,
-    encoding: str = "utf-8-sig",
-) -> tuple[list[Row], list[RowError]]:
-    """``read_rows`` as ``(rows, errors)``."""
-    loaded = read_rows(
-        path,
-        default_sender=default_sender,
-        normalize=normalize,
-        delimiter=delimiter,
-        encoding=encoding,
-    )
+def load_rows(path: Path, **options: Any) -> tuple[list[Row], list[RowError]]:
+    """``read_rows(path, **options)`` as ``(rows, errors)``."""
+    loaded = read_rows(path, **options)
     return loaded.rows, loaded.errors
 
 

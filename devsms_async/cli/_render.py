@@ -48,12 +48,16 @@ RECORD_FIELDS = (
 
 
 class Format(str, enum.Enum):
+    """``history --format``: a table, JSON or CSV."""
+
     TABLE = "table"
     JSON = "json"
     CSV = "csv"
 
 
 class OutFormat(str, enum.Enum):
+    """``--format`` of the other commands: a table or JSON."""
+
     TABLE = "table"
     JSON = "json"
 

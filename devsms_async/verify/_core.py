@@ -1,11 +1,13 @@
-"""The rules both verifiers follow, without I/O: ``Verifier`` (async) and
+"""The rules and flows both verifiers follow, without I/O: ``Verifier`` (async) and
 ``SyncVerifier`` drive this core and differ only in how they wait (``await`` or not).
 
 ``VerifierCore`` holds the options and decides everything that needs no store and no
 send: validation, the fraud guard, keys and digests, the caps' counters, the record of
-a new code, the error of a refusal and the result of a check. ``NameGate`` is the
-state of the single flight for a moderated service name; the faces wait on it with
-their own primitive (an ``anyio.Event``, a ``threading.Condition``).
+a new code, the error of a refusal and the result of a check. Its flows (``_start``,
+``_check``) yield each store call and send as a step (``_steps``) for the face's
+driver. ``NameGate`` is the state of the single flight for a moderated service name;
+the faces wait on it with their own primitive (an ``anyio.Event``, a
+``threading.Condition``).
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ import secrets
 import threading
 import weakref
 from collections.abc import Callable, Iterable
-from typing import Any, Literal
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeAlias, TypeVar, cast
 
 import attrs
 
 from .._fork import ForkGuard
 from .._redact import mask_phone
+from .._steps import Steps
 from .._validation import check_int as positive_int
 from .._validation import check_service_name, check_template, normalize_phone
 from ..errors import (
@@ -41,22 +44,17 @@ from ..errors import (
     SendOutcomeUnknownError,
     ServiceLimitError,
     ServiceNameBlockedError,
+    ServiceNameRejectedError,
     SpendLimitError,
+    StoreUnavailableError,
     UsageError,
     ValidationError,
     VerifyLimitError,
 )
-from ..models import OtpTemplate
-from ._results import (
-    Approved,
-    CheckResult,
-    Expired,
-    NoPendingVerification,
-    TooManyAttempts,
-    Verification,
-    WrongCode,
-)
-from ._store import CodeRecord, Limit, Refusal, Scope
+from ..models import OtpTemplate, SendResult
+from . import _results
+from ._results import CheckResult, Verification
+from ._store import CodeRecord, Limit, Refusal, Scope, Store, SyncStore
 
 logger = logging.getLogger("devsms_async.verify")
 
@@ -286,29 +284,72 @@ class Consume:
     verification_id: str
 
 
-class VerifierCore:
-    """Options and pure rules shared by ``Verifier`` and ``SyncVerifier``."""
+class OtpSender(Protocol):
+    """What a verifier sends with: ``AsyncDevSMS`` (or the sync-free part of anything
+    with the same ``send_otp``)."""
+
+    async def send_otp(
+        self, phone: str, *, template: OtpTemplate, service_name: str, otp_code: str
+    ) -> SendResult: ...
+
+
+class SyncOtpSender(Protocol):
+    """What a ``SyncVerifier`` sends with: ``DevSMS`` (anything with its ``send_otp``)."""
+
+    def send_otp(
+        self, phone: str, *, template: OtpTemplate, service_name: str, otp_code: str
+    ) -> SendResult: ...
+
+
+SenderT = TypeVar("SenderT", bound="OtpSender | SyncOtpSender")
+StoreT = TypeVar("StoreT", bound="Store | SyncStore")
+Outcome: TypeAlias = Literal["accepted", "rejected", "other"]
+Release: TypeAlias = Callable[[Outcome], None]
+"""Ends a leader's turn of the single flight with the send's outcome."""
+
+
+class VerifierCore(Generic[SenderT, StoreT]):
+    """Options, pure rules and the flows of ``start`` and ``check``, shared by
+    ``Verifier`` and ``SyncVerifier``.
+
+    The flows (``_start``, ``_check``) yield each store call and send as a step
+    (``_steps``): the async face awaits them, the sync face calls them. A face adds
+    only its side of the single flight (``_turn``: how it waits for the leader).
+    """
+
+    _SYNC: ClassVar[bool]
+    _STORE: ClassVar[type]
+    _DEFAULT_STORE: ClassVar[type]
 
     def __init__(
         self,
+        sms: SenderT,
+        store: StoreT | None = None,
         *,
         service_name: str,
-        template: OtpTemplate | int,
+        template: OtpTemplate | int = OtpTemplate.LOGIN,
         secret_key: str | bytes,
-        code_length: int,
-        ttl: int,
-        max_attempts: int,
-        resend_after: int,
-        per_phone: Rate | None,
-        per_key: Rate | None,
-        per_service: Rate | None,
-        allowed_countries: Iterable[str],
-        allowed_number_types: Iterable[str],
-        max_spend_per_hour: int | None,
-        account: Literal["local", "foreign"],
-        uz_price: int,
-        clock: Callable[[], _dt.datetime] | None,
+        code_length: int = 6,
+        ttl: int = 300,
+        max_attempts: int = 5,
+        resend_after: int = 60,
+        per_phone: Rate | None = PER_PHONE,
+        per_key: Rate | None = PER_KEY,
+        per_service: Rate | None = PER_SERVICE,
+        allowed_countries: Iterable[str] = ("UZ",),
+        allowed_number_types: Iterable[str] = DEFAULT_NUMBER_TYPES,
+        max_spend_per_hour: int | None = None,
+        account: Literal["local", "foreign"] = "local",
+        uz_price: int = 50,
+        clock: Callable[[], _dt.datetime] | None = None,
     ) -> None:
+        check_sender(sms, sync=self._SYNC)
+        self._sms = sms
+        chosen: object = store if store is not None else self._DEFAULT_STORE()
+        check_store_face(chosen, sync=self._SYNC)
+        if not isinstance(chosen, self._STORE):
+            raise ValidationError("store", f"must implement the {self._STORE.__name__} protocol")
+        self._store = cast(StoreT, chosen)
         self.service_name = check_service_name(service_name)
         self.template = check_template(template)
         secret: object = secret_key.encode() if isinstance(secret_key, str) else secret_key
@@ -344,6 +385,18 @@ class VerifierCore:
         name_id = hashlib.sha256(self.service_name.encode()).hexdigest()[:16]
         self._tag = f"{{{name_id}}}"
         self._parts: int | None = None
+        self._gate = gate_for(self._store, self._tag)
+
+    @property
+    def store(self) -> StoreT:
+        """Where this verifier keeps its codes, counters and flags."""
+        return self._store
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} service_name={self.service_name!r} "
+            f"template={self.template.name} store={type(self._store).__name__}>"
+        )
 
     # -- keys and digests -----------------------------------------------------------
 
@@ -538,22 +591,111 @@ class VerifierCore:
         now: float,
     ) -> CheckResult | Consume:
         if taken is None:
-            return NoPendingVerification()
+            return _results.NoPendingVerification()
         record, counted = taken
         vid = record.verification_id
         if now >= record.expires_at:
-            return Expired(verification_id=vid)
+            return _results.Expired(verification_id=vid)
         if not counted:
-            return TooManyAttempts(verification_id=vid)
+            return _results.TooManyAttempts(verification_id=vid)
         if hmac.compare_digest(self._digest(vid, number, code), record.digest):
             return Consume(vid)
         left = record.max_attempts - record.attempts
         logger.debug("verify %s: wrong code, %d attempts left", vid, left)
-        return WrongCode(verification_id=vid, attempts_left=left)
+        return _results.WrongCode(verification_id=vid, attempts_left=left)
 
     @staticmethod
     def _consumed(vid: str, consumed: bool) -> CheckResult:
         if consumed:
             logger.debug("verify %s: approved", vid)
-            return Approved(verification_id=vid)
-        return NoPendingVerification()
+            return _results.Approved(verification_id=vid)
+        return _results.NoPendingVerification()
+
+    # -- the flows (steps for a face's driver) --------------------------------------
+
+    def _turn(self) -> Any:
+        """The face's wait for its turn in the single flight: ``None`` to send freely
+        (the name was accepted), or the ``Release`` of a leader. Raises
+        ``ServiceNameBlockedError`` when the leader's name was rejected."""
+        raise NotImplementedError
+
+    def _start(self, phone: str, key: str | None) -> Steps[Verification]:
+        plan = self._plan(phone, key)
+        gate = self._gate
+        gate.forked()
+        if gate.blocked or (yield functools.partial(self._store.has_flag, self._block_key())):
+            gate.blocked = True
+            raise self._blocked_error()
+        release: Release | None = yield self._turn
+        if release is None:
+            return (yield from self._send(plan))
+        outcome: Outcome = "other"
+        try:
+            verification = yield from self._send(plan)
+        except ServiceNameRejectedError:
+            outcome = "rejected"
+            raise
+        else:
+            if verification.sms_id is not None:
+                outcome = "accepted"
+            return verification
+        finally:
+            release(outcome)
+
+    def _send(self, plan: StartPlan) -> Steps[Verification]:
+        new = self._new_code(plan)
+        store = self._store
+        refusal: Refusal | None = yield functools.partial(
+            store.begin, new.store_key, new.record, new.limits, now=new.now, ttl=new.ttl
+        )
+        if refusal is not None:
+            raise self._refused(refusal, plan.number)
+        unknown: SendOutcomeUnknownError | None = None
+        sms_id: int | None = None
+        try:
+            sent: SendResult = yield functools.partial(
+                self._sms.send_otp,
+                plan.number,
+                template=self.template,
+                service_name=self.service_name,
+                otp_code=new.code,
+            )
+            sms_id = sent.sms_id
+        except ServiceNameRejectedError:
+            # Charged, never delivered: the code is useless, the name is done for.
+            self._gate.blocked = True
+            self._log_rejected()
+            try:
+                yield functools.partial(store.set_flag, self._block_key(), ttl=BLOCK_TTL)
+                yield functools.partial(store.consume, new.store_key, new.record.verification_id)
+            except StoreUnavailableError:
+                # This process still knows (the gate); the rejection is the news.
+                logger.warning(
+                    "verify: the store is unavailable; the block is kept in this process"
+                )
+            raise
+        except SendOutcomeUnknownError as exc:
+            # It may have arrived: keep the code valid and the cooldown; never resend.
+            unknown = exc
+            self._log_unknown(new, plan.number)
+        except NOT_SENT:
+            try:
+                yield functools.partial(
+                    store.rollback, new.store_key, new.record.verification_id, new.limits
+                )
+            except StoreUnavailableError:
+                # The caps stay used up (fails closed); the send error is the news.
+                logger.warning("verify: the store is unavailable; the caps were not given back")
+            raise
+        return self._verification(new, plan.number, sms_id, unknown)
+
+    def _check(self, phone: str, code: str) -> Steps[CheckResult]:
+        number, store_key, now = self._check_input(phone, code)
+        taken = yield functools.partial(self._store.take_attempt, store_key, now=now)
+        judged = self._judge(taken, number, code, now)
+        if isinstance(judged, Consume):
+            vid = judged.verification_id
+            return self._consumed(
+                vid, (yield functools.partial(self._store.consume, store_key, vid))
+            )
+        return judged

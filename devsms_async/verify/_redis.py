@@ -17,10 +17,11 @@ that cannot be reached become ``StoreUnavailableError``.
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from .._fork import ForkGuard, abandon
 from ..errors import StoreUnavailableError, ValidationError
@@ -171,15 +172,41 @@ def _check_prefix(prefix: object) -> str:
     return prefix
 
 
+class _Face(NamedTuple):
+    """The words and the client class of one face, for its checks' messages."""
+
+    store: str
+    module: str
+    either: str
+    other: str
+
+
 class _Base:
     """What both faces share: the scripts, the pid guard and the key prefix."""
 
     _redis: Any
+    _FACE: ClassVar[_Face]
 
-    def _setup(self, client: Any, prefix: str) -> None:
-        self.prefix = prefix
+    def _setup(self, client: object, url: str | None, prefix: str) -> None:
+        face = self._FACE
+        if (client is None) == (url is None):
+            raise ValidationError("client", f"pass either a {face.either} client or url=")
+        checked = _check_prefix(prefix)
+        try:
+            redis_class = importlib.import_module(face.module).Redis
+        except ImportError as exc:  # pragma: no cover - the extra is installed in tests
+            raise ValidationError(
+                "store", f"{face.store} needs redis-py: pip install 'devsms-async[redis]'"
+            ) from exc
+        if client is not None and not isinstance(client, redis_class):
+            raise ValidationError(
+                "client",
+                f"must be a {face.module}.Redis (for {face.other}), not {type(client).__name__}",
+            )
+        self._owned = client is None
+        self.prefix = checked
         self._guard = ForkGuard()
-        self._bind(client)
+        self._bind(client if client is not None else redis_class.from_url(str(url)))
 
     def _bind(self, client: Any) -> None:
         self._redis = client
@@ -220,6 +247,8 @@ class RedisStore(_Base):
     that cannot be reached raises ``StoreUnavailableError``.
     """
 
+    _FACE = _Face("RedisStore", "redis.asyncio", "redis.asyncio", "redis.Redis: SyncRedisStore")
+
     def __init__(
         self,
         client: redis.asyncio.Redis | None = None,
@@ -227,25 +256,7 @@ class RedisStore(_Base):
         url: str | None = None,
         prefix: str = "devsms:verify:",
     ) -> None:
-        if (client is None) == (url is None):
-            raise ValidationError("client", "pass either a redis.asyncio client or url=")
-        checked = _check_prefix(prefix)
-        try:
-            import redis.asyncio
-        except ImportError as exc:  # pragma: no cover - the extra is installed in tests
-            raise ValidationError(
-                "store", "RedisStore needs redis-py: pip install 'devsms-async[redis]'"
-            ) from exc
-        if client is not None and not isinstance(client, redis.asyncio.Redis):
-            raise ValidationError(
-                "client",
-                f"must be a redis.asyncio.Redis (for redis.Redis: SyncRedisStore), "
-                f"not {type(client).__name__}",
-            )
-        self._owned = client is None
-        self._setup(
-            client if client is not None else redis.asyncio.Redis.from_url(str(url)), checked
-        )
+        self._setup(client, url, prefix)
 
     @property
     def redis(self) -> redis.asyncio.Redis:
@@ -315,6 +326,8 @@ class SyncRedisStore(_Base):
     ``StoreUnavailableError``.
     """
 
+    _FACE = _Face("SyncRedisStore", "redis", "redis.Redis", "redis.asyncio: RedisStore")
+
     def __init__(
         self,
         client: redis.Redis | None = None,
@@ -322,23 +335,7 @@ class SyncRedisStore(_Base):
         url: str | None = None,
         prefix: str = "devsms:verify:",
     ) -> None:
-        if (client is None) == (url is None):
-            raise ValidationError("client", "pass either a redis.Redis client or url=")
-        checked = _check_prefix(prefix)
-        try:
-            import redis
-        except ImportError as exc:  # pragma: no cover - the extra is installed in tests
-            raise ValidationError(
-                "store", "SyncRedisStore needs redis-py: pip install 'devsms-async[redis]'"
-            ) from exc
-        if client is not None and not isinstance(client, redis.Redis):
-            raise ValidationError(
-                "client",
-                f"must be a redis.Redis (for redis.asyncio: RedisStore), "
-                f"not {type(client).__name__}",
-            )
-        self._owned = client is None
-        self._setup(client if client is not None else redis.Redis.from_url(str(url)), checked)
+        self._setup(client, url, prefix)
 
     @property
     def redis(self) -> redis.Redis:

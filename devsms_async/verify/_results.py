@@ -41,35 +41,38 @@ class Verification:
 
 
 @attrs.frozen(kw_only=True)
-class Approved:
-    """The code was right: the verification is consumed (a second check finds nothing)."""
+class _Checked:
+    """The answer of a check that found a pending verification."""
 
     verification_id: str
+
+
+@attrs.frozen(kw_only=True)
+class Approved(_Checked):
+    """The code was right: the verification is consumed (a second check finds nothing)."""
+
     status: Literal["approved"] = attrs.field(default="approved", init=False)
 
 
 @attrs.frozen(kw_only=True)
-class WrongCode:
+class WrongCode(_Checked):
     """The code was wrong; ``attempts_left`` more checks may be tried (0: none)."""
 
-    verification_id: str
     attempts_left: int
     status: Literal["wrong_code"] = attrs.field(default="wrong_code", init=False)
 
 
 @attrs.frozen(kw_only=True)
-class Expired:
+class Expired(_Checked):
     """The code's ``ttl`` has passed: start a new verification."""
 
-    verification_id: str
     status: Literal["expired"] = attrs.field(default="expired", init=False)
 
 
 @attrs.frozen(kw_only=True)
-class TooManyAttempts:
+class TooManyAttempts(_Checked):
     """``max_attempts`` checks were used up: start a new verification (after the cooldown)."""
 
-    verification_id: str
     status: Literal["too_many_attempts"] = attrs.field(default="too_many_attempts", init=False)
 
 
