@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -11,6 +12,7 @@ import pytest
 import stamina
 
 from support.redis_server import RedisServer
+from support.served import ServedProcess, served_sandbox
 
 T = TypeVar("T")
 
@@ -66,3 +68,11 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def sandbox_process() -> Iterator[Callable[..., ServedProcess]]:
+    """``sandbox_process(*args)``: a real ``python -m devsms_async.testing --port 0 ARGS``
+    (support/served.py), stopped with Ctrl-C when the test ends."""
+    with ExitStack() as stack:
+        yield lambda *args, **options: stack.enter_context(served_sandbox(*args, **options))

@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_cli import Served, devsms, env, journal_lines, write_csv
-from test_cli import served as served
 
 from devsms_async import FileJournal, JournalEntry, SendOutcomeUnknownError
 from devsms_async._journal import content_hash
 from devsms_async._retry import fingerprint
 from devsms_async.testing import ManualClock, Sandbox, serve_sandbox
+from support.cli import Served, devsms, env, journal_lines, write_csv
 
 Run = Callable[..., Any]
 REPO = Path(__file__).resolve().parents[2]

@@ -8,69 +8,18 @@ in Uzbek, Russian or English, and an unterminated quote, refused with its line.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import attrs
 import pytest
-import stamina.instrumentation
 
-from devsms_async.cli import _runtime
-from devsms_async.cli._app import run_cli
 from devsms_async.cli._csv import detect_delimiter
 from devsms_async.testing import Sandbox
+from support.cli import Cli, Result
 
 PHONE, PHONE2, PHONE3 = "998901234567", "998911234567", "998931234567"
-
-
-@attrs.frozen
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def error(self) -> str:
-        assert "Traceback" not in self.err
-        lines = [line for line in self.err.splitlines() if line.startswith("error: ")]
-        assert len(lines) == 1, self.err
-        return lines[0]
-
-
-Cli = Callable[..., Result]
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
-    for name in ("DEVSMS_TOKEN", "DEVSMS_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in {"COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}.items():
-        monkeypatch.setenv(name, value)
-    root, ours = logging.getLogger(), logging.getLogger("devsms_async")
-    handlers, level, our_level = root.handlers[:], root.level, ours.level
-    hooks = stamina.instrumentation.get_on_retry_hooks()
-
-    def invoke(*argv: str) -> Result:
-        code = run_cli(list(argv))
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    yield invoke
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    ours.setLevel(our_level)
-    stamina.instrumentation.set_on_retry_hooks(hooks)
-
-
-@pytest.fixture
-def sandbox(monkeypatch: pytest.MonkeyPatch) -> Sandbox:
-    box = Sandbox()
-    monkeypatch.setattr(_runtime.Globals, "get_sandbox", lambda self: box)
-    return box
 
 
 def write(tmp_path: Path, text: str, *, bom: bool = False, crlf: bool = False) -> Path:

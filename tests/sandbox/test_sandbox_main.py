@@ -9,62 +9,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import select
-import signal
-import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import anyio
-import attrs
 import pytest
 
 from devsms_async import AsyncDevSMS, AuthenticationError, ServerError
 from devsms_async.testing import DEFAULT_TOKEN, Sandbox, SandboxServer, serve_sandbox
+from support.served import served_sandbox
 
 PHONE = "998901234567"
-
-
-@attrs.define
-class Server:
-    proc: subprocess.Popen[bytes]
-    base_url: str
-    out: str = ""
-    err: str = ""
-
-
-@contextmanager
-def sandbox_process(*args: str) -> Iterator[Server]:
-    """Run ``python -m devsms_async.testing --port 0 ARGS`` until the block ends, then
-    Ctrl-C it; ``out``/``err`` hold the rest of its output afterwards."""
-    # Unbuffered bytes: readline() then takes only the first line, and communicate()
-    # gets every later one (a text wrapper could have read them ahead and kept them).
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "devsms_async.testing", "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        bufsize=0,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert proc.stdout is not None
-    server = Server(proc, "")
-    try:
-        ready, _, _ = select.select([proc.stdout], [], [], 30)
-        line = proc.stdout.readline().decode() if ready else ""
-        assert line.startswith("DevSMS sandbox serving at: http://127.0.0.1:"), line
-        server.base_url = line.split(": ", 1)[1].strip()
-        yield server
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-        try:
-            out, err = proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-    server.out, server.err = out.decode(), err.decode()
 
 
 # -- python -m devsms_async.testing ----------------------------------------------------------
@@ -75,7 +29,7 @@ on_posix = pytest.mark.skipif(sys.platform == "win32", reason="stopped with SIGI
 @on_posix
 def test_serves_the_given_account_and_logs_each_request_with_v() -> None:
     args = ["--token", "T0k", "--balance", "777", "--sms-price", "60", "--advance-every", "0.05"]
-    with sandbox_process(*args, "-v") as server:
+    with served_sandbox(*args, "-v") as server:
 
         async def use() -> str:
             async with AsyncDevSMS("T0k", base_url=server.base_url) as sms:
@@ -106,7 +60,7 @@ def test_serves_the_given_account_and_logs_each_request_with_v() -> None:
 
 @on_posix
 def test_without_v_there_is_no_request_log_and_the_default_token_is_printed() -> None:
-    with sandbox_process() as server:
+    with served_sandbox() as server:
 
         async def use(token: str) -> int:
             async with AsyncDevSMS(token, base_url=server.base_url, max_retries=0) as sms:
@@ -129,7 +83,7 @@ def test_without_v_there_is_no_request_log_and_the_default_token_is_printed() ->
 
 @on_posix
 def test_quiet_is_deprecated_and_changes_nothing() -> None:
-    with sandbox_process("--quiet", "--advance-every", "0", "--no-inbox") as server:
+    with served_sandbox("--quiet", "--advance-every", "0", "--no-inbox") as server:
         pass
     assert server.proc.returncode == 0
     assert server.err.splitlines() == [
