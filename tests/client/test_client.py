@@ -242,15 +242,6 @@ async def test_error_status_codes(
     assert route.call_count == 1
 
 
-async def test_success_false_with_200_is_an_api_error(api: respx.MockRouter) -> None:
-    api.post("/send_sms.php").respond(200, json={"success": False, "error": "Balans yetarli emas"})
-    async with AsyncDevSMS(TOKEN) as sms:
-        with pytest.raises(BadRequestError) as info:
-            await sms.send_sms("998901234567", "Salom!")
-    assert info.value.status_code == 200
-    assert info.value.error == "Balans yetarli emas"
-
-
 async def test_retry_after_is_parsed_on_rate_limit(api: respx.MockRouter) -> None:
     api.get("/get_balance.php").respond(429, headers={"Retry-After": "7"}, json={})
     async with AsyncDevSMS(TOKEN, max_retries=0) as sms:

@@ -458,35 +458,3 @@ def test_docs_examples_run_and_print_what_they_say(capsys: pytest.CaptureFixture
     finally:  # the logging example configures logging: leave it as it was
         ours.setLevel(level)
         logging.getLogger().handlers[:] = root_handlers
-
-
-# -- errors cross processes ----------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "error",
-    [
-        ValidationError("phone", "is empty"),
-        RateLimitError("slow down", status_code=429, error="Juda ko'p", retry_after=3.0),
-        ServerError("boom", status_code=502, method="GET", path="get_balance.php"),
-        APITimeoutError("request timed out (ReadTimeout)"),
-        SendOutcomeUnknownError(
-            "lost",
-            phone=PHONE,
-            fingerprint="0123456789abcdef",
-            started_at=_dt.datetime(2026, 3, 9, 5, 30, tzinfo=_dt.timezone.utc),
-            status_code=502,
-            text="Salom!",
-        ),
-    ],
-    ids=lambda e: type(e).__name__,
-)
-def test_errors_survive_pickling_and_copying(error: Exception) -> None:
-    import copy
-    import pickle
-
-    for clone in (pickle.loads(pickle.dumps(error)), copy.deepcopy(error)):
-        assert type(clone) is type(error)
-        assert str(clone) == str(error)
-        assert clone.args == error.args
-        assert vars(clone) == vars(error)

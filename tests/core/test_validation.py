@@ -240,20 +240,21 @@ def test_token_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert client._token.value == "env-token-xyz"
 
 
-@pytest.mark.parametrize(
-    "base_url", ["http://127.0.0.1:8080/api", "http://localhost/api", "http://[::1]:9/api"]
-)
-def test_plain_http_is_allowed_to_loopback(base_url: str) -> None:
-    AsyncDevSMS(TOKEN, base_url=base_url)
-
-
-def test_plain_http_elsewhere_needs_an_explicit_opt_in() -> None:
-    client = AsyncDevSMS(TOKEN, base_url="http://sms.example.uz/api", allow_insecure_http=True)
-    assert "sms.example.uz" in repr(client)
-
-
 def test_sms_type_accepts_enum_and_plain_string() -> None:
     from devsms_async._validation import check_sms_type
 
     assert check_sms_type("simple", "998901234567") is SmsType.SIMPLE
     assert check_sms_type(SmsType.ESKIZ, "12025551234") is SmsType.ESKIZ
+
+
+# -- text UTF-8 cannot carry ------------------------------------------------------------
+
+LONE = "\ud800"  # a lone surrogate
+
+
+@pytest.mark.parametrize("option", ["sender", "callback_url"])
+def test_client_defaults_utf8_cannot_carry_are_refused(option: str) -> None:
+    value = {"sender": "Shop", "callback_url": "https://x.uz/cb"}[option] + LONE
+    with pytest.raises(ValidationError) as info:
+        AsyncDevSMS(TOKEN, **{option: value})
+    assert info.value.field == option
