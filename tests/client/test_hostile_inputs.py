@@ -296,7 +296,7 @@ def test_redaction_covers_escaped_and_url_encoded_secrets(
             for fault, expected in [
                 (php_echo(502), SendOutcomeUnknownError),
                 (html_echo(200), SendOutcomeUnknownError),
-                # "Token ... rad etildi" is a token refusal (the refusal table, issue 10).
+                # "Token ... rad etildi" is a token refusal (the refusal table).
                 (php_echo(400), AuthenticationError),
                 (php_echo(200), AuthenticationError),
             ]:

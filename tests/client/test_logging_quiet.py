@@ -1,4 +1,4 @@
-"""Issue 14.4: with logging unconfigured a retried read prints nothing; a retry is one
+"""With logging unconfigured a retried read prints nothing; a retry is one
 INFO line through the SDK's logger; the SDK never changes logging's or stamina's
 global settings."""
 

@@ -190,7 +190,7 @@ async def test_a_users_client_keeps_its_own_timeout_unless_a_call_gives_one(
 
 
 def test_sync_bytes_after_the_answer_never_reach_the_next_send() -> None:
-    """The sync backend's desync guard (the async ones are in test_reliability_round2)."""
+    """The sync backend's desync guard (the async ones are in client/test_hostile_inputs.py)."""
     from faultserver import FaultServer, Trailing
 
     from devsms_async import SendOutcomeUnknownError

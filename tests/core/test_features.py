@@ -1,4 +1,4 @@
-"""Feature modules over narrow callables (issue 12 item 3): paging, reconcile and
+"""Feature modules over narrow callables: paging, reconcile and
 polling each have a pure part plus an async and a sync driver, and none of them knows
 the client."""
 
