@@ -29,7 +29,7 @@ from devsms_async import (
     ValidationError,
 )
 from devsms_async._paging import DEDUPE_WINDOW
-from support import TOKEN
+from support import TOKEN, history_record
 from support.docs import run_doc_examples
 
 Run = Callable[..., Any]
@@ -38,22 +38,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def record_json(sms_id: int, status: str = "delivered") -> dict[str, Any]:
-    # The shape of the spec's get_history example.
-    return {
-        "id": sms_id,
-        "phone_number": "998901234567",
-        "message": f"Salom #{sms_id}",
-        "status": status,
-        "parts_count": 1,
-        "total_cost": 50,
-        "from_number": "4546",
-        "eskiz_request_id": "uuid-here",
-        "eskiz_message_id": "msg-id",
-        "sent_at": "2026-03-09 10:30:00",
-        "delivered_at": "2026-03-09 10:30:05",
-        "failed_at": None,
-        "created_at": "2026-03-09 10:29:58",
-    }
+    return history_record(id=sms_id, message=f"Salom #{sms_id}", status=status)
 
 
 class History:

@@ -16,7 +16,7 @@ import pytest
 
 from devsms_async import AsyncDevSMS, DevSMS, ValidationError
 from devsms_async.testing import DEFAULT_TOKEN, Sandbox, serve_sandbox
-from support.served import SERVE, ServedProcess
+from support.served import SERVE, ServedProcess, exchange
 
 UZ = "998901234567"
 OTP = "482913"
@@ -26,15 +26,7 @@ CLI = [sys.executable, "-m", "devsms_async.cli"]
 async def raw(port: int, head: str) -> tuple[int, bytes]:
     """One raw request (``head`` without the final blank line); status and body."""
     request = head.replace("\n", "\r\n").encode("latin-1") + b"Connection: close\r\n\r\n"
-    async with await anyio.connect_tcp("127.0.0.1", port) as stream:
-        await stream.send(request)
-        answer = b""
-        with anyio.fail_after(5):
-            while True:
-                try:
-                    answer += await stream.receive()
-                except anyio.EndOfStream:
-                    break
+    answer = await exchange(port, request)
     status_line, _, rest = answer.partition(b"\r\n")
     return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
 

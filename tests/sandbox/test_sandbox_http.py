@@ -23,7 +23,7 @@ from devsms_async.testing import (
     serve,
     serve_sandbox,
 )
-from support.served import ServedProcess
+from support.served import ServedProcess, exchange
 
 UZ = "998901234567"
 TOKEN = "http-token"
@@ -99,19 +99,6 @@ async def read_answer(stream: anyio.abc.ByteStream) -> bytes:
                 if lengths and len(body) >= int(lengths[0].split(b":")[1]):
                     return data
             data += await stream.receive()
-
-
-async def exchange(port: int, raw: bytes) -> bytes:
-    """Send raw bytes; read everything until the server closes the connection."""
-    async with await anyio.connect_tcp("127.0.0.1", port) as stream:
-        await stream.send(raw)
-        answer = b""
-        with anyio.fail_after(5):
-            while True:
-                try:
-                    answer += await stream.receive()
-                except anyio.EndOfStream:
-                    return answer
 
 
 def auth(token: str = TOKEN) -> bytes:

@@ -16,7 +16,7 @@ import pytest
 
 from devsms_async import AsyncDevSMS, AuthenticationError, ServerError
 from devsms_async.testing import DEFAULT_TOKEN, Sandbox, SandboxServer, serve_sandbox
-from support.served import served_sandbox
+from support.served import exchange, served_sandbox
 
 PHONE = "998901234567"
 
@@ -115,19 +115,6 @@ def test_base_url_is_one_a_client_can_connect_to(host: str, url: str) -> None:
     assert repr(server) == f"<SandboxServer {url}>"
 
 
-async def raw_exchange(port: int, request: bytes) -> bytes:
-    """Send one raw request; everything the server says until it closes."""
-    async with await anyio.connect_tcp("127.0.0.1", port) as stream:
-        await stream.send(request)
-        answer = b""
-        with anyio.fail_after(5):
-            while True:
-                try:
-                    answer += await stream.receive()
-                except anyio.EndOfStream:
-                    return answer
-
-
 def balance_request(port: int) -> bytes:
     return (
         f"GET /api/get_balance.php HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
@@ -139,7 +126,7 @@ async def test_any_status_a_test_asks_for_is_served() -> None:
     box = Sandbox("T")
     box.fail_next(599, error="Nimadir buzildi", times=2)
     async with serve_sandbox(box) as server:
-        answer = await raw_exchange(server.port, balance_request(server.port))
+        answer = await exchange(server.port, balance_request(server.port))
         async with server.client(max_retries=0) as sms:
             with pytest.raises(ServerError) as caught:
                 await sms.get_balance()
@@ -160,7 +147,7 @@ async def test_a_bug_in_the_sandbox_is_a_500_answer_and_a_log_line(
     monkeypatch.setattr(box, "_handle", broken)
     with caplog.at_level(logging.ERROR, logger="devsms_async.testing"):
         async with serve_sandbox(box) as server:
-            answer = await raw_exchange(server.port, balance_request(server.port))
+            answer = await exchange(server.port, balance_request(server.port))
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
     assert json.loads(body)["success"] is False

@@ -4,6 +4,7 @@ stopped with Ctrl-C (SIGINT) as a person stops it.
 
 Use `served_sandbox(*args)` as a context manager, or the `sandbox_process` fixture
 (tests/conftest.py), which stops every process it started when the test ends.
+`exchange` talks raw HTTP to any server on 127.0.0.1 (edge cases no client would send).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
+import anyio
 import attrs
 
 SERVE = (sys.executable, "-m", "devsms_async.testing")
@@ -90,3 +92,16 @@ def served_sandbox(
                 out, _ = proc.communicate()
             errors.seek(0)
             served.out, served.err = out.decode(), errors.read().decode()
+
+
+async def exchange(port: int, request: bytes) -> bytes:
+    """Send raw bytes to 127.0.0.1:`port`; everything the server says until it closes."""
+    async with await anyio.connect_tcp("127.0.0.1", port) as stream:
+        await stream.send(request)
+        answer = b""
+        with anyio.fail_after(5):
+            while True:
+                try:
+                    answer += await stream.receive()
+                except anyio.EndOfStream:
+                    return answer
