@@ -286,26 +286,22 @@ async def test_structuring_is_lenient_on_form_strict_on_meaning(
     assert info.value.status_code == 200
 
 
-async def test_unknown_status_keeps_the_raw_value(api: respx.MockRouter) -> None:
+@pytest.mark.parametrize(
+    ("raw", "status", "final"),
+    [("queued", SmsStatus.UNKNOWN, False), ("DELIVERED", SmsStatus.DELIVERED, True)],
+    ids=["unknown_status_keeps_the_raw_value", "status_case_is_normalised_but_raw_kept"],
+)
+async def test_a_status_is_read_and_its_raw_value_kept(
+    api: respx.MockRouter, raw: str, status: SmsStatus, final: bool
+) -> None:
     api.get("/get_status.php").respond(
-        200, json={"success": True, "data": {**STATUS_OK["data"], "status": "queued"}}
+        200, json={"success": True, "data": {**STATUS_OK["data"], "status": raw}}
     )
     async with AsyncDevSMS(TOKEN) as sms:
         record = await sms.get_status(sms_id=123)
-    assert record.status is SmsStatus.UNKNOWN
-    assert record.status_raw == "queued"
-    assert not record.status.is_final
-
-
-async def test_status_case_is_normalised_but_raw_kept(api: respx.MockRouter) -> None:
-    api.get("/get_status.php").respond(
-        200, json={"success": True, "data": {**STATUS_OK["data"], "status": "DELIVERED"}}
-    )
-    async with AsyncDevSMS(TOKEN) as sms:
-        record = await sms.get_status(sms_id=123)
-    assert record.status is SmsStatus.DELIVERED
-    assert record.status_raw == "DELIVERED"
-    assert record.status.is_final
+    assert record.status is status
+    assert record.status_raw == raw
+    assert record.status.is_final is final
 
 
 def test_model_reprs_mask_phone_and_text() -> None:

@@ -414,6 +414,14 @@ def test_answer_just_under_the_cap_is_read_whole(
 # -- keep-alive desynchronised by bytes after the answer ---------------------------------
 
 
+async def sent_or_unknown(sms: AsyncDevSMS, text: str) -> int | SendOutcomeUnknownError:
+    """The send's id, or the error that says its outcome is unknown."""
+    try:
+        return (await sms.send_sms(PHONE, text)).sms_id
+    except SendOutcomeUnknownError as exc:
+        return exc
+
+
 @pytest.mark.parametrize("separate", [False, True], ids=["same-write", "second-write"])
 def test_bytes_after_the_answer_never_reach_the_next_send(
     flavour: Flavour, fault_server: FaultServer, separate: bool
@@ -424,10 +432,7 @@ def test_bytes_after_the_answer_never_reach_the_next_send(
         outcomes: list[Any] = []
         async with client(flavour, fault_server) as sms:
             for i in range(4):
-                try:
-                    outcomes.append((await sms.send_sms(PHONE, f"xabar {i}")).sms_id)
-                except SendOutcomeUnknownError as exc:
-                    outcomes.append(exc)
+                outcomes.append(await sent_or_unknown(sms, f"xabar {i}"))
                 # The extra bytes are on their way before the next send (deterministic).
                 with anyio.fail_after(5):
                     while fault_server.trailers_sent <= i:
@@ -451,13 +456,8 @@ def test_bytes_after_an_answer_on_a_reused_connection(
     fault_server.script(None, Trailing())  # type: ignore[arg-type]
 
     async def scenario() -> list[Any]:
-        outcomes: list[Any] = []
         async with client(flavour, fault_server) as sms:
-            for i in range(3):
-                try:
-                    outcomes.append((await sms.send_sms(PHONE, f"xabar {i}")).sms_id)
-                except SendOutcomeUnknownError as exc:
-                    outcomes.append(exc)
+            outcomes: list[Any] = [await sent_or_unknown(sms, f"xabar {i}") for i in range(3)]
             unknown = outcomes[1]
             if isinstance(unknown, SendOutcomeUnknownError):
                 assert isinstance(unknown.__cause__, APIConnectionError)
