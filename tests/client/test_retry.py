@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import email.utils
+import functools
 import logging
 import random
 from collections.abc import Callable, Iterator
@@ -347,16 +348,21 @@ def test_non_transport_errors_are_not_mapped() -> None:
 # -- the loop: testing mode, real waits on a virtual clock, the deadline ---------------
 
 
-def test_testing_mode_keeps_the_decisions_and_drops_the_waits(waits: list[float]) -> None:
-    # stamina.set_testing(True) (the conftest's) is honoured: every wait is decided and
-    # logged as in production, and none is slept (no virtual time passes either).
-    handler, seen = scripted(too_many("5"), httpx.Response(503, json={}))
+def on_a_virtual_clock(
+    client: Callable[[], AsyncDevSMS], raises: type[Exception] | None = None
+) -> float:
+    """Read the balance with a new `client()` on trio's MockClock (real waits, no sleep);
+    the virtual seconds it took. `raises`: the error the read must end with."""
     elapsed: list[float] = []
 
     async def scenario() -> None:
         start = trio.current_time()
-        async with make(handler) as sms:
-            await sms.get_balance()
+        async with client() as sms:
+            if raises is None:
+                await sms.get_balance()
+            else:
+                with pytest.raises(raises):
+                    await sms.get_balance()
         elapsed.append(trio.current_time() - start)
 
     anyio.run(
@@ -364,32 +370,28 @@ def test_testing_mode_keeps_the_decisions_and_drops_the_waits(waits: list[float]
         backend="trio",
         backend_options={"clock": trio.testing.MockClock(autojump_threshold=0)},
     )
+    return elapsed[0]
+
+
+def test_testing_mode_keeps_the_decisions_and_drops_the_waits(waits: list[float]) -> None:
+    # stamina.set_testing(True) (the conftest's) is honoured: every wait is decided and
+    # logged as in production, and none is slept (no virtual time passes either).
+    handler, seen = scripted(too_many("5"), httpx.Response(503, json={}))
+    elapsed = on_a_virtual_clock(lambda: make(handler))
     assert len(seen) == 3
     assert waits[0] == 5.0
     assert 0.0 <= waits[1] <= 1.0
-    assert elapsed == [0.0]
+    assert elapsed == 0.0
 
 
 def test_production_waits_are_ours_retry_after_then_jitter(waits: list[float]) -> None:
     stamina.set_testing(False)  # real waits; trio's MockClock makes them virtual
     handler, seen = scripted(too_many("5"), httpx.Response(503, json={}))
-    elapsed: list[float] = []
-
-    async def scenario() -> None:
-        start = trio.current_time()
-        async with make(handler) as sms:
-            await sms.get_balance()
-        elapsed.append(trio.current_time() - start)
-
-    anyio.run(
-        scenario,
-        backend="trio",
-        backend_options={"clock": trio.testing.MockClock(autojump_threshold=0)},
-    )
+    elapsed = on_a_virtual_clock(lambda: make(handler))
     assert len(seen) == 3
     assert waits[0] == 5.0  # Retry-After (the jitter of retry 1 is at most 0.5)
     assert 0.0 <= waits[1] <= 1.0  # full jitter of retry 2
-    assert elapsed == [pytest.approx(sum(waits))]
+    assert elapsed == pytest.approx(sum(waits))
 
 
 def test_production_deadline_stops_retries_that_would_start_too_late(
@@ -397,24 +399,12 @@ def test_production_deadline_stops_retries_that_would_start_too_late(
 ) -> None:
     stamina.set_testing(False)
     handler, seen = scripted(*[too_many("6")] * 20)
-    elapsed: list[float] = []
-
-    async def scenario() -> None:
-        start = trio.current_time()
-        async with make(handler, max_retries=10, retry_deadline=20.0) as sms:
-            with pytest.raises(RateLimitError):
-                await sms.get_balance()
-        elapsed.append(trio.current_time() - start)
-
-    anyio.run(
-        scenario,
-        backend="trio",
-        backend_options={"clock": trio.testing.MockClock(autojump_threshold=0)},
-    )
+    client = functools.partial(make, handler, max_retries=10, retry_deadline=20.0)
+    elapsed = on_a_virtual_clock(client, raises=RateLimitError)
     # Attempts at 0, 6, 12 and 18 s; the next would start at 24 > 20.
     assert len(seen) == 4
     assert waits == [6.0, 6.0, 6.0]
-    assert elapsed == [pytest.approx(18.0)]
+    assert elapsed == pytest.approx(18.0)
 
 
 async def test_deadline_applies_in_testing_mode_too() -> None:
