@@ -424,27 +424,3 @@ async def test_server_error_retry_after_is_honoured_on_503(waits: list[float]) -
             await sms.get_balance()
     assert len(seen) == 1  # 45 s would cross the 30 s deadline
     assert waits == []
-
-
-# -- docs/errors.md ----------------------------------------------------------------------
-
-
-def test_docs_examples_run_and_print_what_they_say(capsys: pytest.CaptureFixture[str]) -> None:
-    """Every ```python block of docs/errors.md runs; each ``print(...)  # text`` prints it."""
-    import re
-    from pathlib import Path
-
-    docs = Path(__file__).parents[2] / "docs" / "errors.md"
-    blocks = re.findall(r"```python\n(.*?)```", docs.read_text(encoding="utf-8"), flags=re.DOTALL)
-    assert len(blocks) >= 3
-    ours = logging.getLogger("devsms_async")
-    level, root_handlers = ours.level, logging.getLogger().handlers[:]
-    try:
-        for block in blocks:
-            exec(compile(block, str(docs), "exec"), {"__name__": "__main__"})
-            printed = capsys.readouterr().out.splitlines()
-            expected = re.findall(r"^\s*print\(.*\)  # (.*)$", block, flags=re.MULTILINE)
-            assert printed == expected
-    finally:  # the logging example configures logging: leave it as it was
-        ours.setLevel(level)
-        logging.getLogger().handlers[:] = root_handlers
