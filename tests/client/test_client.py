@@ -82,12 +82,17 @@ async def test_send_uses_client_defaults_and_per_call_overrides(api: respx.MockR
         }
 
 
-async def test_message_text_is_sent_unchanged(api: respx.MockRouter) -> None:
+async def sent_text(api: respx.MockRouter, text: str, **options: Any) -> str:
+    """The message text the request carried when `text` was sent with `options`."""
     route = api.post("/send_sms.php").respond(200, json=SEND_OK)
-    text = "  Oʻzbekiston — “salom” 😀\n2-qator  "
     async with AsyncDevSMS(TOKEN) as sms:
-        await sms.send_sms("998901234567", text)
-    assert body(route)["message"] == text
+        await sms.send_sms("998901234567", text, **options)
+    return str(body(route)["message"])
+
+
+async def test_message_text_is_sent_unchanged(api: respx.MockRouter) -> None:
+    text = "  Oʻzbekiston — “salom” 😀\n2-qator  "
+    assert await sent_text(api, text) == text
 
 
 async def test_otp_callback_default_is_applied(api: respx.MockRouter) -> None:
@@ -329,10 +334,6 @@ async def test_redirects_are_not_followed(api: respx.MockRouter, status: int) ->
 
 
 async def test_normalize_is_opt_in(api: respx.MockRouter) -> None:
-    route = api.post("/send_sms.php").respond(200, json=SEND_OK)
     text = "Oʻzbekiston gʻalabasi ‘bugun’ ʼ`"
-    async with AsyncDevSMS(TOKEN) as sms:
-        await sms.send_sms("998901234567", text)
-        assert body(route)["message"] == text
-        await sms.send_sms("998901234567", text, normalize=True)
-        assert body(route)["message"] == "O'zbekiston g'alabasi 'bugun' ''"
+    assert await sent_text(api, text) == text
+    assert await sent_text(api, text, normalize=True) == "O'zbekiston g'alabasi 'bugun' ''"
