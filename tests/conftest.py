@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import anyio
 import pytest
+import respx
 import stamina
 
 from support.redis_server import RedisServer
@@ -23,6 +24,14 @@ def _no_backoff() -> Iterator[None]:
     stamina.set_testing(True, attempts=1000, cap=True)
     yield
     stamina.set_testing(False)
+
+
+@pytest.fixture
+def api() -> Iterator[respx.MockRouter]:
+    """respx in front of the real service's URL (https://devsms.uz/api): routes answer,
+    and nothing else reaches the network."""
+    with respx.mock(base_url="https://devsms.uz/api", assert_all_called=False) as router:
+        yield router
 
 
 @pytest.fixture(params=["asyncio", "trio"])

@@ -31,12 +31,6 @@ SEND_OK = next(e for e in spec_json_examples() if e.get("data", {}).get("sms_id"
 STATUS_OK = next(e for e in spec_json_examples() if "updated_at" in e.get("data", {}))
 
 
-@pytest.fixture
-def api() -> Any:
-    with respx.mock(base_url=BASE, assert_all_called=False) as router:
-        yield router
-
-
 def body(route: respx.Route) -> Any:
     return json.loads(route.calls.last.request.content)
 

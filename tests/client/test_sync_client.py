@@ -4,7 +4,6 @@ tests/client/test_faces.py): its seams, its options, its own wait and iterator."
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import httpx
 import pytest
@@ -22,12 +21,6 @@ from support import TOKEN, spec_json_examples
 BASE = "https://devsms.uz/api"
 STATUS_OK = next(e for e in spec_json_examples() if "updated_at" in e.get("data", {}))
 SEND_OK = next(e for e in spec_json_examples() if e.get("data", {}).get("sms_id") == 123)
-
-
-@pytest.fixture
-def api() -> Any:
-    with respx.mock(base_url=BASE, assert_all_called=False) as router:
-        yield router
 
 
 def test_request_shape_and_per_call_timeout(api: respx.MockRouter) -> None:

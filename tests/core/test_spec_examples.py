@@ -51,12 +51,6 @@ def test_spec_copy_matches_the_shared_spec() -> None:
         assert (SPEC_DIR / name).read_bytes() == (SHARED_SPEC_DIR / name).read_bytes(), name
 
 
-@pytest.fixture
-def api() -> Any:
-    with respx.mock(base_url=BASE, assert_all_called=False) as router:
-        yield router
-
-
 async def test_send_uzbek_example(api: respx.MockRouter) -> None:
     api.post("/send_sms.php").respond(200, json=SEND_UZ)
     async with AsyncDevSMS(TOKEN) as sms:
