@@ -12,7 +12,7 @@ import pytest
 import respx
 import stamina
 
-from support.redis_server import RedisServer
+from support.redis_server import RedisServer, running_redis
 from support.served import ServedProcess, served_sandbox
 
 T = TypeVar("T")
@@ -60,23 +60,15 @@ from support.postgres_server import postgres_server  # noqa: E402, F401
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real redis-server on 127.0.0.1 for the whole session (support/redis_server.py)."""
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    try:
+    with running_redis(tmp_path_factory.mktemp("redis")) as server:
         yield server.url
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A private redis-server the test may `stop()` and `start()` again (same port)."""
-    server = RedisServer(tmp_path)
-    server.start()
-    try:
+    with running_redis(tmp_path) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

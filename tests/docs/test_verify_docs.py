@@ -129,9 +129,8 @@ async def test_the_fastapi_app_answers_503_while_redis_is_down(
 ) -> None:
     """The documented handler: a store that cannot be reached is a 503 with Retry-After,
     and nothing is sent (a real redis-server, stopped before the requests)."""
-    from _redis import running_redis
-
     from devsms_async.verify import RedisStore
+    from support.redis_server import running_redis
 
     fastapi_app, sandbox = app
     async with fastapi_app.router.lifespan_context(fastapi_app):
