@@ -1,5 +1,8 @@
 """The retry policy: backoff math as pure functions, the send/read rules per exception,
 and what the retry loop really waits (trio's MockClock: virtual time, no sleep).
+
+A new retry test goes here, unless it is one row of the decision table (core/test_core.py)
+or needs a server that breaks connections (transport/test_faults.py): tests/README.md.
 """
 
 from __future__ import annotations
