@@ -2,8 +2,8 @@
 checked once; the strict lifecycle; and turning method arguments into validated
 parameters plus the ``Call`` the core judges the answer with.
 
-``AsyncDevSMS`` and ``DevSMS`` add only the I/O: an engine over a backend, and methods
-that are one line each.
+``AsyncDevSMS`` and ``DevSMS`` add only the I/O: how to build their engine over a
+backend, and methods that drive it (the awaited call or the plain one).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from ._classify import Call, RetryPolicy, fingerprint
 from ._converter import TASHKENT
-from ._endpoints import GET_BALANCE, GET_HISTORY, GET_STATUS, SEND_SMS, Endpoint
-from ._fork import ForkGuard
+from ._endpoints import SEND_SMS, Endpoint
+from ._fork import ForkGuard, abandon
 from ._otp import render_otp
 from ._transport import (
     DEFAULT_LIMITS,
@@ -34,6 +34,7 @@ from ._transport import (
     check_client_timeout,
     to_timeout,
 )
+from ._unknown import SendQuery, query_of
 from ._validation import (
     check_callback_url,
     check_history_query,
@@ -51,12 +52,13 @@ from ._validation import (
     reject_unknown_options,
 )
 from ._wire import default_headers
-from .errors import UsageError, ValidationError
+from .errors import SendOutcomeUnknownError, UsageError, ValidationError
 from .models import OtpTemplate, SmsStatus, SmsType
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from ._engine import AsyncEngine, SyncEngine
     from ._paging import PageQuery
     from ._validation import NoMoreOptions, PhoneCheck
     from .ratelimit import RateLimit, SyncRateLimit
@@ -68,6 +70,7 @@ BASE_URL_ENV = "DEVSMS_BASE_URL"
 Params = dict[str, Any]
 TransportT = TypeVar("TransportT")
 HTTPClientT = TypeVar("HTTPClientT")
+EngineT = TypeVar("EngineT", bound="AsyncEngine | SyncEngine")
 
 
 def _check_base_url(base_url: str | None, *, allow_insecure_http: bool) -> str:
@@ -107,23 +110,35 @@ class Secret:
     __str__ = __repr__
 
 
-class BaseClient(Generic[TransportT, HTTPClientT]):
+class BaseClient(Generic[TransportT, HTTPClientT, EngineT]):
     """The options and rules both clients share; see ``AsyncDevSMS`` for each option.
 
-    Generic in the httpx types that differ between the faces: ``transport=`` is an
+    Generic in the types that differ between the faces: ``transport=`` is an
     ``httpx.AsyncBaseTransport`` or ``httpx.BaseTransport``, ``http_client=`` an
-    ``httpx.AsyncClient`` or ``httpx.Client``.
+    ``httpx.AsyncClient`` or ``httpx.Client``, and the engine an ``AsyncEngine`` or a
+    ``SyncEngine``.
     """
 
     _face = "AsyncDevSMS"
-    _enter = "async with"
-    _open_call = "await sms.open()"
-    _http_client_types: tuple[type, ...] = (AsyncClient,)
-    _transport_types: tuple[type, ...] = (AsyncBaseTransport,)
-    _pace_method = "acquire"
-    """The method of ``rate_limit=`` this face calls before each send."""
     _asynchronous = True
     """Whether the face's methods are awaited (advice in error texts follows it)."""
+    _http_client_types: tuple[type, ...] = (AsyncClient,)
+    _transport_types: tuple[type, ...] = (AsyncBaseTransport,)
+
+    _engine: EngineT | None = None
+
+    @property
+    def _enter(self) -> str:
+        return "async with" if self._asynchronous else "with"
+
+    @property
+    def _open_call(self) -> str:
+        return "await sms.open()" if self._asynchronous else "sms.open()"
+
+    @property
+    def _pace_method(self) -> str:
+        """The method of ``rate_limit=`` this face calls before each send."""
+        return "acquire" if self._asynchronous else "acquire_sync"
 
     def __init__(
         self,
@@ -243,6 +258,54 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
                 "could give each one the other's answers. Create and open the "
                 f"{self._face} (and your {given.rstrip('=')}) in each process, after the fork."
             )
+
+    def _open_engine(self) -> EngineT:
+        """A new pool and the face's engine over it (in the running event loop)."""
+        raise NotImplementedError
+
+    def _open(self) -> None:
+        """``open()``: build the pool; the client can be entered once."""
+        self._check_can_enter()
+        engine = self._open_engine()
+        self._engine = engine
+        self._fork_guard.renew()
+        self._backend_in_use = engine.backend.name
+        self._state = State.OPEN
+
+    def _release(self) -> EngineT | None:
+        """Close the client; the engine whose pool this process must close, if any.
+
+        In a forked child the parent's pool is left alone (closing it there could write
+        to the parent's connections): only this process's own pool is closed.
+        """
+        if self._state is State.CLOSED:
+            return None
+        engine, self._engine = self._engine, None
+        self._state = State.CLOSED
+        if engine is not None and self._fork_guard.forked():
+            abandon(engine)
+            return None
+        return engine
+
+    def _engine_after_fork(self) -> EngineT:
+        """The engine to use in this process: in a forked child, a fresh pool (in the
+        child's own event loop: the parent's loop and sockets are not this process's)."""
+        self._check_open()
+        with self._fork_lock:  # threads of the child racing to its first request
+            if self._engine is not None and not self._fork_guard.forked():
+                return self._engine
+            self._check_can_rebuild()
+            abandon(self._engine)
+            engine = self._engine = self._open_engine()
+            self._fork_guard.renew()
+            return engine
+
+    def _live_engine(self) -> EngineT:
+        """The engine for a request: the open one, or this process's own after a fork."""
+        engine = self._engine
+        if engine is None or self._fork_guard.forked():
+            engine = self._engine_after_fork()
+        return engine
 
     def _headers(self) -> dict[str, str]:
         # Built when the client opens, never stored on the instance: vars() stays clean.
@@ -380,6 +443,17 @@ class BaseClient(Generic[TransportT, HTTPClientT]):
         return params
 
     @staticmethod
+    def _send_query(error: object) -> SendQuery:
+        """``reconcile``'s argument as the query it looks up."""
+        if isinstance(error, SendOutcomeUnknownError):
+            return query_of(error)
+        if not isinstance(error, SendQuery):
+            raise ValidationError(
+                "error", f"must be a SendOutcomeUnknownError, not {type(error).__name__}"
+            )
+        return error
+
+    @staticmethod
     def _history(limit: object, offset: object, status: SmsStatus | str | None) -> Params:
         return check_history_query(limit, offset, status)
 
@@ -419,12 +493,3 @@ def check_bool(name: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise ValidationError(name, f"must be True or False, got {value!r}")
     return value
-
-
-ENDPOINTS_BY_METHOD = {
-    "send_sms": SEND_SMS,
-    "send_otp": SEND_SMS,
-    "get_history": GET_HISTORY,
-    "get_balance": GET_BALANCE,
-    "get_status": GET_STATUS,
-}

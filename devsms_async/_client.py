@@ -11,11 +11,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _paging
-from ._base import BASE_URL_ENV, DEFAULT_BASE_URL, TOKEN_ENV, BaseClient, Params, State, check_bool
+from ._base import BASE_URL_ENV, DEFAULT_BASE_URL, TOKEN_ENV, BaseClient, Params, check_bool
 from ._classify import Call
 from ._endpoints import GET_BALANCE, GET_HISTORY, GET_STATUS, SEND_SMS, Endpoint
 from ._engine import AsyncBackend, AsyncEngine
-from ._fork import abandon
 from ._otp import OTP_TEMPLATES, render_otp
 from ._polling import (
     DEFAULT_POLL_INITIAL,
@@ -36,8 +35,8 @@ from ._transport import (
     resolve_backend,
     to_timeout,
 )
-from ._unknown import SendQuery, query_of
-from .errors import SendOutcomeUnknownError, ValidationError
+from ._unknown import SendQuery
+from .errors import SendOutcomeUnknownError
 from .models import (
     AnyBulkResult,
     Balance,
@@ -75,7 +74,7 @@ _UNBOUNDED_WINDOW = 2**62
 """``reconcile_journal`` without a window: the search ends at the attempt's time."""
 
 
-class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
+class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient, AsyncEngine]):
     """Asynchronous client for the DevSMS.uz API.
 
     Use it as an async context manager; it owns one pooled ``httpx.AsyncClient`` that
@@ -141,11 +140,6 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
     ``ValidationError`` naming the class and the closest option.
     """
 
-    _face = "AsyncDevSMS"
-    _enter = "async with"
-
-    _engine: AsyncEngine | None = None
-
     # -- lifecycle -------------------------------------------------------------------
 
     async def __aenter__(self) -> AsyncDevSMS:
@@ -159,12 +153,7 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         ``on_startup``/``on_shutdown``, a worker's setup): pair it with ``aclose()``.
         A client is opened once, by ``open()`` or by ``async with``.
         """
-        self._check_can_enter()
-        engine = self._open_engine()
-        self._engine = engine
-        self._fork_guard.renew()
-        self._backend_in_use = engine.backend.name
-        self._state = State.OPEN
+        self._open()
         return self
 
     def _open_engine(self) -> AsyncEngine:
@@ -208,28 +197,9 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         In a forked child the parent's pool is left alone (closing it there could write
         to the parent's connections): only this process's own pool is closed.
         """
-        if self._state is State.CLOSED:
-            return
-        engine, self._engine = self._engine, None
-        self._state = State.CLOSED
+        engine = self._release()
         if engine is not None:
-            if self._fork_guard.forked():
-                abandon(engine)
-            else:
-                await engine.backend.aclose()
-
-    def _engine_after_fork(self) -> AsyncEngine:
-        """The engine to use in this process: in a forked child, a fresh pool in the
-        child's own event loop (the parent's loop and sockets are not this process's)."""
-        self._check_open()
-        with self._fork_lock:  # threads of the child racing to its first request
-            if self._engine is not None and not self._fork_guard.forked():
-                return self._engine
-            self._check_can_rebuild()
-            abandon(self._engine)
-            engine = self._engine = self._open_engine()
-            self._fork_guard.renew()
-            return engine
+            await engine.backend.aclose()
 
     @property
     def _http(self) -> Any:
@@ -251,9 +221,7 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
     async def _call(
         self, endpoint: Endpoint[T], params: Params, call: Call, timeout: TimeoutTypes | None
     ) -> T:
-        engine = self._engine
-        if engine is None or self._fork_guard.forked():
-            engine = self._engine_after_fork()
+        engine = self._live_engine()
         return await engine.call(endpoint, params, call, self._request_timeout(timeout))
 
     # -- endpoints -------------------------------------------------------------------
@@ -632,14 +600,9 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient]):
         it went). Not found is strong only when ``result.complete`` and after the
         history had time to catch up; see ``docs/errors.md`` for the limits.
         """
-        if not isinstance(error, SendOutcomeUnknownError | SendQuery):
-            raise ValidationError(
-                "error", f"must be a SendOutcomeUnknownError, not {type(error).__name__}"
-            )
-        query = query_of(error) if isinstance(error, SendOutcomeUnknownError) else error
         return await reconcile_async(
             self._fetch_page(timeout),
-            query,
+            self._send_query(error),
             self._fingerprint,
             window=window,
             skew=skew,

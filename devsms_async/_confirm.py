@@ -20,7 +20,7 @@ import attrs
 from ._converter import to_decimal, to_int
 from .models import SendResult, SmsStatus
 
-__all__ = ["ProvenSend", "prove_send"]
+__all__ = ["ProvenSend", "has_send_id", "prove_send"]
 
 _STATUSES: dict[str, SmsStatus] = {status.value: status for status in SmsStatus}
 
@@ -88,6 +88,14 @@ def prove_send(payload: Any) -> ProvenSend | None:
         country_code=read("country_code", _text, optional=True),
     )
     return ProvenSend(result, tuple(unreadable))
+
+
+def has_send_id(result: SendResult) -> bool:
+    """Whether a structured send result carries a usable ``sms_id`` or ``request_id``
+    (the model allows either to be ``None``, not both to be unusable)."""
+    if result.sms_id is not None and result.sms_id > 0:
+        return True
+    return bool(result.request_id and result.request_id.strip())
 
 
 def _sms_id(value: Any) -> int | None:

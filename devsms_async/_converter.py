@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
-from .models import HistoryPage, SmsStatus
+from .models import SmsStatus
 
 if TYPE_CHECKING:
     import cattrs
@@ -41,8 +41,19 @@ TASHKENT = _dt.timezone(_dt.timedelta(hours=5), "Asia/Tashkent")
 """Uzbekistan has kept UTC+5 without daylight saving since 1992, so a fixed offset is
 exact for every timestamp this service can produce, and needs no tz database."""
 
-# Fields read from another key of the JSON object, per model.
-_RENAMES: dict[type, dict[str, str]] = {HistoryPage: {"items": "history"}}
+WIRE = "wire"
+"""The field metadata key naming the JSON key a model field is read from, when it
+differs from the field's name (``HistoryPage.items`` is the API's ``history``).
+
+The fact lives on the model's field, not on the endpoint: a model may be nested in
+another endpoint's answer (``SmsRecord`` in ``HistoryPage``) or be no endpoint's
+answer at all (``DeliveryReport``), and the converter structures by model, so reading
+the field's own metadata keeps it free of any per-model table."""
+
+
+def wire_name(field: attrs.Attribute[Any]) -> str:
+    """The JSON key ``field`` is read from."""
+    return field.metadata.get(WIRE, field.name)  # type: ignore[no-any-return]
 
 
 # ASCII only: ``Decimal()`` and ``int()`` also take "١٢" and "1_000", which no JSON
@@ -245,18 +256,16 @@ def get_converter(tz: _dt.tzinfo | None = TASHKENT) -> cattrs.Converter:
             tp = hints[field.name]
             inner = _optional_arg(tp)
             number = inner if inner is not None else tp
-            if field.name == "status_raw":
-                overrides["status_raw"] = override(rename="status")
-            elif number is Decimal:
-                overrides[field.name] = override(
-                    struct_hook=_named(field.name, to_decimal, inner is not None)
-                )
+            hook = None
+            if number is Decimal:
+                hook = _named(field.name, to_decimal, inner is not None)
             elif number is int:
+                hook = _named(field.name, to_int, inner is not None)
+            key = wire_name(field)
+            if hook is not None or key != field.name:
                 overrides[field.name] = override(
-                    struct_hook=_named(field.name, to_int, inner is not None)
+                    rename=key if key != field.name else None, struct_hook=hook
                 )
-        for name, key in _RENAMES.get(cls, {}).items():
-            overrides[name] = override(rename=key)
         return make_dict_structure_fn(
             cls, converter, _cattrs_detailed_validation=False, **overrides
         )

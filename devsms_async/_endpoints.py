@@ -6,9 +6,8 @@ whether calling it twice is harmless (``"read"``) or sends a second, paid SMS
 (``"send"``). That one flag is the only place "is this a send?" is encoded: the
 classifier (``_classify``) and the response parser read it from here.
 
-Adding an endpoint: one constant here (and in ``ALL_ENDPOINTS``), its model in
-``models.py``, one method on each face (``AsyncDevSMS``, ``DevSMS``) and one route in the
-sandbox (``testing/_app.py``); ``tests/core/test_layering.py`` checks that none is missing.
+Adding an endpoint takes five places, this module first: docs/design.md lists them and
+``tests/core/test_adding_an_endpoint.py`` shows that each is needed.
 """
 
 from __future__ import annotations
@@ -56,11 +55,6 @@ class Endpoint(Generic[ModelT]):
     @property
     def is_send(self) -> bool:
         return self.kind == "send"
-
-    @property
-    def retry_safe(self) -> bool:
-        """Deprecated spelling of ``kind == "read"`` (kept for code that read it)."""
-        return self.kind == "read"
 
 
 SEND_SMS: Endpoint[SendResult] = Endpoint(

@@ -153,7 +153,8 @@ def _where(dsn: str) -> str:
     return f"postgresql://{host}{port}{parts.path}"
 
 
-def _import() -> tuple[Any, Any]:
+def import_psycopg() -> tuple[Any, Any]:
+    """psycopg and psycopg_pool, or a ``UsageError`` that names the extra to install."""
     try:
         import psycopg
         import psycopg_pool
@@ -258,7 +259,7 @@ class PostgresJournal:
     async def __aenter__(self) -> PostgresJournal:
         if self._pool is not None:
             raise UsageError("this PostgresJournal is open already")
-        psycopg, psycopg_pool = _import()
+        psycopg, psycopg_pool = import_psycopg()
         pool = psycopg_pool.ConnectionPool(
             self._dsn,
             min_size=1,
@@ -399,7 +400,7 @@ class PostgresJournal:
                 "forked child: its connections belong to the parent. Open a new "
                 "PostgresJournal in the child"
             )
-        psycopg, _ = _import()
+        psycopg, _ = import_psycopg()
 
         def run() -> T:
             with pool.connection() as connection:

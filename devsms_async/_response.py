@@ -17,9 +17,9 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from ._confirm import prove_send
+from ._confirm import has_send_id, prove_send
 from ._converter import structure
 from ._endpoints import Endpoint
 from ._redact import body_snippet, redact
@@ -37,7 +37,9 @@ from .errors import (
     ServiceNameRejectedError,
     TemplateRequiredError,
 )
-from .models import SendResult
+
+if TYPE_CHECKING:
+    from .models import SendResult
 
 logger = logging.getLogger("devsms_async")
 
@@ -125,10 +127,12 @@ def parse_response(
             status_code=status_code,
             body_snippet=body_snippet(body, secrets=secrets),
         )
+    # A send's model is SendResult (tests/core/test_core.py checks every descriptor).
+    is_send = endpoint.kind == "send"
     try:
         result = structure(data, endpoint.model, tz)
     except Exception as exc:
-        if endpoint.model is SendResult:
+        if is_send:
             proven = prove_send(payload)
             if proven is not None:
                 # The SMS went out and was charged: an "unknown" outcome would invite
@@ -146,11 +150,7 @@ def parse_response(
         # (a token or a number echoed back), so it is neither chained nor kept.
         reason = redact(_describe(exc), secrets)
     else:
-        if (
-            isinstance(result, SendResult)
-            and not (result.sms_id is not None and result.sms_id > 0)
-            and not (result.request_id and result.request_id.strip())
-        ):
+        if is_send and not has_send_id(cast("SendResult", result)):
             # Both ids are optional in the model (either proves the send), not both absent.
             raise MalformedResponseError(
                 "the answer proves no send: no usable 'sms_id' or 'request_id'",

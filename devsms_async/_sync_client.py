@@ -15,11 +15,10 @@ from types import TracebackType
 from typing import TypeVar
 
 from . import _paging
-from ._base import BaseClient, Params, State
+from ._base import BaseClient, Params
 from ._classify import Call
 from ._endpoints import GET_BALANCE, GET_HISTORY, GET_STATUS, SEND_SMS, Endpoint
 from ._engine import SyncEngine
-from ._fork import abandon
 from ._polling import DEFAULT_POLL_INITIAL, DEFAULT_POLL_MAX, DEFAULT_WAIT_TIMEOUT, Until
 from ._polling import wait_for_status_sync as _wait_for_status
 from ._reconcile import DEFAULT_SKEW as DEFAULT_RECONCILE_SKEW
@@ -27,7 +26,7 @@ from ._reconcile import DEFAULT_WINDOW as DEFAULT_RECONCILE_WINDOW
 from ._reconcile import AnyReconcileResult
 from ._reconcile import reconcile_sync as _reconcile
 from ._transport import BaseTransport, Client, HttpxSyncBackend, TimeoutTypes, make_sync_client
-from ._unknown import SendQuery, query_of
+from ._unknown import SendQuery
 from .errors import SendOutcomeUnknownError, ValidationError
 from .models import (
     Balance,
@@ -47,7 +46,7 @@ __all__ = ["DevSMS"]
 T = TypeVar("T")
 
 
-class DevSMS(BaseClient[BaseTransport, Client]):
+class DevSMS(BaseClient[BaseTransport, Client, SyncEngine]):
     """Synchronous client for the DevSMS.uz API: ``AsyncDevSMS`` without ``await``.
 
     Use it as a context manager (or ``open()`` and ``close()``); it owns one pooled
@@ -67,14 +66,9 @@ class DevSMS(BaseClient[BaseTransport, Client]):
     """
 
     _face = "DevSMS"
-    _enter = "with"
-    _open_call = "sms.open()"
+    _asynchronous = False
     _http_client_types: tuple[type, ...] = (Client,)
     _transport_types: tuple[type, ...] = (BaseTransport,)
-    _pace_method = "acquire_sync"
-    _asynchronous = False
-
-    _engine: SyncEngine | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -89,17 +83,12 @@ class DevSMS(BaseClient[BaseTransport, Client]):
         opened once, by ``open()`` or by ``with``; after ``os.fork()`` the child
         builds its own pool on first use (``docs/sync.md``).
         """
-        self._check_can_enter()
-        if self._http_backend == "aiohttp":
-            raise ValidationError("http_backend", "'aiohttp' is asyncio only; DevSMS runs on httpx")
-        engine = self._open_engine()
-        self._engine = engine
-        self._fork_guard.renew()
-        self._backend_in_use = engine.backend.name
-        self._state = State.OPEN
+        self._open()
         return self
 
     def _open_engine(self) -> SyncEngine:
+        if self._http_backend == "aiohttp":
+            raise ValidationError("http_backend", "'aiohttp' is asyncio only; DevSMS runs on httpx")
         headers = self._headers()
         if self._user_client is not None:
             backend = HttpxSyncBackend(self._user_client, headers, owned=False, name="custom")
@@ -130,27 +119,9 @@ class DevSMS(BaseClient[BaseTransport, Client]):
         In a forked child the parent's pool is left alone (closing it there could
         disturb the parent's connections): only this process's own pool is closed.
         """
-        if self._state is State.CLOSED:
-            return
-        engine, self._engine = self._engine, None
-        self._state = State.CLOSED
+        engine = self._release()
         if engine is not None:
-            if self._fork_guard.forked():
-                abandon(engine)
-            else:
-                engine.backend.close()
-
-    def _engine_after_fork(self) -> SyncEngine:
-        """The engine to use in this process: a fresh one in a forked child."""
-        self._check_open()
-        with self._fork_lock:  # threads of the child racing to its first request
-            if self._engine is not None and not self._fork_guard.forked():
-                return self._engine
-            self._check_can_rebuild()
-            abandon(self._engine)
-            engine = self._engine = self._open_engine()
-            self._fork_guard.renew()
-            return engine
+            engine.backend.close()
 
     def _client(self) -> Client:
         """The open engine's ``httpx.Client``; ``UsageError`` outside the ``with``."""
@@ -162,9 +133,7 @@ class DevSMS(BaseClient[BaseTransport, Client]):
     def _call(
         self, endpoint: Endpoint[T], params: Params, call: Call, timeout: TimeoutTypes | None
     ) -> T:
-        engine = self._engine
-        if engine is None or self._fork_guard.forked():
-            engine = self._engine_after_fork()
+        engine = self._live_engine()
         return engine.call(endpoint, params, call, self._request_timeout(timeout))
 
     # -- endpoints -------------------------------------------------------------------
@@ -324,14 +293,9 @@ class DevSMS(BaseClient[BaseTransport, Client]):
     ) -> AnyReconcileResult:
         """Look a send whose outcome is unknown up in the history; see
         ``AsyncDevSMS.reconcile``."""
-        if not isinstance(error, SendOutcomeUnknownError | SendQuery):
-            raise ValidationError(
-                "error", f"must be a SendOutcomeUnknownError, not {type(error).__name__}"
-            )
-        query = query_of(error) if isinstance(error, SendOutcomeUnknownError) else error
         return _reconcile(
             self._fetch_page(timeout),
-            query,
+            self._send_query(error),
             self._fingerprint,
             window=window,
             skew=skew,

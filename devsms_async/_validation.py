@@ -280,6 +280,17 @@ class NoMoreOptions(TypedDict):
     raise a ``ValidationError`` naming its class (``reject_unknown_options``)."""
 
 
+def named_options(function: Callable[..., object]) -> dict[str, Any]:
+    """The named keyword parameters of ``function`` (not ``self``) and their defaults."""
+    import inspect
+
+    return {
+        p.name: p.default
+        for p in inspect.signature(function).parameters.values()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"
+    }
+
+
 def reject_unknown_options(
     owner: str, unknown: Mapping[str, object], signature_of: Callable[..., object]
 ) -> None:
@@ -288,13 +299,8 @@ def reject_unknown_options(
     if not unknown:
         return
     import difflib
-    import inspect
 
-    known = [
-        p.name
-        for p in inspect.signature(signature_of).parameters.values()
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"
-    ]
+    known = list(named_options(signature_of))
     name = sorted(unknown)[0]
     close = difflib.get_close_matches(name, known, n=1)
     suggestion = f"; did you mean {close[0]!r}?" if close else f"; options: {', '.join(known)}"
@@ -462,3 +468,17 @@ def check_status_query(sms_id: object, request_id: object) -> dict[str, Any]:
     if not isinstance(request_id, str) or not request_id.strip():
         raise ValidationError("request_id", "must be a non-empty string")
     return {"request_id": check_utf8("request_id", request_id)}
+
+
+def check_int(field: str, value: object, low: int, high: int | None = None) -> int:
+    """``value`` when it is an ``int`` (not a ``bool``) from ``low`` to ``high`` (no upper
+    bound: ``None``), else a ``ValidationError`` for ``field`` that says so."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        bounds = f">= {low}" if high is None else f"from {low} to {high}"
+        raise ValidationError(field, f"must be an int {bounds}, got {value!r}")
+    return value

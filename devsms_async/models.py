@@ -1,6 +1,8 @@
 """Typed results of the DevSMS API: frozen, slotted attrs classes.
 
-Field names follow the API in snake_case. Money is ``decimal.Decimal`` so'm, read
+Field names follow the API in snake_case; a field read from another key of the JSON
+object names that key in its metadata (``attrs.field(metadata={"wire": "history"})``).
+Money is ``decimal.Decimal`` so'm, read
 exactly from whatever the server sends (the documentation shows ``50``, the live service
 answers ``"50.00"``): compare it with ints freely (``Decimal("50.00") == 50``), never turn
 it into a ``float``. Counts and ids are ``int``. Timestamps are ``datetime`` (aware,
@@ -109,7 +111,7 @@ class SendResult:
     sms_id: int | None
     request_id: str | None
     status: SmsStatus
-    status_raw: str | None
+    status_raw: str | None = attrs.field(metadata={"wire": "status"})
     parts_count: int | None
     total_cost: Decimal | None
     """So'm charged for this message (all parts)."""
@@ -146,7 +148,7 @@ class SmsRecord:
     phone_number: str = attrs.field(repr=phone_repr)
     message: str = attrs.field(repr=text_repr)
     status: SmsStatus
-    status_raw: str
+    status_raw: str = attrs.field(metadata={"wire": "status"})
     parts_count: int
     total_cost: Decimal
     """So'm charged (all parts)."""
@@ -169,7 +171,7 @@ class HistoryPage:
     page size or the total, so do not rely on it for paging: use ``iter_history``.
     """
 
-    items: list[SmsRecord]
+    items: list[SmsRecord] = attrs.field(metadata={"wire": "history"})
     count: int
     limit: int
     offset: int
@@ -206,7 +208,7 @@ class DeliveryReport:
     request_id: str
     phone: str = attrs.field(repr=phone_repr)
     status: SmsStatus
-    status_raw: str
+    status_raw: str = attrs.field(metadata={"wire": "status"})
     sent_at: _dt.datetime | None = None
     delivered_at: _dt.datetime | None = None
     failed_at: _dt.datetime | None = None

@@ -12,6 +12,7 @@ import pytest
 import respx
 import stamina
 
+from support.faultserver import FaultServer
 from support.redis_server import RedisServer, running_redis
 from support.served import ServedProcess, served_sandbox
 
@@ -51,6 +52,16 @@ def run(backend: str) -> Callable[..., Any]:
         return anyio.run(fn, *args, backend=backend, backend_options=backend_options or None)
 
     return runner
+
+
+@pytest.fixture
+def fault_server() -> Iterator[FaultServer]:
+    """A fresh fault server on 127.0.0.1 (support/faultserver.py); the test fails if a
+    connection outlives it or a handler raised."""
+    with FaultServer() as server:
+        yield server
+        server.wait_idle()
+        assert not server.errors, server.errors
 
 
 # A real PostgreSQL, started once per session when a test asks for it (support/postgres_server.py).

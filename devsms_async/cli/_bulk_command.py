@@ -291,11 +291,11 @@ def _shared(
 
 def journal_init(opts: Globals, url: str) -> int:
     """``devsms journal init URL``: create the tables of the shared journal."""
-    from .._pgjournal import SCHEMA_VERSION, _import, init_schema
+    from .._pgjournal import SCHEMA_VERSION, import_psycopg, init_schema
 
     if not url.startswith(SHARED_SCHEMES):
         raise CLIError("expected a postgresql:// URL", EXIT_USAGE)
-    psycopg, _ = _import()
+    psycopg, _ = import_psycopg()
     try:
         with psycopg.connect(url, autocommit=True, connect_timeout=10) as connection:
             created = init_schema(connection)

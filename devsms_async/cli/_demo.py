@@ -87,7 +87,7 @@ async def tour(sandbox: Sandbox) -> None:
         _say(
             out,
             f"sms_id {otp.sms_id}, {_render.money(otp.total_cost)}. The text comes from an "
-            f"Eskiz-approved template: [italic]{_render._escape(otp_record.message)}[/]",
+            f"Eskiz-approved template: [italic]{_render.markup_escape(otp_record.message)}[/]",
         )
 
         _step(out, 5, "A page of history", "page = await sms.get_history(limit=5)")
@@ -101,7 +101,7 @@ async def tour(sandbox: Sandbox) -> None:
         "A cost estimate, and the Uzbek apostrophe trap",
         "count_parts(text), estimate_cost(phone, text)",
     )
-    out.print(f"  text: [italic]{_render._escape(TRAP_TEXT)}[/]", soft_wrap=True)
+    out.print(f"  text: [italic]{_render.markup_escape(TRAP_TEXT)}[/]", soft_wrap=True)
     trap = count_parts(TRAP_TEXT)
     culprits = ", ".join(_render.describe_char(ch) for ch in trap.ucs2_characters)
     cost = estimate_cost(PHONE, TRAP_TEXT, uz_price=bal.sms_price)
@@ -125,7 +125,7 @@ async def tour(sandbox: Sandbox) -> None:
     out.print(
         'Next: [bold]devsms estimate "Oʻzbekiston"[/], [bold]devsms --sandbox send '
         f"{PHONE} Salom --wait[/], or serve the sandbox for your own code with "
-        f"[bold]devsms sandbox serve[/]. Docs: {_render._escape(docs_url())}",
+        f"[bold]devsms sandbox serve[/]. Docs: {_render.markup_escape(docs_url())}",
         soft_wrap=True,
     )
 
@@ -152,7 +152,7 @@ def docs_url() -> str:
 def _step(out: Console, number: int, title: str, code: str) -> None:
     out.print()
     out.rule(f"[bold]{number}. {title}[/]", align="left")
-    out.print(f"  [dim]{_render._escape(code)}[/]", soft_wrap=True)
+    out.print(f"  [dim]{_render.markup_escape(code)}[/]", soft_wrap=True)
 
 
 def _say(out: Console, text: Any) -> None:

@@ -321,14 +321,15 @@ def estimate_rows(est: CostEstimate, *, country: str | None = None) -> list[tupl
         more = len(parts.ucs2_characters) - 8
         if more > 0:
             culprits += f" and {more} more"
-        rows.append(("UCS-2 because of", _escape(culprits)))
+        rows.append(("UCS-2 because of", markup_escape(culprits)))
     rows.append(("country", country or f"{est.country.name} (+{est.country.prefix})"))
     rows.append(("price", f"{money(est.price_per_part)}/part ({est.account} account)"))
     rows.append(("total", money(est.total)))
     return rows
 
 
-def _escape(text: str) -> str:
+def markup_escape(text: str) -> str:
+    """Text the CLI wrote itself, for a rich markup string (``safe`` is for any other)."""
     from rich.markup import escape
 
     return escape(text)

@@ -49,7 +49,7 @@ from .._base import BaseClient
 from .._client import AsyncDevSMS
 from .._converter import TASHKENT
 from .._transport import DEFAULT_LIMITS, DEFAULT_TIMEOUT
-from .._validation import reject_unknown_options
+from .._validation import named_options, reject_unknown_options
 from ..callbacks import MAX_CALLBACK_BYTES, parse_callback
 from ..errors import UsageError, ValidationError
 from ..models import DeliveryReport
@@ -89,15 +89,6 @@ Lifespan = Callable[[Any], contextlib.AbstractAsyncContextManager[Any]]
 logger = logging.getLogger("devsms_async.contrib.fastapi")
 
 
-def _options(function: Callable[..., object]) -> dict[str, Any]:
-    """The named keyword parameters of ``function`` and their defaults."""
-    return {
-        p.name: p.default
-        for p in inspect.signature(function).parameters.values()
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"
-    }
-
-
 class DevSMSLifespan:
     """A FastAPI/Starlette ``lifespan`` that owns one ``AsyncDevSMS`` for the app.
 
@@ -124,9 +115,10 @@ class DevSMSLifespan:
         client: Callable[[], AsyncDevSMS] | None = None,
         *,
         lifespan: Lifespan | None = None,
-        # AsyncDevSMS's options, spelled out so that type checkers see them (a
-        # TypedDict for **kwargs would hide the defaults); a test checks that they
-        # agree with BaseClient.__init__, where they are declared.
+        # AsyncDevSMS's options, spelled out so that type checkers see them: a TypedDict
+        # for **kwargs would hide the defaults, and a ParamSpec cannot add the
+        # keyword-only lifespan=. tests/client/test_lifespan_options.py checks that they
+        # agree with BaseClient.__init__, where they are declared and checked.
         token: str | None = None,
         base_url: str | None = None,
         timeout: TimeoutTypes = DEFAULT_TIMEOUT,
@@ -150,10 +142,10 @@ class DevSMSLifespan:
         values = locals()
         # Only the options given: AsyncDevSMS applies its own defaults (and reads
         # DEVSMS_TOKEN / DEVSMS_BASE_URL) when the app starts.
-        own_defaults = _options(DevSMSLifespan.__init__)
+        own_defaults = named_options(DevSMSLifespan.__init__)
         options = {
             name: values[name]
-            for name in _options(BaseClient.__init__)
+            for name in named_options(BaseClient.__init__)
             if values[name] is not own_defaults[name]
         }
         if client is not None and options:

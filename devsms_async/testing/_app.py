@@ -1,8 +1,9 @@
 """The DevSMS API over the sandbox state: one implementation for both modes.
 
 ``handle()`` takes a parsed HTTP request and returns a ``Reply``; it never does I/O.
-``SandboxTransport`` (in-process) and the HTTP server (``_server``) are thin adapters
-around it, so both modes answer byte for byte alike.
+The sandbox wraps it in its ``Handler`` (an ``HttpRequest`` in, a ``Reply`` out: see
+``_sandbox.handler``), and ``SandboxTransport`` (in-process) and the HTTP server
+(``_server``) are thin adapters around that, so both modes answer byte for byte alike.
 
 Like the PHP service, scalar fields are forgiving: a JSON number is accepted where a
 string is expected and a numeric string where an integer is. Anything else that the
@@ -24,7 +25,7 @@ import attrs
 from ..models import SmsStatus, SmsType
 from ._state import ServiceState
 
-__all__ = ["ROUTES", "Reply", "error_reply", "handle", "json_reply"]
+__all__ = ["ROUTES", "Handler", "HttpRequest", "Reply", "error_reply", "handle", "json_reply"]
 
 MSG_SENT = "SMS muvaffaqiyatli yuborildi"
 
@@ -92,6 +93,22 @@ class Reply:
     processed: bool = True
 
 
+@attrs.frozen
+class HttpRequest:
+    """One HTTP request as a ``Handler`` takes it: ``target`` is the path with its query
+    string (percent-encoded, as on the wire); header names in any case."""
+
+    method: str
+    target: str
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+
+
+Handler = Callable[[HttpRequest], Reply]
+"""The sandbox as a function, as httpx's ``MockTransport`` takes one: a request in, an
+answer out, no I/O."""
+
+
 def json_reply(status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
     # PHP's json_encode escapes non-ASCII by default; the SDK reads either form.
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
@@ -112,7 +129,7 @@ class RefusedError(Exception):
         self.headers = headers
 
 
-Handler = Callable[[ServiceState, Mapping[str, str], bytes], Reply]
+Endpoint = Callable[[ServiceState, Mapping[str, str], bytes], Reply]
 
 
 def handle(
@@ -364,7 +381,7 @@ def _get_status(state: ServiceState, query: Mapping[str, str], body: bytes) -> R
     return json_reply(200, {"success": True, "data": record})
 
 
-ROUTES: dict[str, tuple[str, Handler]] = {
+ROUTES: dict[str, tuple[str, Endpoint]] = {
     "/api/send_sms.php": ("POST", _send_sms),
     "/api/get_history.php": ("GET", _get_history),
     "/api/get_balance.php": ("GET", _get_balance),

@@ -10,7 +10,8 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from .._transport import is_loopback
 from ._sandbox import DEFAULT_BALANCE, DEFAULT_SMS_PRICE, DEFAULT_TOKEN, Sandbox
@@ -152,44 +153,30 @@ def _allowed_host(text: str) -> str:
     return text
 
 
-def _money(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number of so'm >= 0, got {text!r}")
-    return value
+def _at_least(parse: Callable[[str], float], low: float, what: str) -> Callable[[str], Any]:
+    """An argparse ``type``: ``parse(text)``, finite and at least ``low``, or an error
+    that says ``must be {what} >= {low}``."""
+
+    def check(text: str) -> Any:
+        try:
+            value = parse(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value < float("inf"):
+            raise argparse.ArgumentTypeError(f"must be {what} >= {low}, got {text!r}")
+        return value
+
+    return check
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}")
-    return value
+_money = _at_least(int, 0, "a whole number of so'm")
+_seconds = _at_least(float, 0, "a number of seconds")
+_per_second = _at_least(int, 1, "a whole number of requests")
+_number_of_ms = _at_least(float, 0, "a number of milliseconds")
 
 
 def _milliseconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number of milliseconds >= 0, got {text!r}")
-    return value / 1000
-
-
-def _per_second(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of requests >= 1, got {text!r}")
-    return value
+    return float(_number_of_ms(text)) / 1000
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str = "python -m devsms_async.testing") -> int:

@@ -47,7 +47,7 @@ import re
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 
@@ -59,7 +59,7 @@ from ..models import SmsStatus, SmsType
 from . import _app
 from ._callbacks import CallbackAttempt
 from ._hosts import AllowedHosts
-from ._sandbox import Sandbox
+from ._sandbox import Sandbox, armed_faults, disarm, forget_messages, move, step
 from ._state import SandboxMessage, format_time
 
 __all__ = ["API_PREFIX", "INBOX_HEADER", "Inbox"]
@@ -111,6 +111,7 @@ UCS2_RULE = (
 NBSP = "\u00a0"
 _UZBEK_APOSTROPHES = frozenset("\u02bb\u2018\u2019\u02bc`")
 _FAULT_PATHS = frozenset(path.rsplit("/", 1)[-1] for path in _app.ROUTES)
+_N = TypeVar("_N", int, float)
 _MESSAGE_ACTION = re.compile(r"messages/([0-9]{1,18})/(deliver|fail)")
 
 
@@ -219,7 +220,7 @@ class Inbox:
             _check_same_origin(headers)
         if route == "advance":
             _allow(method, "POST")
-            moved = self.sandbox._state.step()
+            moved = step(self.sandbox)
             await self._after_action()
             return _json(200, {"moved": [m.sms_id for m in moved]})
         if route == "balance":
@@ -239,7 +240,7 @@ class Inbox:
         if route == "faults":
             _allow(method, "POST", "DELETE")
             if method == "DELETE":
-                self.sandbox._faults.clear()
+                disarm(self.sandbox)
             else:
                 self._arm(_body(body))
             await self._after_action()
@@ -256,9 +257,9 @@ class Inbox:
     # -- reading -----------------------------------------------------------------------
 
     async def _state(self, query: Mapping[str, str]) -> _app.Reply:
-        limit = _int_param(query, "limit", DEFAULT_LIMIT, low=1)
-        after = _int_param(query, "after", -1, low=-1)
-        wait = _float_param(query, "wait", 0.0)
+        limit = _number_param(query, "limit", DEFAULT_LIMIT, int, "a whole number", 1)
+        after = _number_param(query, "after", -1, int, "a whole number", -1)
+        wait = _number_param(query, "wait", 0.0, float, "a number of seconds", 0)
         statuses = _choices(query, "status", _STATUSES)
         types = _choices(query, "type", _TYPES)
         number = query.get("number") or query.get("q", "")
@@ -295,8 +296,8 @@ class Inbox:
             len(box.requests),
             len(box.callbacks),
             box.pending_callbacks,
-            len(box._faults),
-            tuple((m.sms_id, m.status) for m in box._state.messages.values()),
+            len(armed_faults(box)),
+            tuple((m.sms_id, m.status) for m in box.messages),
         )
         if fingerprint != self._fingerprint:
             self._fingerprint = fingerprint
@@ -316,7 +317,7 @@ class Inbox:
         ``statuses`` and one of ``types`` (empty: any)."""
         box = self.sandbox
         statuses, types = frozenset(statuses), frozenset(types)
-        newest_first = sorted(box._state.messages.values(), key=lambda m: -m.sms_id)
+        newest_first = sorted(box.messages, key=lambda m: -m.sms_id)
         number = self._number_matcher(q)
         matching = [
             m
@@ -444,7 +445,7 @@ class Inbox:
                 "status": None if fault.reply.disconnect else fault.reply.status,
                 "after_processing": fault.after_processing,
             }
-            for fault in self.sandbox._faults
+            for fault in armed_faults(self.sandbox)
         ]
 
     # -- actions -----------------------------------------------------------------------
@@ -453,10 +454,7 @@ class Inbox:
         """Forget every message, recorded request and callback (the balance, the faults
         and the next ``sms_id`` stay); returns how many messages went."""
         box = self.sandbox
-        count = len(box._state.messages)
-        box._state.messages.clear()
-        box._state.by_request_id.clear()
-        box._state.outbox.clear()
+        count = forget_messages(box)
         box.requests.clear()
         box.callbacks.clear()
         self._parts_cache.clear()
@@ -465,12 +463,12 @@ class Inbox:
 
     def _finish(self, sms_id: int, status: SmsStatus) -> SandboxMessage:
         try:
-            message = self.sandbox._state.find(sms_id=sms_id)
-        except KeyError:
+            message = self.sandbox.get_message(sms_id)
+        except ValidationError:
             raise _RefusedError(404, f"the sandbox has no SMS with sms_id={sms_id}") from None
         if message.status.is_final:
             raise _RefusedError(409, f"SMS {sms_id} is already {message.status.value}")
-        return self.sandbox._state.transition(sms_id, status)
+        return move(self.sandbox, sms_id, status)
 
     def _arm(self, data: Mapping[str, Any]) -> None:
         kind = data.get("kind", "http")
@@ -710,27 +708,18 @@ def _choices(query: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> l
     return values
 
 
-def _int_param(query: Mapping[str, str], name: str, default: int, *, low: int) -> int:
+def _number_param(
+    query: Mapping[str, str], name: str, default: _N, parse: Callable[[str], _N], what: str, low: _N
+) -> _N:
+    """A number in the query, ``default`` when absent: ``parse`` it, finite and at least
+    ``low``; a refusal says ``{name} must be {what} >= {low}``."""
     raw = query.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
+        value = parse(raw)
     except ValueError:
-        raise _RefusedError(400, f"{name} must be a whole number") from None
-    if value < low:
-        raise _RefusedError(400, f"{name} must be >= {low}")
-    return value
-
-
-def _float_param(query: Mapping[str, str], name: str, default: float) -> float:
-    raw = query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise _RefusedError(400, f"{name} must be a number of seconds") from None
-    if not 0 <= value < float("inf"):
-        raise _RefusedError(400, f"{name} must be a number of seconds >= 0")
+        raise _RefusedError(400, f"{name} must be {what}") from None
+    if not low <= value < float("inf"):
+        raise _RefusedError(400, f"{name} must be {what} >= {low}")
     return value

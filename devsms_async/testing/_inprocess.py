@@ -16,6 +16,8 @@ from .._transport import (
     Request,
     Response,
 )
+from ._app import HttpRequest
+from ._sandbox import handler
 
 if TYPE_CHECKING:
     from . import _app
@@ -63,11 +65,13 @@ class SandboxTransport(AsyncBaseTransport, BaseTransport):
         return self._answer(request, reply)
 
     def _reply(self, request: Request, body: bytes) -> _app.Reply:
-        return self.sandbox._handle(
-            request.method,
-            request.url.raw_path.decode("ascii"),
-            request.headers.multi_items(),
-            body,
+        return handler(self.sandbox)(
+            HttpRequest(
+                request.method,
+                request.url.raw_path.decode("ascii"),
+                tuple(request.headers.multi_items()),
+                body,
+            )
         )
 
     def _answer(self, request: Request, reply: _app.Reply) -> Response:

@@ -1,4 +1,21 @@
-"""``Sandbox``: the fake DevSMS service, its knobs and what it recorded."""
+"""``Sandbox``: the fake DevSMS service, its knobs and what it recorded.
+
+The rest of ``devsms_async.testing`` (the in-process transport, the HTTP server, the web
+inbox) and the tests' fault server drive a sandbox through these functions, never through
+its private attributes:
+
+- ``handler(sandbox)``: the sandbox as a ``Handler``, an ``HttpRequest`` in and a
+  ``Reply`` out, as httpx's ``MockTransport`` takes one. It is the one entry point of
+  both modes: it records the request, applies an armed fault or the rate limit, and runs
+  the API.
+- ``step(sandbox)``: every unfinished message one status step; callbacks are queued,
+  not POSTed (``Sandbox.deliver_callbacks`` does that).
+- ``move(sandbox, sms_id, status)``: one message forward to ``status``, callbacks queued.
+- ``armed_faults(sandbox)``: the faults not used yet, oldest first (read-only);
+  ``disarm(sandbox)`` drops them all.
+- ``forget_messages(sandbox)``: drop every message and its queued callbacks (the
+  balance and the next ``sms_id`` stay).
+"""
 
 from __future__ import annotations
 
@@ -15,10 +32,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 
 from .._redact import mask_phone
-from .._validation import check_token
+from .._validation import check_int, check_token
 from ..errors import ValidationError
 from ..models import SmsStatus, SmsType
 from . import _app
+from ._app import Handler, HttpRequest
 from ._callbacks import CALLBACK_TIMEOUT, CallbackAttempt, deliver
 from ._state import (
     MONEY_SHAPES,
@@ -84,7 +102,9 @@ class RecordedRequest:
 
 
 @attrs.frozen
-class _Fault:
+class ArmedFault:
+    """A fault armed by ``fail_next`` or ``disconnect_next``, waiting for a request."""
+
     reply: _app.Reply
     path: str | None
     after_processing: bool
@@ -178,7 +198,7 @@ class Sandbox:
             or not given_timeout > 0
         ):
             raise ValidationError("callback_timeout", "must be a positive number of seconds")
-        _check_int("first_sms_id", first_sms_id, 1)
+        check_int("first_sms_id", first_sms_id, 1)
         if not _one_of(history_order, ("newest_first", "oldest_first")):
             raise ValidationError(
                 "history_order", f"must be 'newest_first' or 'oldest_first', got {history_order!r}"
@@ -211,7 +231,7 @@ class Sandbox:
         """Every request received, oldest first (clear it when you like)."""
         self.callbacks: list[CallbackAttempt] = []
         """Every callback POST attempted, in the order of the status changes."""
-        self._faults: list[_Fault] = []
+        self._faults: list[ArmedFault] = []
 
     def __repr__(self) -> str:
         return (
@@ -246,7 +266,7 @@ class Sandbox:
     @rate_limit.setter
     def rate_limit(self, value: int | None) -> None:
         if value is not None:
-            _check_int("rate_limit", value, 1)
+            check_int("rate_limit", value, 1)
         self._rate_limit = value
 
     def _over_the_limit(self, now: _dt.datetime) -> _app.Reply | None:
@@ -368,7 +388,7 @@ class Sandbox:
         Numbers ending in ``0000`` end ``failed`` instead of ``delivered``. Returns the
         messages that changed, as they are now.
         """
-        _check_int("steps", steps, 1)
+        check_int("steps", steps, 1)
         if sms_id is not None:
             self.get_message(sms_id)
         changed: dict[int, SandboxMessage] = {}
@@ -424,7 +444,7 @@ class Sandbox:
         ``after_processing=True`` handles the request first (a send is stored and
         charged) and then replaces the answer: the "did it go out?" case.
         """
-        _check_int("status", status, 100, 599)
+        check_int("status", status, 100, 599)
         extra = tuple((k.lower(), v) for k, v in (headers or {}).items())
         if body is None:
             reply = _app.error_reply(status, error, extra)
@@ -448,10 +468,10 @@ class Sandbox:
     def _add_fault(
         self, reply: _app.Reply, path: str | None, times: int, after_processing: bool
     ) -> None:
-        _check_int("times", times, 1)
-        self._faults.extend([_Fault(reply, path, after_processing)] * times)
+        check_int("times", times, 1)
+        self._faults.extend([ArmedFault(reply, path, after_processing)] * times)
 
-    def _take_fault(self, path: str) -> _Fault | None:
+    def _take_fault(self, path: str) -> ArmedFault | None:
         for index, fault in enumerate(self._faults):
             if fault.matches(path):
                 return self._faults.pop(index)
@@ -480,18 +500,13 @@ class Sandbox:
 
         return DevSMS(self.token, transport=self.transport(), **options)
 
-    def _handle(
-        self, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes
-    ) -> _app.Reply:
-        """Answer one HTTP request (``target`` is the path with its query string).
-
-        The one entry point of both modes (``SandboxTransport`` and the HTTP server):
-        records the request, applies a pending fault, and runs the API.
-        """
-        path, _, raw_query = target.partition("?")
+    def _handle(self, request: HttpRequest) -> _app.Reply:
+        """Answer one HTTP request: ``handler(sandbox)`` (see the module's docstring)."""
+        method, body = request.method, request.body
+        path, _, raw_query = request.target.partition("?")
         path = urllib.parse.unquote(path)
         query = dict(urllib.parse.parse_qsl(raw_query, keep_blank_values=True))
-        lower = {name.lower(): value for name, value in headers}
+        lower = {name.lower(): value for name, value in request.headers}
         received_at = self._state.clock()  # not now(): that drops the microseconds
         fault = self._take_fault(path)
         limited = None
@@ -518,9 +533,44 @@ class Sandbox:
         )
         return reply
 
-    def _step(self) -> None:
-        """One status step without delivering callbacks (the server's ticker)."""
-        self._state.step()
+
+# -- the package-internal API (see the module's docstring) -------------------------------
+
+
+def handler(sandbox: Sandbox) -> Handler:
+    """The sandbox as a function: an ``HttpRequest`` in, a ``Reply`` out."""
+    return sandbox._handle
+
+
+def step(sandbox: Sandbox) -> list[SandboxMessage]:
+    """Every unfinished message one step; returns those that moved, callbacks queued."""
+    return sandbox._state.step()
+
+
+def move(sandbox: Sandbox, sms_id: int, status: SmsStatus) -> SandboxMessage:
+    """One message forward to ``status`` (``KeyError``: no such message; ``ValueError``:
+    not forward), callbacks queued."""
+    return sandbox._state.transition(sms_id, status)
+
+
+def armed_faults(sandbox: Sandbox) -> tuple[ArmedFault, ...]:
+    """The faults not used yet, in the order they strike."""
+    return tuple(sandbox._faults)
+
+
+def disarm(sandbox: Sandbox) -> None:
+    """Drop every armed fault."""
+    sandbox._faults.clear()
+
+
+def forget_messages(sandbox: Sandbox) -> int:
+    """Drop every message and its queued callbacks; returns how many messages went."""
+    state = sandbox._state
+    count = len(state.messages)
+    state.messages.clear()
+    state.by_request_id.clear()
+    state.outbox.clear()
+    return count
 
 
 def _one_of(value: object, choices: Iterable[str]) -> bool:
@@ -546,14 +596,3 @@ def _check_money(field: str, value: object) -> Decimal:
     if isinstance(value, Decimal) and value.is_finite() and value >= 0:
         return value
     raise ValidationError(field, f"must be a Decimal or an int >= 0 (so'm), got {value!r}")
-
-
-def _check_int(field: str, value: object, low: int, high: int | None = None) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or value < low
-        or (high is not None and value > high)
-    ):
-        bounds = f">= {low}" if high is None else f"from {low} to {high}"
-        raise ValidationError(field, f"must be an int {bounds}, got {value!r}")

@@ -32,7 +32,7 @@ import h11
 
 from . import _app
 from ._hosts import AllowedHosts, parse_allowed_host
-from ._sandbox import Sandbox
+from ._sandbox import Sandbox, handler, step
 
 if TYPE_CHECKING:
     from .._client import AsyncDevSMS
@@ -118,7 +118,7 @@ class SandboxServer:
     async def _tick(self, interval: float) -> None:
         while True:
             await anyio.sleep(interval)
-            self.sandbox._step()
+            step(self.sandbox)
             self._wake()
 
     # -- one connection --------------------------------------------------------------
@@ -158,9 +158,9 @@ class SandboxServer:
             if len(body) > MAX_BODY_BYTES:
                 await _send(conn, stream, _app.error_reply(413, _app.ERR_TOO_LARGE), method)
                 return False
-        headers = [
+        headers = tuple(
             (name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers
-        ]
+        )
         target = request.target.decode("latin-1")
         logged = target
         started = time.perf_counter()
@@ -176,7 +176,7 @@ class SandboxServer:
             reply = _app.error_reply(403, self.hosts.refusal(host))
             level = logging.WARNING
         else:
-            reply = self.sandbox._handle(method, target, headers, bytes(body))
+            reply = handler(self.sandbox)(_app.HttpRequest(method, target, headers, bytes(body)))
             level = logging.INFO
             if self.sandbox.latency:
                 # Handled on arrival, answered later: only this connection waits.
@@ -241,7 +241,7 @@ async def _send(
     await stream.send(data)
 
 
-def _single_host(headers: list[tuple[str, str]]) -> str | None:
+def _single_host(headers: Iterable[tuple[str, str]]) -> str | None:
     """The one ``Host`` header's value; ``None`` without one or with several."""
     values = [value for name, value in headers if name.lower() == "host"]
     return values[0] if len(values) == 1 else None

@@ -28,6 +28,7 @@ import attrs
 
 from .._fork import ForkGuard
 from .._redact import mask_phone
+from .._validation import check_int as positive_int
 from .._validation import check_service_name, check_template, normalize_phone
 from ..errors import (
     APIConnectionError,
@@ -109,18 +110,6 @@ class Rate:
 
 def _utc_now() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc)
-
-
-def positive_int(field: str, value: object, low: int, high: int | None = None) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or value < low
-        or (high is not None and value > high)
-    ):
-        bounds = f">= {low}" if high is None else f"from {low} to {high}"
-        raise ValidationError(field, f"must be an int {bounds}, got {value!r}")
-    return value
 
 
 def _rate(field: str, value: object) -> Rate | None:

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from devsms_async import FileJournal, JournalEntry, SendOutcomeUnknownError
+from devsms_async._classify import fingerprint
 from devsms_async._journal import content_hash
-from devsms_async._retry import fingerprint
 from devsms_async.testing import ManualClock, Sandbox, serve_sandbox
 from support.cli import Served, devsms, env, journal_lines, write_csv
 

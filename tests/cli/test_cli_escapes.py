@@ -27,7 +27,7 @@ def _shows_evil(text: str) -> None:
 
 
 def test_a_server_error_text_is_printed_with_visible_escapes() -> None:
-    with FaultServer() as server:
+    with FaultServer(token=TOKEN) as server:
         server.script(Reply.json(400, {"success": False, "error": EVIL}))
         result = devsms("--base-url", server.base_url, "--token", TOKEN, "send", PHONE, "Salom")
     assert result.returncode == 1
@@ -36,7 +36,7 @@ def test_a_server_error_text_is_printed_with_visible_escapes() -> None:
 
 
 def test_message_texts_in_status_and_history_are_printed_with_visible_escapes() -> None:
-    with FaultServer() as server:
+    with FaultServer(token=TOKEN) as server:
         server.api.add_record(PHONE, EVIL)
         base = ("--base-url", server.base_url, "--token", TOKEN)
         status = devsms(*base, "status", "1")
@@ -58,7 +58,7 @@ def test_message_texts_in_status_and_history_are_printed_with_visible_escapes() 
 
 def test_bulk_summary_shows_server_errors_with_visible_escapes(tmp_path: Path) -> None:
     data = write_csv(tmp_path / "job.csv", [(PHONE, "Salom")])
-    with FaultServer() as server:
+    with FaultServer(token=TOKEN) as server:
         server.fault_for = lambda request: (
             Reply.json(400, {"success": False, "error": EVIL})
             if request.endpoint == "send_sms.php"

@@ -28,7 +28,7 @@ TEXTS = [
 
 
 def _history_csv(*more: str) -> tuple[subprocess.CompletedProcess[bytes], list[dict[str, str]]]:
-    with FaultServer() as server:
+    with FaultServer(token=TOKEN) as server:
         for i, text in enumerate(TEXTS):
             server.api.add_record(f"99890{1000000 + i}", text)
         result = subprocess.run(
@@ -74,7 +74,7 @@ def test_raw_cells_needs_the_csv_format() -> None:
 
 @pytest.mark.parametrize("text", ["\x1b]0;PWNED\x07 title", "bidi \u202e reversed"])
 def test_history_csv_shows_control_characters_as_escapes(text: str) -> None:
-    with FaultServer() as server:
+    with FaultServer(token=TOKEN) as server:
         server.api.add_record("998901234567", text)
         result = subprocess.run(
             [*CLI, "--base-url", server.base_url, "--token", TOKEN, "history", "-f", "csv"],

@@ -20,7 +20,7 @@ TOKEN = "interrupt-test-token"
 
 
 def _interrupt_in_flight(*command: str) -> tuple[int, str, str]:
-    with FaultServer() as server:
+    with FaultServer(token=TOKEN) as server:
         server.script(Stall(seconds=30, processed=True))
         proc = subprocess.Popen(
             [*CLI, "--base-url", server.base_url, "--token", TOKEN, *command],

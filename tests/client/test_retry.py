@@ -32,8 +32,8 @@ from devsms_async import (
     ServerError,
     ValidationError,
 )
+from devsms_async._classify import RetryPolicy, fingerprint
 from devsms_async._response import RETRY_AFTER_CAP, parse_retry_after
-from devsms_async._retry import RetryPolicy, fingerprint
 from devsms_async._transport import exception_never_sent, map_transport_error
 from support import TOKEN, spec_json_examples
 

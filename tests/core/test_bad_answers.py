@@ -20,9 +20,7 @@ from devsms_async import (
 )
 from devsms_async._redact import SNIPPET_CHARS
 from support import TOKEN, spec_json_examples
-from support.faultserver import FaultServer, Reply, fault_server
-
-__all__ = ["fault_server"]  # the fixture, imported for pytest
+from support.faultserver import FaultServer, Reply
 
 PHONE = "998901234567"
 SEND_DATA = next(e for e in spec_json_examples() if e.get("data", {}).get("sms_id") == 123)["data"]

@@ -123,8 +123,9 @@ def test_every_descriptor_is_consistent() -> None:
     for endpoint in ALL_ENDPOINTS:
         assert endpoint.kind in ("send", "read")
         assert endpoint.is_send == (endpoint.kind == "send")
-        assert endpoint.retry_safe == (not endpoint.is_send)  # the old spelling
         assert (endpoint.method == "POST") == (endpoint.params_in == "json")
+        # The parser's send rules (a proven send kept, no id refused) read SendResult.
+        assert (endpoint.model is SendResult) == endpoint.is_send
     assert [e.name for e in ALL_ENDPOINTS if e.is_send] == ["send_sms"]
 
 

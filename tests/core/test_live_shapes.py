@@ -30,9 +30,7 @@ from devsms_async._confirm import prove_send
 from devsms_async._validation import normalize_phone
 from devsms_async.testing import Sandbox, serve_sandbox
 from support import TOKEN, spec_json_examples
-from support.faultserver import FaultServer, Received, Reply, fault_server
-
-__all__ = ["fault_server"]  # the fixture, imported for pytest
+from support.faultserver import FaultServer, Received, Reply
 
 BASE = "https://devsms.uz/api"
 UZ = "998901234567"

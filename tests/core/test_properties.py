@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import typing
 from typing import Any
 
 import attrs
@@ -24,19 +25,12 @@ from devsms_async import (
     parse_callback,
 )
 from devsms_async import _validation as v
-from devsms_async._converter import TASHKENT
+from devsms_async._classify import fingerprint
+from devsms_async._converter import TASHKENT, wire_name
 from devsms_async._endpoints import ALL_ENDPOINTS, Endpoint
 from devsms_async._redact import SNIPPET_CHARS, body_snippet
 from devsms_async._response import RETRY_AFTER_CAP, parse_response, parse_retry_after
-from devsms_async._retry import fingerprint
-from devsms_async.models import (
-    Balance,
-    DeliveryReport,
-    HistoryPage,
-    SendResult,
-    SmsRecord,
-    Statistics,
-)
+from devsms_async.models import DeliveryReport, SmsRecord, Statistics
 from support import TOKEN
 
 SETTINGS = settings(
@@ -68,28 +62,71 @@ field_values = st.one_of(
     st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat()),
     st.sampled_from(["2026-02-30 10:00:00", "2026-03-09T10:30:00Z", "yesterday", "0"]),
 )
-# JSON keys of each model (status_raw is read from "status", HistoryPage.items from
-# "history"); nested models get their own shapes.
-KEYS = {
-    model: [
-        {"status_raw": "status", "items": "history"}.get(f.name, f.name)
-        for f in attrs.fields(model)
-    ]
-    for model in (SendResult, SmsRecord, HistoryPage, Balance, Statistics, DeliveryReport)
-}
+
+
+def nested_model(tp: Any) -> tuple[type | None, bool]:
+    """The attrs class inside a field's type (``X``, ``X | None``, ``list[X]``) and
+    whether it is a list of them; ``(None, False)`` for a plain value."""
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if typing.get_origin(tp) is list:
+        inner, _ = nested_model(args[0])
+        return inner, inner is not None
+    if len(args) == 1:
+        return nested_model(args[0])
+    return (tp, False) if attrs.has(tp) else (None, False)
+
+
+def answer_models() -> list[type]:
+    """Every model an answer is structured into: the endpoints' models, the models
+    nested in them, and the delivery report's; derived, so a new endpoint is covered."""
+    found: list[type] = []
+    todo: list[type] = [e.model for e in ALL_ENDPOINTS] + [DeliveryReport]
+    while todo:
+        model = todo.pop(0)
+        if model not in found:
+            found.append(model)
+            hints = typing.get_type_hints(model)
+            todo += [m for f in attrs.fields(model) if (m := nested_model(hints[f.name])[0])]
+    return found
 
 
 def model_data(model: type, depth: int = 0) -> st.SearchStrategy[dict[str, Any]]:
-    nested: dict[str, st.SearchStrategy[Any]] = {}
-    if depth < 1:
-        nested = {
-            "statistics": model_data(Statistics, depth + 1) | field_values,
-            "history": st.lists(model_data(SmsRecord, depth + 1) | field_values, max_size=3)
-            | field_values,
-        }
-    return st.fixed_dictionaries(
-        {}, optional={key: nested.get(key, field_values) for key in KEYS[model]}
-    )
+    """A ``data`` object for ``model``: each of its JSON keys (a field's wire name)
+    optional, with plausible and implausible values; nested models one level deep."""
+    hints = typing.get_type_hints(model)
+    optional: dict[str, st.SearchStrategy[Any]] = {}
+    for field in attrs.fields(model):
+        values = field_values
+        inner, many = nested_model(hints[field.name])
+        if inner is not None and depth < 1:
+            one = model_data(inner, depth + 1) | field_values
+            values = (st.lists(one, max_size=3) if many else one) | field_values
+        optional[wire_name(field)] = values
+    return st.fixed_dictionaries({}, optional=optional)
+
+
+@pytest.mark.parametrize("model", answer_models(), ids=lambda m: m.__name__)
+def test_generated_data_objects_use_the_wire_keys(model: type) -> None:
+    """The strategy's keys are the model's wire names (derived, never listed here)."""
+    keys = {wire_name(f) for f in attrs.fields(model)}
+    seen: set[str] = set()
+
+    @SETTINGS
+    @given(data=model_data(model))
+    def check(data: dict[str, Any]) -> None:
+        assert set(data) <= keys
+        seen.update(data)
+
+    check()
+    assert seen == keys
+    assert "items" not in keys  # HistoryPage.items is read from "history"
+    assert "status_raw" not in keys  # read from "status"
+
+
+def test_the_answer_models_reach_the_nested_ones() -> None:
+    models = answer_models()
+    assert {e.model for e in ALL_ENDPOINTS} <= set(models)
+    assert {Statistics, SmsRecord, DeliveryReport} <= set(models)  # nested, and callbacks
 
 
 def bodies(model: type) -> st.SearchStrategy[bytes]:

@@ -42,9 +42,7 @@ from devsms_async import (
 from devsms_async._redact import SNIPPET_CHARS, body_snippet, redact
 from devsms_async.testing import Sandbox
 from support import TOKEN
-from support.faultserver import FaultServer, Reply, Reset, Stall, fault_server, refused_url
-
-__all__ = ["fault_server"]  # the fixture, imported for pytest
+from support.faultserver import FaultServer, Reply, Reset, Stall, refused_url
 
 PHONE = "998901234567"
 MASKED = "99890***4567"

@@ -14,6 +14,7 @@ import pytest
 from devsms_async.models import SmsStatus
 from devsms_async.testing import ManualClock, Sandbox
 from devsms_async.testing._inbox import Inbox
+from devsms_async.testing._sandbox import move
 
 TOKEN = "inbox-T0ken-SECRET"
 UZ = "998901234567"
@@ -40,8 +41,8 @@ async def mixed(**options: Any) -> tuple[Sandbox, Inbox]:
         await sms.send_sms(OTHER, "Ikkinchi")
         await sms.send_otp(UZ, template=1, service_name="MyShop", otp_code="482913")
         await sms.send_sms(OTHER, "To'rtinchi")
-    sandbox._state.transition(1, SmsStatus.DELIVERED)
-    sandbox._state.transition(2, SmsStatus.FAILED)
+    move(sandbox, 1, SmsStatus.DELIVERED)
+    move(sandbox, 2, SmsStatus.FAILED)
     return sandbox, Inbox(sandbox)
 
 

@@ -23,6 +23,7 @@ from devsms_async.testing import (
     serve,
     serve_sandbox,
 )
+from devsms_async.testing._sandbox import step
 from support.served import ServedProcess, exchange
 
 UZ = "998901234567"
@@ -297,7 +298,7 @@ async def test_serve_mode_posts_callbacks_in_the_background() -> None:
         async with serve_sandbox(sandbox) as server, server.client() as sms:
             await sms.send_sms(UZ, "Salom", callback_url=recv.url)
             await recv.wait_for(1)  # `sent`, without anyone calling advance()
-            sandbox._step()  # what the ticker does
+            step(sandbox)  # what the ticker does
             await sms.get_balance()  # any request wakes the dispatcher
             await recv.wait_for(2)
             with anyio.fail_after(5):  # recorded once the receiver's answer is in

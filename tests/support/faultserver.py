@@ -11,11 +11,11 @@ on asyncio or trio, and a stalled handler never blocks the client's loop::
         assert server.count("send_sms.php") == 1
 
 Each request takes the next scripted fault; unscripted requests are answered by
-``server.api``, a small in-memory DevSMS (send, history, balance, status) that records
-every processed send, so a test can check both what the client saw and what "the
-provider" did. A fault with ``processed=True`` lets the API handle the request (the SMS
-is recorded as sent) and then misbehaves with the answer: the case of a send that went
-through while its answer was lost.
+``server.api``: the sandbox (``devsms_async.testing``), through its handler, so a test can
+check both what the client saw and what "the provider" did. A fault with
+``processed=True`` lets the API handle the request (the SMS is stored as sent) and then
+misbehaves with the answer: the case of a send that went through while its answer was
+lost.
 
 Faults: :class:`Reply` (any status, headers and body: 429 with ``Retry-After``, an HTML
 502, a PHP notice, truncated JSON, ...), :class:`Reset` (TCP RST instead of an answer),
@@ -23,8 +23,8 @@ Faults: :class:`Reply` (any status, headers and body: 429 with ``Retry-After``, 
 and :class:`Raw` (bytes that are not HTTP). Failures before a connection exists come
 from :func:`refused_url` (nobody listens) and :func:`unaccepting_url` (connect timeout).
 
-The ``fault_server`` fixture starts one server per test and, after the test, fails it
-if any connection is still open.
+The ``fault_server`` fixture (tests/conftest.py) starts one server per test and, after
+the test, fails it if any connection is still open.
 """
 
 from __future__ import annotations
@@ -40,30 +40,33 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Coroutine, Iterator
+from decimal import Decimal
 from typing import Any
 
 import attrs
-import pytest
+
+from devsms_async.testing import Sandbox
+from devsms_async.testing._app import HttpRequest
+from devsms_async.testing._sandbox import handler
+from support import TOKEN
 
 TASHKENT = _dt.timezone(_dt.timedelta(hours=5), "Asia/Tashkent")
-TIMESTAMP = "%Y-%m-%d %H:%M:%S"
 
 __all__ = [
     "Close",
     "Drip",
     "Endless",
     "Fault",
-    "FakeDevSMS",
     "FaultServer",
     "Raw",
     "Received",
     "Reply",
     "Reset",
     "ResetMidBody",
+    "SandboxAPI",
     "Stall",
     "StreamReport",
     "Trailing",
-    "fault_server",
     "refused_url",
     "unaccepting_url",
 ]
@@ -210,6 +213,8 @@ class Received:
     body: bytes
     connection: int
     """Which connection (1-based, in accept order) carried it."""
+    target: str = ""
+    """The path with its query string, as sent."""
 
     @property
     def endpoint(self) -> str:
@@ -220,132 +225,69 @@ class Received:
         return json.loads(self.body)
 
 
-# -- the well-behaved part: a tiny DevSMS ------------------------------------------------
-
-OTP_TEMPLATES = {
-    1: "MyService tizimi: {service_name} xizmatida amaliyotni tasdiqlash kodi: {otp_code}",
-    2: "MyService tizimi: {service_name} xizmatida parolni tiklash uchun tasdiqlash kodi: "
-    "{otp_code}",
-    3: "MyService tizimi: {service_name} xizmatiga ro'yxatdan o'tish uchun tasdiqlash kodi: "
-    "{otp_code}",
-    4: "MyService tizimi: {service_name} xizmatiga kirish uchun tasdiqlash kodi: {otp_code}",
-}
+# -- the well-behaved part: the sandbox -------------------------------------------------
 
 
-class FakeDevSMS:
-    """Just enough of the DevSMS API to answer like it, and to remember what it sent.
+class SandboxAPI:
+    """The sandbox behind the fault server, and what it stored.
 
-    ``now`` gives the server's clock (aware; rendered in Tashkent time, as the real
-    service writes its naive timestamps).
+    Money is written as the documentation shows it (JSON numbers); ``balance`` starts
+    at 1 000 000 so'm. Thread-safe: the server's thread and the test's share it.
     """
 
-    def __init__(
-        self,
-        *,
-        balance: int = 1_000_000,
-        price: int = 50,
-        now: Callable[[], _dt.datetime] | None = None,
-    ) -> None:
-        self.balance = balance
-        self.price = price
-        self.now = now or (lambda: _dt.datetime.now(TASHKENT))
-        self.records: list[dict[str, Any]] = []
-        """Every processed send, oldest first (history answers newest first)."""
+    def __init__(self, *, token: str = TOKEN, balance: int = 1_000_000) -> None:
         self._lock = threading.Lock()
+        self._pinned: _dt.datetime | None = None
+        self.sandbox = Sandbox(token, balance=balance, money="documented", clock=self._now)
+        self._handler = handler(self.sandbox)
+
+    def _now(self) -> _dt.datetime:
+        return self._pinned or _dt.datetime.now(TASHKENT)
+
+    @property
+    def balance(self) -> Decimal:
+        return self.sandbox.balance
+
+    @property
+    def price(self) -> Decimal:
+        return self.sandbox.sms_price
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """Every stored SMS as ``get_history`` shows it, oldest first."""
+        with self._lock:
+            return [message.to_api() for message in self.sandbox.messages]
 
     def add_record(
-        self, phone: str, message: str, *, created_at: _dt.datetime | None = None, **fields: Any
+        self, phone: str, message: str, *, created_at: _dt.datetime | None = None
     ) -> dict[str, Any]:
-        """Put one SMS into the history, as if it had been sent at ``created_at``."""
+        """Send one SMS past the faults, as if at ``created_at``; returns its record."""
+        body = json.dumps({"phone": phone, "message": message}).encode()
+        request = HttpRequest(
+            "POST", "/api/send_sms.php", (("authorization", f"Bearer {self.sandbox.token}"),), body
+        )
         with self._lock:
-            sms_id = len(self.records) + 1
-            when = (created_at or self.now()).astimezone(TASHKENT).strftime(TIMESTAMP)
-            record = {
-                "id": sms_id,
-                "phone_number": phone,
-                "message": message,
-                "status": "sent",
-                "parts_count": 1,
-                "total_cost": self.price,
-                "from_number": "4546",
-                "eskiz_request_id": f"req-{sms_id}",
-                "eskiz_message_id": f"msg-{sms_id}",
-                "sent_at": when,
-                "delivered_at": None,
-                "failed_at": None,
-                "created_at": when,
-                **fields,
-            }
-            self.records.append(record)
-            self.balance -= self.price
-            return record
+            self._pinned = created_at
+            try:
+                reply = self._handler(request)
+            finally:
+                self._pinned = None
+            assert reply.status == 200, reply.body
+            return self.sandbox.messages[-1].to_api()
+
+    def reply(self, request: Received) -> Reply:
+        """The sandbox's answer to one request."""
+        headers = tuple(request.headers.items())
+        with self._lock:
+            answer = self._handler(
+                HttpRequest(request.method, request.target, headers, request.body)
+            )
+        return Reply(answer.status, answer.body, answer.headers)
 
     def handle(self, request: Received) -> tuple[int, Any]:
-        """Status and JSON payload for one request."""
-        if not request.headers.get("authorization", "").startswith("Bearer "):
-            return 401, {"success": False, "error": "Token topilmadi"}
-        handler = {
-            ("POST", "send_sms.php"): self._send,
-            ("GET", "get_history.php"): self._history,
-            ("GET", "get_balance.php"): self._balance,
-            ("GET", "get_status.php"): self._status,
-        }.get((request.method, request.endpoint))
-        if handler is None:
-            return 404, {"success": False, "error": "Topilmadi"}
-        return handler(request)
-
-    def _send(self, request: Received) -> tuple[int, Any]:
-        try:
-            body = request.json()
-            phone = body["phone"]
-            if body.get("type") == "universal_otp":
-                message = OTP_TEMPLATES[body["template_type"]].format(**body)
-            else:
-                message = body["message"]
-        except (ValueError, KeyError, TypeError):
-            return 400, {"success": False, "error": "Noto'g'ri so'rov"}
-        record = self.add_record(phone, message)
-        data = {
-            "sms_id": record["id"],
-            "request_id": record["eskiz_request_id"],
-            "status": "sent",
-            "parts_count": 1,
-            "total_cost": self.price,
-            "balance": self.balance,
-            "type": body.get("type", "eskiz"),
-        }
-        return 200, {"success": True, "message": "SMS muvaffaqiyatli yuborildi", "data": data}
-
-    def _history(self, request: Received) -> tuple[int, Any]:
-        limit = int(request.query.get("limit", "50"))
-        offset = int(request.query.get("offset", "0"))
-        with self._lock:
-            newest_first = self.records[::-1]
-        page = newest_first[offset : offset + limit]
-        data = {"history": page, "count": len(page), "limit": limit, "offset": offset}
-        return 200, {"success": True, "data": data}
-
-    def _balance(self, request: Received) -> tuple[int, Any]:
-        n = len(self.records)
-        stats = {
-            "total_sms": n,
-            "total_spent": n * self.price,
-            "today_sms": n,
-            "today_spent": n * self.price,
-            "month_sms": n,
-            "month_spent": n * self.price,
-        }
-        data = {"balance": self.balance, "sms_price": self.price, "statistics": stats}
-        return 200, {"success": True, "data": data}
-
-    def _status(self, request: Received) -> tuple[int, Any]:
-        with self._lock:
-            for record in self.records:
-                if str(record["id"]) == request.query.get("sms_id") or record[
-                    "eskiz_request_id"
-                ] == request.query.get("request_id"):
-                    return 200, {"success": True, "data": {**record, "updated_at": None}}
-        return 404, {"success": False, "error": "SMS topilmadi"}
+        """Status and JSON payload of the sandbox's answer to one request."""
+        answer = self.reply(request)
+        return answer.status, json.loads(answer.body)
 
 
 # -- the server --------------------------------------------------------------------------
@@ -354,8 +296,8 @@ class FakeDevSMS:
 class FaultServer:
     """The misbehaving server; use it as a context manager (or ``start``/``stop``)."""
 
-    def __init__(self, api: FakeDevSMS | None = None) -> None:
-        self.api = api or FakeDevSMS()
+    def __init__(self, api: SandboxAPI | None = None, *, token: str = TOKEN) -> None:
+        self.api = api or SandboxAPI(token=token)
         self.port = 0
         self._script: collections.deque[Fault] = collections.deque()
         self._requests: list[Received] = []
@@ -637,8 +579,7 @@ class FaultServer:
         return finished
 
     def _api_reply(self, request: Received) -> bytes:
-        status, payload = self.api.handle(request)
-        return _render(Reply.json(status, payload))
+        return _render(self.api.reply(request))
 
 
 # -- wire helpers ------------------------------------------------------------------------
@@ -671,7 +612,7 @@ async def _read_request(reader: asyncio.StreamReader, connection: int) -> Receiv
     body = await reader.readexactly(int(headers.get("content-length", "0")))
     url = urllib.parse.urlsplit(target)
     query = dict(urllib.parse.parse_qsl(url.query))
-    return Received(method, url.path, query, headers, body, connection)
+    return Received(method, url.path, query, headers, body, connection, target)
 
 
 def _reset(writer: asyncio.StreamWriter) -> None:
@@ -728,15 +669,3 @@ def unaccepting_url() -> Iterator[str]:
         for filler in fillers:
             filler.close()
         listener.close()
-
-
-# -- pytest ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def fault_server() -> Iterator[FaultServer]:
-    """A fresh :class:`FaultServer`; the test fails if a connection outlives it."""
-    with FaultServer() as server:
-        yield server
-        server.wait_idle()
-        assert not server.errors, server.errors

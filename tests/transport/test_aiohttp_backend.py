@@ -31,18 +31,8 @@ from devsms_async import (
     __version__,
 )
 from devsms_async._transport import preferred_backend
-from support import TOKEN
-from support.faultserver import (
-    FaultServer,
-    Reset,
-    ResetMidBody,
-    Stall,
-    fault_server,
-    refused_url,
-    unaccepting_url,
-)
-
-__all__ = ["fault_server"]  # the fixture, imported for pytest
+from support import TOKEN, faultserver
+from support.faultserver import FaultServer, Reset, ResetMidBody, Stall
 
 PHONE = "998901234567"
 TEXT = "Salom! Kod: 5678"
@@ -151,14 +141,14 @@ async def test_per_call_timeout_maps_to_api_timeout_error(fault_server: FaultSer
 async def test_refused_connection_is_a_connection_error_and_a_send_may_retry() -> None:
     # Refused means never sent: even a send is retried, then fails as a plain
     # connection error, never as "outcome unknown" (and never as a timeout).
-    async with aio_client(refused_url(), max_retries=2) as sms:
+    async with aio_client(faultserver.refused_url(), max_retries=2) as sms:
         with pytest.raises(APIConnectionError) as info:
             await sms.send_sms(PHONE, TEXT)
     assert type(info.value) is APIConnectionError
 
 
 async def test_connect_timeout_is_a_timeout_and_never_an_unknown_send() -> None:
-    with unaccepting_url() as url:
+    with faultserver.unaccepting_url() as url:
         async with aio_client(url, timeout=httpx.Timeout(5.0, connect=0.2), max_retries=0) as sms:
             with pytest.raises(APITimeoutError):
                 await sms.send_sms(PHONE, TEXT)

@@ -34,7 +34,7 @@ from devsms_async import (
     ServerError,
     ValidationError,
 )
-from devsms_async._retry import fingerprint
+from devsms_async._classify import fingerprint
 from support import TOKEN
 from support.faultserver import (
     TASHKENT,
@@ -47,12 +47,9 @@ from support.faultserver import (
     Reset,
     ResetMidBody,
     Stall,
-    fault_server,
     refused_url,
     unaccepting_url,
 )
-
-__all__ = ["fault_server"]  # the fixture, imported for pytest
 
 PHONE = "998901234567"
 TEXT = "Buyurtmangiz #1042 yo'lda"
@@ -143,6 +140,28 @@ class Case:
     marks: tuple[pytest.MarkDecorator, ...] = ()
 
 
+def lost(
+    name: str, fault: Fault, cause: type[DevSMSError], *, read_retried: bool = True, **options: Any
+) -> Case:
+    """A fault after which a send may have arrived: unknown, caused by ``cause``; a read
+    gets ``cause`` (after its retries, when ``read_retried``)."""
+    return Case(
+        name,
+        fault,
+        SendOutcomeUnknownError,
+        cause,
+        read_retried=read_retried,
+        send_cause=cause,
+        **options,
+    )
+
+
+def refusal(name: str, status: int, error: str, raised: type[DevSMSError]) -> Case:
+    """A refusal: the same typed error for a send and a read, neither retried."""
+    payload = {"success": False, "error": error}
+    return Case(name, Reply.json(status, payload), raised, raised, read_retried=False)
+
+
 HTTPX_TRIO_DECODE_LEAK = pytest.mark.filterwarnings(
     "ignore:Exception ignored in. <async_generator object:pytest.PytestUnraisableExceptionWarning"
 )
@@ -158,65 +177,36 @@ def cases(*, read_retried_only: bool = False) -> list[Any]:
 
 HTML_502 = Reply.html(502, "502 Bad Gateway")
 CASES = [
-    Case(
+    lost(
         "reset before the response",
         Reset(),
-        SendOutcomeUnknownError,
         APIConnectionError,
-        read_retried=True,
-        send_cause=APIConnectionError,
         aiohttp_repeats_get=True,
     ),
-    Case(
+    lost(
         "closed before the response",
         Close(),
-        SendOutcomeUnknownError,
         APIConnectionError,
-        read_retried=True,
-        send_cause=APIConnectionError,
         aiohttp_repeats_get=True,
     ),
-    Case(
-        "reset mid-body",
-        ResetMidBody(keep=20),
-        SendOutcomeUnknownError,
-        APIConnectionError,
-        read_retried=True,
-        send_cause=APIConnectionError,
-    ),
-    Case(
+    lost("reset mid-body", ResetMidBody(keep=20), APIConnectionError),
+    lost(
         "stall past the read timeout",
         Stall(),
-        SendOutcomeUnknownError,
         APITimeoutError,
-        read_retried=True,
-        send_cause=APITimeoutError,
         timeout=SHORT_READ,
     ),
-    Case(
+    lost(
         "drip slower than the read timeout",
         Drip(interval=0.6, chunk=40),
-        SendOutcomeUnknownError,
         APITimeoutError,
-        read_retried=True,
-        send_cause=APITimeoutError,
         timeout=SHORT_READ,
     ),
-    Case(
-        "not HTTP at all",
-        Raw(),
-        SendOutcomeUnknownError,
-        APIConnectionError,
-        read_retried=True,
-        send_cause=APIConnectionError,
-    ),
-    Case(
+    lost("not HTTP at all", Raw(), APIConnectionError),
+    lost(
         "gzip header, garbage body",
         Reply(200, b"\x1f\x8bnot gzip at all", (("Content-Encoding", "gzip"),)),
-        SendOutcomeUnknownError,
         APIConnectionError,
-        read_retried=True,
-        send_cause=APIConnectionError,
         # httpx leaves its body generators unfinalised when decoding fails (with or
         # without this SDK); trio reports that as a ResourceWarning.
         marks=(HTTPX_TRIO_DECODE_LEAK,),
@@ -228,67 +218,24 @@ CASES = [
         RateLimitError,
         read_retried=True,
     ),
-    Case(
-        "502 HTML from the proxy",
-        HTML_502,
-        SendOutcomeUnknownError,
-        ServerError,
-        read_retried=True,
-        send_cause=ServerError,
-    ),
-    Case(
-        "503",
-        Reply.html(503, "Service Unavailable", headers={"Retry-After": "2"}),
-        SendOutcomeUnknownError,
-        ServerError,
-        read_retried=True,
-        send_cause=ServerError,
-    ),
-    Case(
-        "504",
-        Reply.html(504, "Gateway Timeout"),
-        SendOutcomeUnknownError,
-        ServerError,
-        read_retried=True,
-        send_cause=ServerError,
-    ),
-    Case(
+    lost("502 HTML from the proxy", HTML_502, ServerError),
+    lost("503", Reply.html(503, "Service Unavailable", headers={"Retry-After": "2"}), ServerError),
+    lost("504", Reply.html(504, "Gateway Timeout"), ServerError),
+    lost(
         "500 with a JSON error",
         Reply.json(500, {"success": False, "error": "Ichki xato"}),
-        SendOutcomeUnknownError,
         ServerError,
         read_retried=False,
-        send_cause=ServerError,
     ),
-    Case(
+    lost(
         "200 with an HTML page",
         Reply.html(200, "Hello from the proxy"),
-        SendOutcomeUnknownError,
         MalformedResponseError,
         read_retried=False,
-        send_cause=MalformedResponseError,
     ),
-    Case(
-        "400: refused",
-        Reply.json(400, {"success": False, "error": "Telefon raqam noto'g'ri"}),
-        BadRequestError,
-        BadRequestError,
-        read_retried=False,
-    ),
-    Case(
-        "401: bad token",
-        Reply.json(401, {"success": False, "error": "Token noto'g'ri"}),
-        AuthenticationError,
-        AuthenticationError,
-        read_retried=False,
-    ),
-    Case(
-        "success: false with 200",
-        Reply.json(200, {"success": False, "error": "Balans yetarli emas"}),
-        BadRequestError,
-        BadRequestError,
-        read_retried=False,
-    ),
+    refusal("400: refused", 400, "Telefon raqam noto'g'ri", BadRequestError),
+    refusal("401: bad token", 401, "Token noto'g'ri", AuthenticationError),
+    refusal("success: false with 200", 200, "Balans yetarli emas", BadRequestError),
 ]
 
 
