@@ -1,9 +1,11 @@
 """The aiohttp backend: drives the sans-IO core on an ``aiohttp.ClientSession``.
 
-No httpx objects on this path (that is where the old httpx-aiohttp route spent its
-CPU): a plain ``WireRequest`` goes to ``session.request``, the answer comes back as a
-plain ``WireResponse`` with the body capped while it streams. aiohttp is imported only
-when this backend is chosen; it runs on asyncio only.
+Only bytes move here: a plain ``WireRequest`` goes to ``session.request``, the body
+goes through the core's ``BodyReader`` (capped while it streams), and what comes back
+is a plain ``WireResponse``, or a ``TransportFailure`` mapped from aiohttp's errors by
+the table below. No httpx object is on this path; the face's httpx settings arrive as
+plain values (``_transport.make_aiohttp_backend``). aiohttp is imported only when this
+backend is chosen; it runs on asyncio only.
 """
 
 from __future__ import annotations
@@ -13,15 +15,16 @@ import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._classify import body_limit, head
-from ._transport import DEFAULT_POOL_SIZE, Limits, Timeout, transport_failure
-from ._wire import TransportFailure, WireRequest, WireResponse
-from .errors import ValidationError
+from ._body import NEED_DATA, TOO_LARGE, BodyReader
+from ._wire import Timeouts, TransportFailure, WireRequest, WireResponse, failure
+from .errors import APIConnectionError, APITimeoutError, ValidationError
 
 if TYPE_CHECKING:
+    import ssl
+
     import aiohttp
 
-__all__ = ["AiohttpBackend"]
+__all__ = ["AiohttpBackend", "transport_failure"]
 
 
 class AiohttpBackend:
@@ -31,15 +34,24 @@ class AiohttpBackend:
     name = "aiohttp"
 
     def __init__(
-        self, headers: Mapping[str, str], limits: Limits, base_url: str, timeout: Timeout
+        self,
+        headers: Mapping[str, str],
+        base_url: str,
+        *,
+        timeouts: Timeouts,
+        pool_size: int,
+        keepalive_expiry: float,
+        ssl_context: ssl.SSLContext,
     ) -> None:
-        self._default_timeout = timeout
+        self._default_timeouts = timeouts
         self._headers = dict(headers)
-        self._limits = limits
+        self._pool_size = pool_size
+        self._keepalive_expiry = keepalive_expiry
+        self._ssl_context = ssl_context
         self._base_url = base_url
         self._proxy: Any = None
         self._session: aiohttp.ClientSession | None = None
-        self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
+        self._timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}
         self._urls: dict[str, Any] = {}
 
     @property
@@ -59,14 +71,11 @@ class AiohttpBackend:
             raise ValidationError(
                 "http_backend", "'aiohttp' needs the extra: pip install 'devsms-async[aiohttp]'"
             ) from exc
-        import httpx  # only for the certificates httpx would trust (certifi, SSL_CERT_*)
-
-        size = self._limits.max_connections or DEFAULT_POOL_SIZE
         connector = _connector_class()(
-            limit=size,
-            limit_per_host=size,
-            keepalive_timeout=self._limits.keepalive_expiry or 30.0,
-            ssl=httpx.create_ssl_context(trust_env=True),
+            limit=self._pool_size,
+            limit_per_host=self._pool_size,
+            keepalive_timeout=self._keepalive_expiry,
+            ssl=self._ssl_context,
         )
         # The proxy from the environment (HTTPS_PROXY, NO_PROXY...), looked up once:
         # aiohttp's trust_env=True would look it up (and ~/.netrc) in a worker thread
@@ -81,11 +90,9 @@ class AiohttpBackend:
             auto_decompress=True,
         )
 
-    def _timeout(self, timeout: Timeout | None) -> aiohttp.ClientTimeout:
-        if timeout is None:
-            timeout = self._default_timeout
-        key = (timeout.connect, timeout.read, timeout.write, timeout.pool)
-        found = self._timeouts.get(key)
+    def _timeout(self, timeouts: Timeouts | None) -> aiohttp.ClientTimeout:
+        timeout = self._default_timeouts if timeouts is None else timeouts
+        found = self._timeouts.get(timeout)
         if found is None:
             import aiohttp
 
@@ -98,7 +105,7 @@ class AiohttpBackend:
                 sock_read=timeout.read,
             )
             if len(self._timeouts) < 16:
-                self._timeouts[key] = found
+                self._timeouts[timeout] = found
         return found
 
     def _url(self, url: str) -> Any:
@@ -112,7 +119,7 @@ class AiohttpBackend:
         return found
 
     async def send(
-        self, request: WireRequest, timeout: Timeout | None
+        self, request: WireRequest, timeouts: Timeouts | None
     ) -> WireResponse | TransportFailure:
         session = self._session
         assert session is not None, "open() first"
@@ -122,17 +129,16 @@ class AiohttpBackend:
                 self._url(request.url),
                 data=request.body,
                 headers=request.headers or None,
-                timeout=self._timeout(timeout),
+                timeout=self._timeout(timeouts),
                 allow_redirects=False,
                 proxy=self._proxy,
             ) as response:
-                body, complete = await _read_capped(response)
-                return WireResponse(response.status, response.headers, body, complete)
+                return await _read(response)
         except Exception as exc:
-            failure = transport_failure(exc)
-            if failure is None:
-                raise
-            return failure
+            mapped = transport_failure(exc)
+            if mapped is None:
+                raise  # not a transport failure: a bug, let it through unchanged
+            return mapped
 
     async def aclose(self) -> None:
         session, self._session = self._session, None
@@ -168,27 +174,55 @@ def _connector_class() -> type[aiohttp.TCPConnector]:
     return Connector
 
 
-async def _read_capped(response: aiohttp.ClientResponse) -> tuple[bytes, bool]:
-    """The body, cut at the limit for its status while it streams; ``False`` if cut.
-
-    A cut answer's connection is closed, never put back in the pool.
-    """
-    limit = body_limit(response.status)
-    announced = response.content_length
-    if announced is not None:
-        if announced > limit:
-            response.close()
-            return f"<{announced:,} bytes, not read>".encode(), False
-        return await response.read(), True
-    chunks: list[bytes] = []
-    size = 0
-    while True:
+async def _read(response: aiohttp.ClientResponse) -> WireResponse:
+    """The answer, its body through the core's ``BodyReader``. A cut answer's
+    connection is closed, never put back in the pool."""
+    body = BodyReader(response.status, response.headers)
+    event = body.next_event()
+    if body.expected is not None and event is not TOO_LARGE:
+        body.receive_data(await response.read())  # all of it, in one read
+        body.receive_data(b"")
+        event = body.next_event()
+    while event is NEED_DATA:
         # readchunk hands over one buffered piece; readany would join them all first.
         chunk, _ = await response.content.readchunk()
-        if not chunk:
-            return b"".join(chunks), True
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            response.close()
-            return head(chunks), False
+        body.receive_data(chunk)
+        event = body.next_event()
+    if event is TOO_LARGE:
+        response.close()
+    return body.answer()
+
+
+def transport_failure(exc: BaseException) -> TransportFailure | None:
+    """An aiohttp error as a plain failure (the SDK's error chained to it), or ``None``
+    when ``exc`` is no aiohttp failure (a bug, a cancellation): then it propagates.
+
+    Only a connector error and a connect timeout prove that nothing was sent; a
+    disconnect or a reset may come after the request was written.
+    """
+    if type(exc).__module__.partition(".")[0] != "aiohttp":
+        return None
+    for kind, error, what, never_sent in _errors():
+        if isinstance(exc, kind):
+            return failure(exc, error, what, never_sent=never_sent)
+    return None
+
+
+_ErrorRow = tuple[type[BaseException], type[APIConnectionError], str, bool]
+
+
+@functools.cache
+def _errors() -> tuple[_ErrorRow, ...]:
+    """aiohttp's errors, most specific first: (type, SDK error, wording, never sent)."""
+    import aiohttp
+
+    rows: list[_ErrorRow] = []
+    connect_timeout = getattr(aiohttp, "ConnectionTimeoutError", None)  # aiohttp >= 3.10
+    if connect_timeout is not None:
+        rows.append((connect_timeout, APITimeoutError, "connect timed out", True))
+    rows += [
+        (aiohttp.ServerTimeoutError, APITimeoutError, "request timed out", False),
+        (aiohttp.ClientConnectorError, APIConnectionError, "connection failed", True),
+        (aiohttp.ClientError, APIConnectionError, "connection failed", False),
+    ]
+    return tuple(rows)

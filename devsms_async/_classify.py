@@ -26,7 +26,6 @@ whole table is deterministic under test.
 from __future__ import annotations
 
 import datetime as _dt
-import logging
 import math
 import random
 from collections.abc import Callable, Mapping
@@ -37,9 +36,9 @@ import attrs
 from . import _unknown
 from ._endpoints import Endpoint
 from ._fingerprint import fingerprint
-from ._redact import SNIPPET_CHARS, body_snippet, mask_phone
+from ._redact import body_snippet
 from ._response import parse_response, parse_retry_after
-from ._wire import TransportFailure, WireRequest, WireResponse
+from ._wire import TransportFailure, WireResponse
 from .errors import (
     APIConnectionError,
     APIError,
@@ -52,23 +51,16 @@ from .errors import (
 )
 
 __all__ = [
-    "HEAD_BYTES",
     "MAX_BODY_BYTES",
     "MAX_ERROR_BODY_BYTES",
     "RETRYABLE_STATUS",
     "Call",
     "Decision",
     "RetryPolicy",
-    "body_limit",
     "classify",
     "fingerprint",
-    "head",
-    "log_attempt",
-    "log_retry",
     "unknown_outcome",
 ]
-
-logger = logging.getLogger("devsms_async")
 
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 """Statuses a read is retried on. 500 is not: it is usually a bug, not a blip."""
@@ -81,29 +73,7 @@ MAX_ERROR_BODY_BYTES = 64 * 1024
 """An error answer is read up to this much: plenty for any JSON error and for the start
 of a proxy's HTML page; its status decides."""
 
-HEAD_BYTES = 4 * SNIPPET_CHARS
-"""What a backend keeps of an answer over the limit: all that the error's snippet shows,
-so memory stays within one read over the limit."""
-
-_LOGGED_TEXT_CHARS = 160
-
 Outcome = WireResponse | TransportFailure
-
-
-def head(chunks: list[bytes]) -> bytes:
-    """The first ``HEAD_BYTES`` of ``chunks`` (which it empties)."""
-    kept = bytearray()
-    for chunk in chunks:
-        kept += chunk[: HEAD_BYTES - len(kept)]
-        if len(kept) >= HEAD_BYTES:
-            break
-    chunks.clear()
-    return bytes(kept)
-
-
-def body_limit(status: int) -> int:
-    """How many bytes of an answer with ``status`` a backend reads at most."""
-    return MAX_BODY_BYTES if 200 <= status < 300 else MAX_ERROR_BODY_BYTES
 
 
 def _positive_number(field: str, value: object, *, allow_zero: bool = False) -> None:
@@ -180,35 +150,29 @@ class RetryPolicy:
 _NO_TIME = _dt.datetime.min.replace(tzinfo=_dt.timezone.utc)
 
 
+def _started_at(call: Call) -> _dt.datetime:
+    # When the send began (for reconcile); a read never needs it.
+    return _dt.datetime.now(_dt.timezone.utc) if call.phone else _NO_TIME
+
+
+@attrs.define(eq=False)
 class Call:
     """What every attempt of one call needs to judge its outcome."""
 
-    __slots__ = ("asynchronous", "endpoint", "key", "phone", "secrets", "started_at", "text", "tz")
-
-    def __init__(
-        self,
-        endpoint: Endpoint[Any],
-        *,
-        tz: _dt.tzinfo | None,
-        secrets: tuple[str, ...],
-        key: bytes = b"",
-        phone: str = "",
-        text: str = "",
-        asynchronous: bool = True,
-    ) -> None:
-        self.endpoint = endpoint
-        self.tz = tz
-        self.secrets = secrets
-        """Redacted from every error text of this call (the token, an OTP code)."""
-        self.key = key
-        """The fingerprint key (the token's bytes)."""
-        self.phone = phone
-        self.text = text
-        """A send's number and text, for ``SendOutcomeUnknownError`` and the log."""
-        self.asynchronous = asynchronous
-        """The face that makes the call: its error advice says ``await`` or not."""
-        # When the send began (for reconcile); a read never needs it.
-        self.started_at = _dt.datetime.now(_dt.timezone.utc) if phone else _NO_TIME
+    endpoint: Endpoint[Any]
+    tz: _dt.tzinfo | None = attrs.field(kw_only=True)
+    secrets: tuple[str, ...] = attrs.field(kw_only=True)
+    """Redacted from every error text of this call (the token, an OTP code)."""
+    key: bytes = attrs.field(default=b"", kw_only=True)
+    """The fingerprint key (the token's bytes)."""
+    phone: str = attrs.field(default="", kw_only=True)
+    text: str = attrs.field(default="", kw_only=True)
+    """A send's number and text, for ``SendOutcomeUnknownError`` and the log."""
+    asynchronous: bool = attrs.field(default=True, kw_only=True)
+    """The face that makes the call: its error advice says ``await`` or not."""
+    started_at: _dt.datetime = attrs.field(
+        init=False, default=attrs.Factory(_started_at, takes_self=True)
+    )
 
 
 class Decision(NamedTuple):
@@ -301,81 +265,4 @@ def unknown_outcome(
         status_code=status_code,
         cause=cause,
         asynchronous=call.asynchronous,
-    )
-
-
-# -- the log -------------------------------------------------------------------------
-
-
-def describe(outcome: Outcome | BaseException, decision: Decision | None) -> str:
-    """``status=200``, ``status=- error=ReadError outcome=unknown``...: one attempt."""
-    text = f"status={outcome.status}" if isinstance(outcome, WireResponse) else "status=-"
-    if decision is None:  # a cancellation or a bug: the exception itself
-        return f"{text} error={type(outcome).__name__}"
-    error = decision.error
-    if error is None:
-        return text
-    if decision.action == "unknown" and error.__cause__ is not None:
-        error = error.__cause__  # type: ignore[assignment]
-    if isinstance(error, APIConnectionError) and error.__cause__ is not None:
-        return f"{text} error={type(error.__cause__).__name__}" + _unknown_mark(decision)
-    return f"{text} error={type(error).__name__}" + _unknown_mark(decision)
-
-
-def _unknown_mark(decision: Decision) -> str:
-    return " outcome=unknown" if decision.action == "unknown" else ""
-
-
-def log_attempt(
-    request: WireRequest,
-    call: Call,
-    outcome: Outcome | BaseException,
-    decision: Decision | None,
-    duration: float,
-    attempt: int,
-    log_sensitive: bool,
-) -> None:
-    """One DEBUG line per attempt (the caller checks ``isEnabledFor`` first)."""
-    extra = ""
-    if call.phone:
-        if log_sensitive:
-            text = call.text
-            if len(text) > _LOGGED_TEXT_CHARS:
-                text = text[:_LOGGED_TEXT_CHARS] + "…"
-            extra = f" to={call.phone} text={text!r}"
-        else:
-            extra = f" to={mask_phone(call.phone)}"
-    logger.debug(
-        "%s %s %s duration_ms=%.1f attempt=%d%s",
-        request.method,
-        call.endpoint.path,
-        describe(outcome, decision),
-        duration * 1000,
-        attempt,
-        extra,
-    )
-
-
-def log_retry(call: Call, decision: Decision, attempt: int) -> None:
-    """One INFO line per retry: below WARNING, so an unconfigured ``logging`` (whose
-    last-resort handler prints warnings) stays silent."""
-    error = decision.error
-    reason = type(error).__name__ if error is not None else "?"
-    cause = error.__cause__ if error is not None else None
-    if isinstance(error, APIError):
-        reason += f" HTTP {error.status_code}"
-    elif cause is not None:
-        reason += f" ({type(cause).__name__})"
-    logger.info(
-        "retrying %s (attempt %d failed: %s) in %.2f s",
-        call.endpoint.name,
-        attempt,
-        reason,
-        decision.wait,
-        extra={
-            "devsms_endpoint": call.endpoint.name,
-            "devsms_attempt": attempt,
-            "devsms_wait": decision.wait,
-            "devsms_reason": reason,
-        },
     )

@@ -31,6 +31,7 @@ from ._transport import (
     AsyncClient,
     HttpxAsyncBackend,
     TimeoutTypes,
+    make_aiohttp_backend,
     make_client,
     resolve_backend,
     to_timeout,
@@ -77,7 +78,8 @@ _UNBOUNDED_WINDOW = 2**62
 class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient, AsyncEngine], AsyncClosing):
     """Asynchronous client for the DevSMS.uz API.
 
-    Use it as an async context manager; it owns one pooled ``httpx.AsyncClient`` that
+    Use it as an async context manager; it owns one connection pool (an
+    ``httpx.AsyncClient``, or an aiohttp session with ``http_backend="aiohttp"``) that
     is created on entry (bound to the running event loop) and closed on exit:
 
     ```python
@@ -165,9 +167,7 @@ class AsyncDevSMS(BaseClient[AsyncBaseTransport, AsyncClient, AsyncEngine], Asyn
         else:
             kind = resolve_backend(self._http_backend)
             if self._transport is None and kind == "aiohttp":
-                from ._aiohttp import AiohttpBackend
-
-                aio = AiohttpBackend(headers, self._limits, self._base_url, self._timeout)
+                aio = make_aiohttp_backend(headers, self._limits, self._base_url, self._timeout)
                 aio.open()
                 backend = aio
             else:

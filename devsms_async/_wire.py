@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import urllib.parse
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
+
+import attrs
 
 from ._endpoints import Endpoint
 from ._version import __version__
@@ -18,12 +20,15 @@ from .errors import APIConnectionError, ValidationError
 
 __all__ = [
     "JSON_HEADERS",
+    "PhaseTimeouts",
+    "Timeouts",
     "TransportFailure",
     "WireRequest",
     "WireResponse",
     "build_request",
     "default_headers",
     "encode_json",
+    "failure",
 ]
 
 JSON_HEADERS: tuple[tuple[str, str], ...] = (("Content-Type", "application/json"),)
@@ -59,6 +64,49 @@ class TransportFailure(NamedTuple):
     never_sent: bool
     """``True`` only when no byte of the request can have reached the server
     (connection refused, connect timeout, pool timeout)."""
+
+
+def failure(
+    exc: BaseException, error: type[APIConnectionError], what: str, *, never_sent: bool
+) -> TransportFailure:
+    """``exc`` as a ``TransportFailure``: ``error("what (ReadError: text)")`` chained to it."""
+    text = str(exc)
+    kind = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    mapped = error(f"{what} ({kind})")
+    mapped.__cause__ = exc
+    return TransportFailure(mapped, never_sent)
+
+
+class PhaseTimeouts(Protocol):
+    """Anything with the four phase timeouts (an ``httpx.Timeout``, a ``Timeouts``)."""
+
+    @property
+    def connect(self) -> float | None: ...
+    @property
+    def read(self) -> float | None: ...
+    @property
+    def write(self) -> float | None: ...
+    @property
+    def pool(self) -> float | None: ...
+
+
+@attrs.frozen
+class Timeouts:
+    """One request's time limits in seconds, per phase; ``None``: no limit for it.
+
+    Each backend translates them to its own library's timeout.
+    """
+
+    connect: float | None
+    read: float | None
+    write: float | None
+    """aiohttp has no write timeout: its backend ignores this one."""
+    pool: float | None
+    """The wait for a connection from the pool."""
+
+    @classmethod
+    def of(cls, timeout: PhaseTimeouts) -> Timeouts:
+        return cls(timeout.connect, timeout.read, timeout.write, timeout.pool)
 
 
 def default_headers(token: str) -> dict[str, str]:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
 import pytest
+import respx
 import stamina
 
 from support.faultserver import FaultServer
-from support.redis_server import RedisServer
+from support.redis_server import RedisServer, running_redis
+from support.served import ServedProcess, served_sandbox
 
 T = TypeVar("T")
 
@@ -22,6 +25,14 @@ def _no_backoff() -> Iterator[None]:
     stamina.set_testing(True, attempts=1000, cap=True)
     yield
     stamina.set_testing(False)
+
+
+@pytest.fixture
+def api() -> Iterator[respx.MockRouter]:
+    """respx in front of the real service's URL (https://devsms.uz/api): routes answer,
+    and nothing else reaches the network."""
+    with respx.mock(base_url="https://devsms.uz/api", assert_all_called=False) as router:
+        yield router
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -60,20 +71,20 @@ from support.postgres_server import postgres_server  # noqa: E402, F401
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real redis-server on 127.0.0.1 for the whole session (support/redis_server.py)."""
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    try:
+    with running_redis(tmp_path_factory.mktemp("redis")) as server:
         yield server.url
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A private redis-server the test may `stop()` and `start()` again (same port)."""
-    server = RedisServer(tmp_path)
-    server.start()
-    try:
+    with running_redis(tmp_path) as server:
         yield server
-    finally:
-        server.stop()
+
+
+@pytest.fixture
+def sandbox_process() -> Iterator[Callable[..., ServedProcess]]:
+    """``sandbox_process(*args)``: a real ``python -m devsms_async.testing --port 0 ARGS``
+    (support/served.py), stopped with Ctrl-C when the test ends."""
+    with ExitStack() as stack:
+        yield lambda *args, **options: stack.enter_context(served_sandbox(*args, **options))

@@ -1,5 +1,5 @@
 """The one bulk engine: the write-ahead journal, resume, the circuit breaker and a
-raising ``on_result`` (issue 11 item 8, issue 12 item 4), against a served sandbox."""
+raising ``on_result``, against a served sandbox."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def http_backend(request: pytest.FixtureRequest, backend: str) -> str:
     return str(request.param)
 
 
-# -- issue 11 item 8: on_result raising ----------------------------------------------------
+# -- on_result raising -------------------------------------------------------------------
 
 
 def test_a_raising_on_result_loses_no_result(run: Run, http_backend: str) -> None:

@@ -1,6 +1,6 @@
-"""Bulk across processes: ``devsms bulk --reconcile`` with duplicate rows (issue 11
-item 6), reconcile against a history served oldest first (item 7), the CSV example
-killed with SIGKILL and re-run (item 9), and the balance check of ``--yes``."""
+"""Bulk across processes: ``devsms bulk --reconcile`` with duplicate rows, reconcile
+against a history served oldest first, the CSV example killed with SIGKILL and re-run,
+the balance check of ``--yes`` and the progress bar."""
 
 from __future__ import annotations
 
@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_cli import Served, devsms, env, journal_lines, write_csv
-from test_cli import served as served
 
 from devsms_async import SendOutcomeUnknownError
 from devsms_async._classify import fingerprint
 from devsms_async._journal import content_hash
 from devsms_async.bulk import FileJournal, JournalEntry
 from devsms_async.testing import ManualClock, Sandbox, serve_sandbox
+from support.cli import Served, devsms, env, journal_lines, write_csv
 
 Run = Callable[..., Any]
 REPO = Path(__file__).resolve().parents[2]
@@ -42,7 +41,7 @@ def _journal_with(path: Path, *entries: JournalEntry) -> None:
     anyio.run(write)
 
 
-# -- issue 11 item 6: one history record proves at most one row ---------------------------
+# -- one history record proves at most one row ---------------------------
 
 
 def test_reconcile_of_duplicate_rows_takes_each_record_once(served: Served, tmp_path: Path) -> None:
@@ -92,7 +91,7 @@ def test_reconcile_of_two_doubtful_duplicates_finds_one_each(
     assert served.sent() == [row, row]
 
 
-# -- issue 11 item 7: the history's order is checked, not assumed -------------------------
+# -- the history's order is checked, not assumed -------------------------
 
 
 def _reconcile_scenario(order: str, older: int, newer: int) -> Any:
@@ -170,7 +169,7 @@ def test_the_cli_does_not_resend_a_row_found_in_an_oldest_first_history(tmp_path
         assert live.sent().count(row) == 1
 
 
-# -- issue 11 item 9: the CSV example survives kill -9 ------------------------------------
+# -- the CSV example survives kill -9 ------------------------------------
 
 
 def _example(served: Served, data: Path, journal: Path, *more: str) -> list[str]:
@@ -225,7 +224,7 @@ def test_the_csv_example_killed_and_rerun_sends_each_row_once(
     assert sorted(after) == sorted(rows), "a row was lost"
 
 
-# -- issue 14 item 5: --yes and a balance that cannot cover the job -----------------------
+# -- --yes and a balance that cannot cover the job -----------------------
 
 
 def test_yes_refuses_a_job_the_balance_cannot_cover(tmp_path: Path) -> None:
@@ -252,7 +251,7 @@ def test_yes_refuses_a_job_the_balance_cannot_cover(tmp_path: Path) -> None:
         assert len(live.sent()) == 4
 
 
-# -- issue 14 item 6: the progress bar says what it counts, and agrees with the summary --
+# -- the progress bar says what it counts, and agrees with the summary --
 
 
 def test_the_bar_names_each_count_shows_a_rate_and_matches_the_summary(tmp_path: Path) -> None:

@@ -14,91 +14,26 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 import anyio
 import anyio.from_thread
-import attrs
 import pytest
 
-from devsms_async import AsyncDevSMS
 from devsms_async import _journal as _lib_journal
 from devsms_async.bulk import FileJournal, JournalEntry, JournalError
-from devsms_async.testing import Sandbox, serve_sandbox
-
-T = TypeVar("T")
-
-CLI = [sys.executable, "-m", "devsms_async.cli"]
-PHONE = "998901234567"
-
-
-def env(**extra: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if k not in ("DEVSMS_TOKEN", "DEVSMS_BASE_URL")}
-    # Wide, colourless output: what is asserted is the text, not the terminal.
-    base.update({"COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"})
-    base.update(extra)
-    return base
-
-
-def devsms(*args: str, input: str | None = None, cwd: Path | None = None, **extra_env: str) -> Any:
-    return subprocess.run(
-        [*CLI, *args],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        input=input if input is not None else "",
-        cwd=cwd,
-        env=env(**extra_env),
-        timeout=60,
-    )
-
-
-def one_error_line(result: Any) -> str:
-    """stderr is exactly one line, ``error: ...``, and no traceback anywhere."""
-    assert "Traceback" not in result.stderr + result.stdout
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    return str(lines[0])
-
-
-@attrs.define
-class Served:
-    sandbox: Sandbox
-    base_url: str
-    portal: Any
-
-    def args(self, *more: str) -> list[str]:
-        return ["--base-url", self.base_url, "--token", self.sandbox.token, *more]
-
-    def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
-        return self.portal.call(fn, *args)  # type: ignore[no-any-return]
-
-    def send(self, *messages: tuple[str, str]) -> None:
-        async def go() -> None:
-            async with AsyncDevSMS(self.sandbox.token, base_url=self.base_url) as sms:
-                for phone, text in messages:
-                    await sms.send_sms(phone, text)
-
-        self.call(go)
-
-    def sent(self) -> list[tuple[str, str]]:
-        """(phone, text) of every message the server stored, oldest first."""
-        return [(m.phone, m.text) for m in self.sandbox.messages]
-
-
-@pytest.fixture
-def served() -> Iterator[Served]:
-    """A sandbox served over HTTP on 127.0.0.1 (port 0) from a thread of this process."""
-    sandbox = Sandbox()
-    with (
-        anyio.from_thread.start_blocking_portal() as portal,
-        portal.wrap_async_context_manager(serve_sandbox(sandbox)) as server,
-    ):
-        yield Served(sandbox, server.base_url, portal)
-
+from support.cli import (
+    CLI,
+    PHONE,
+    Served,
+    devsms,
+    env,
+    journal_lines,
+    numbered,
+    one_error_line,
+    write_csv,
+)
+from support.served import CLI_SERVE, served_sandbox
 
 # -- the basics ----------------------------------------------------------------------------
 
@@ -287,51 +222,19 @@ def test_retries_stay_out_of_the_output(served: Served) -> None:
 
 
 def test_sandbox_serve_runs_until_ctrl_c() -> None:
-    proc = subprocess.Popen(
-        [*CLI, "sandbox", "serve", "--port", "0", "--token", "T0K"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env(),
-    )
-    try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline()
-        assert first.startswith("DevSMS sandbox serving at: http://127.0.0.1:")
-        base_url = first.split(": ", 1)[1].strip()
+    with served_sandbox("--token", "T0K", command=CLI_SERVE, env=env()) as sandbox:
+        base_url = sandbox.base_url
         result = devsms("--base-url", base_url, "--token", "T0K", "balance", "-f", "json")
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)["balance"] == 100_000
         wrong = devsms("--base-url", base_url, "--token", "nope", "balance")
         assert wrong.returncode == 1
         assert "HTTP 401" in one_error_line(wrong)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=10)
-    assert proc.returncode == 0
-    assert "Traceback" not in err
+    assert sandbox.returncode == 0
+    assert "Traceback" not in sandbox.err
 
 
 # -- bulk ------------------------------------------------------------------------------------
-
-
-def write_csv(
-    path: Path, rows: list[tuple[str, ...]], header: str | None = "phone,message"
-) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as f:
-        if header is not None:
-            f.write(header + "\n")
-        csv.writer(f).writerows(rows)
-    return path
-
-
-def numbered(n: int) -> list[tuple[str, str]]:
-    return [(f"99890{2000000 + i}", f"Salom, mijoz {i}!") for i in range(n)]
-
-
-def journal_lines(csv_path: Path) -> list[dict[str, Any]]:
-    path = csv_path.with_name(csv_path.name + ".devsms-journal.jsonl")
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def test_bulk_sends_every_row_once_and_a_rerun_sends_nothing(

@@ -9,11 +9,10 @@ import shlex
 from pathlib import Path
 
 import anyio
-from test_cli import Served, devsms, write_csv
-from test_cli import served as served
 
 from devsms_async._journal import content_hash
 from devsms_async.bulk import FileJournal, JournalEntry
+from support.cli import Served, devsms, write_csv
 
 ROWS = [("998901234567", "Salom"), ("998911234568", "Rahmat")]
 

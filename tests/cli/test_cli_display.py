@@ -3,58 +3,22 @@
 
 from __future__ import annotations
 
-import logging
 import re
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio.from_thread
-import attrs
 import pytest
-import stamina.instrumentation
 import typer
 
 from devsms_async.cli import _app, _demo
-from devsms_async.cli._app import run_cli
 from devsms_async.cli._runtime import Globals
 from devsms_async.testing import Sandbox, serve_sandbox
+from support.cli import Cli
 
 ROOT = Path(__file__).resolve().parents[2]
 PHONE = "998901234567"
-
-
-@attrs.frozen
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-Cli = Callable[..., Result]
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
-    for name in ("DEVSMS_TOKEN", "DEVSMS_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in {"COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}.items():
-        monkeypatch.setenv(name, value)
-    root, ours = logging.getLogger(), logging.getLogger("devsms_async")
-    handlers, level, our_level = root.handlers[:], root.level, ours.level
-    hooks = stamina.instrumentation.get_on_retry_hooks()
-
-    def invoke(*argv: str) -> Result:
-        code = run_cli(list(argv))
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    yield invoke
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    ours.setLevel(our_level)
-    stamina.instrumentation.set_on_retry_hooks(hooks)
 
 
 def command_paths() -> list[list[str]]:

@@ -8,8 +8,7 @@ import json
 import re
 from pathlib import Path
 
-from test_cli import PHONE, devsms, write_csv
-
+from support.cli import PHONE, devsms, write_csv
 from support.faultserver import FaultServer, Reply
 
 TOKEN = "escapes-test-token"

@@ -11,8 +11,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_cli import CLI, Served, env, numbered, write_csv
-from test_cli import served as served
+
+from support.cli import CLI, Served, env, numbered, write_csv
 
 pytestmark = pytest.mark.skipif(not hasattr(resource, "RLIMIT_FSIZE"), reason="POSIX only")
 

@@ -9,8 +9,8 @@ import io
 import subprocess
 
 import pytest
-from test_cli import CLI, env
 
+from support.cli import CLI, env
 from support.faultserver import FaultServer
 
 TOKEN = "history-csv-token"

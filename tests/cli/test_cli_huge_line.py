@@ -8,7 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_cli import CLI, env
+
+from support.cli import CLI, env
 
 pytestmark = pytest.mark.skipif(not hasattr(resource, "RLIMIT_AS"), reason="POSIX only")
 

@@ -10,8 +10,8 @@ import sys
 import time
 
 import pytest
-from test_cli import CLI, PHONE, env
 
+from support.cli import CLI, PHONE, env
 from support.faultserver import FaultServer, Stall
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child")

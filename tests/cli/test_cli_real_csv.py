@@ -10,10 +10,8 @@ import io
 import json
 from pathlib import Path
 
-from test_cli import Served, devsms
-from test_cli import served as served
-
 from devsms_async.bulk import read_csv
+from support.cli import Served, devsms
 
 A, B, C = "998901234567", "998911234568", "998931234569"
 

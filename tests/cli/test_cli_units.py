@@ -11,91 +11,28 @@ import csv
 import datetime as _dt
 import io
 import json
-import logging
 import socket
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.from_thread
-import attrs
 import pytest
 
 from devsms_async import AsyncDevSMS
-from devsms_async.cli import _app, _runtime
-from devsms_async.cli._app import run_cli
+from devsms_async.cli import _runtime
 from devsms_async.cli._journal import JournalError, content_hash
 from devsms_async.cli._render import RECORD_FIELDS, jsonable
 from devsms_async.errors import UsageError
 from devsms_async.models import SmsStatus
-from devsms_async.testing import Sandbox, serve_sandbox
+from devsms_async.testing import Sandbox
+from support.cli import TTY, Cli, Served
 
 PHONE = "998901234567"
 FAILING = "998901230000"  # the sandbox fails delivery to numbers ending in 0000
 QUEUED = "998901231111"  # ... and keeps numbers ending in 1111 pending
 TRAP = "Oʻzbekiston " * 7  # U+02BB forces UCS-2: 84 units, 2 parts; 1 GSM-7 part with '
-
-
-@attrs.frozen
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def error(self) -> str:
-        """The one ``error: ...`` line on stderr (and no traceback)."""
-        assert "Traceback" not in self.err
-        lines = [line for line in self.err.splitlines() if line.startswith("error: ")]
-        assert len(lines) == 1, self.err
-        return lines[0]
-
-
-class TTY(io.StringIO):
-    """stdin as a terminal, with what the person types."""
-
-    def isatty(self) -> bool:
-        return True
-
-
-Cli = Callable[..., Result]
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
-    """``cli(*argv, stdin=...)`` runs ``devsms argv`` here and returns code, stdout, stderr."""
-    for name in ("DEVSMS_TOKEN", "DEVSMS_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in {"COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}.items():
-        monkeypatch.setenv(name, value)
-    # --wait: the sandbox moves on and the status is polled every few milliseconds.
-    monkeypatch.setattr(_app, "SANDBOX_TICK", 0.002)
-    monkeypatch.setattr(_app, "POLL_INITIAL", 0.001)
-    monkeypatch.setattr(_app, "POLL_MAX", 0.005)
-    # run_cli sets up logging for its process: put it back.
-    root, ours = logging.getLogger(), logging.getLogger("devsms_async")
-    handlers, level, our_level = root.handlers[:], root.level, ours.level
-
-    def invoke(*argv: str, stdin: str | io.StringIO = "") -> Result:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin) if isinstance(stdin, str) else stdin)
-        code = run_cli(list(argv))
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    yield invoke
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    ours.setLevel(our_level)
-
-
-@pytest.fixture
-def sandbox(monkeypatch: pytest.MonkeyPatch) -> Sandbox:
-    """The sandbox ``devsms --sandbox`` talks to in these tests (faults can be set)."""
-    box = Sandbox()
-    monkeypatch.setattr(_runtime.Globals, "get_sandbox", lambda self: box)
-    return box
 
 
 def send(box: Sandbox, *messages: tuple[str, str]) -> list[int]:
@@ -104,26 +41,6 @@ def send(box: Sandbox, *messages: tuple[str, str]) -> list[int]:
             return [(await sms.send_sms(phone, text)).sms_id for phone, text in messages]
 
     return anyio.run(go)
-
-
-@attrs.define
-class Served:
-    sandbox: Sandbox
-    base_url: str
-
-    def args(self, *more: str) -> list[str]:
-        return ["--base-url", self.base_url, "--token", self.sandbox.token, *more]
-
-
-@pytest.fixture
-def served() -> Iterator[Served]:
-    """A sandbox over HTTP on 127.0.0.1 from a thread; nothing moves its statuses."""
-    box = Sandbox()
-    with (
-        anyio.from_thread.start_blocking_portal() as portal,
-        portal.wrap_async_context_manager(serve_sandbox(box)) as server,
-    ):
-        yield Served(box, server.base_url)
 
 
 # -- global options and the entry point ----------------------------------------------------

@@ -8,8 +8,8 @@ import socket
 from pathlib import Path
 
 import pytest
-from test_cli import PHONE, Served, devsms, numbered, one_error_line, write_csv
-from test_cli import served as served
+
+from support.cli import PHONE, Served, devsms, numbered, one_error_line, write_csv
 
 
 def test_a_bad_base_url_from_the_environment_names_the_variable() -> None:

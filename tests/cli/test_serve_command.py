@@ -74,6 +74,10 @@ def test_the_defaults_are_one_set() -> None:
         (["--token", "a b"], "--token must be non-empty, without spaces"),
         (["--token", ""], "--token must be non-empty, without spaces"),
         (["--colour"], "unrecognized arguments: --colour"),
+        (["--latency", "-5"], "milliseconds >= 0"),
+        (["--latency", "soon"], "milliseconds >= 0"),
+        (["--rate-limit", "0"], "requests >= 1"),
+        (["--rate-limit", "2.5"], "requests >= 1"),
     ],
 )
 def test_bad_arguments_are_a_usage_error(

@@ -31,12 +31,6 @@ SEND_OK = next(e for e in spec_json_examples() if e.get("data", {}).get("sms_id"
 STATUS_OK = next(e for e in spec_json_examples() if "updated_at" in e.get("data", {}))
 
 
-@pytest.fixture
-def api() -> Any:
-    with respx.mock(base_url=BASE, assert_all_called=False) as router:
-        yield router
-
-
 def body(route: respx.Route) -> Any:
     return json.loads(route.calls.last.request.content)
 
@@ -82,12 +76,17 @@ async def test_send_uses_client_defaults_and_per_call_overrides(api: respx.MockR
         }
 
 
-async def test_message_text_is_sent_unchanged(api: respx.MockRouter) -> None:
+async def sent_text(api: respx.MockRouter, text: str, **options: Any) -> str:
+    """The message text the request carried when `text` was sent with `options`."""
     route = api.post("/send_sms.php").respond(200, json=SEND_OK)
-    text = "  Oʻzbekiston — “salom” 😀\n2-qator  "
     async with AsyncDevSMS(TOKEN) as sms:
-        await sms.send_sms("998901234567", text)
-    assert body(route)["message"] == text
+        await sms.send_sms("998901234567", text, **options)
+    return str(body(route)["message"])
+
+
+async def test_message_text_is_sent_unchanged(api: respx.MockRouter) -> None:
+    text = "  Oʻzbekiston — “salom” 😀\n2-qator  "
+    assert await sent_text(api, text) == text
 
 
 async def test_otp_callback_default_is_applied(api: respx.MockRouter) -> None:
@@ -242,15 +241,6 @@ async def test_error_status_codes(
     assert route.call_count == 1
 
 
-async def test_success_false_with_200_is_an_api_error(api: respx.MockRouter) -> None:
-    api.post("/send_sms.php").respond(200, json={"success": False, "error": "Balans yetarli emas"})
-    async with AsyncDevSMS(TOKEN) as sms:
-        with pytest.raises(BadRequestError) as info:
-            await sms.send_sms("998901234567", "Salom!")
-    assert info.value.status_code == 200
-    assert info.value.error == "Balans yetarli emas"
-
-
 async def test_retry_after_is_parsed_on_rate_limit(api: respx.MockRouter) -> None:
     api.get("/get_balance.php").respond(429, headers={"Retry-After": "7"}, json={})
     async with AsyncDevSMS(TOKEN, max_retries=0) as sms:
@@ -295,26 +285,22 @@ async def test_structuring_is_lenient_on_form_strict_on_meaning(
     assert info.value.status_code == 200
 
 
-async def test_unknown_status_keeps_the_raw_value(api: respx.MockRouter) -> None:
+@pytest.mark.parametrize(
+    ("raw", "status", "final"),
+    [("queued", SmsStatus.UNKNOWN, False), ("DELIVERED", SmsStatus.DELIVERED, True)],
+    ids=["unknown_status_keeps_the_raw_value", "status_case_is_normalised_but_raw_kept"],
+)
+async def test_a_status_is_read_and_its_raw_value_kept(
+    api: respx.MockRouter, raw: str, status: SmsStatus, final: bool
+) -> None:
     api.get("/get_status.php").respond(
-        200, json={"success": True, "data": {**STATUS_OK["data"], "status": "queued"}}
+        200, json={"success": True, "data": {**STATUS_OK["data"], "status": raw}}
     )
     async with AsyncDevSMS(TOKEN) as sms:
         record = await sms.get_status(sms_id=123)
-    assert record.status is SmsStatus.UNKNOWN
-    assert record.status_raw == "queued"
-    assert not record.status.is_final
-
-
-async def test_status_case_is_normalised_but_raw_kept(api: respx.MockRouter) -> None:
-    api.get("/get_status.php").respond(
-        200, json={"success": True, "data": {**STATUS_OK["data"], "status": "DELIVERED"}}
-    )
-    async with AsyncDevSMS(TOKEN) as sms:
-        record = await sms.get_status(sms_id=123)
-    assert record.status is SmsStatus.DELIVERED
-    assert record.status_raw == "DELIVERED"
-    assert record.status.is_final
+    assert record.status is status
+    assert record.status_raw == raw
+    assert record.status.is_final is final
 
 
 def test_model_reprs_mask_phone_and_text() -> None:
@@ -342,10 +328,6 @@ async def test_redirects_are_not_followed(api: respx.MockRouter, status: int) ->
 
 
 async def test_normalize_is_opt_in(api: respx.MockRouter) -> None:
-    route = api.post("/send_sms.php").respond(200, json=SEND_OK)
     text = "Oʻzbekiston gʻalabasi ‘bugun’ ʼ`"
-    async with AsyncDevSMS(TOKEN) as sms:
-        await sms.send_sms("998901234567", text)
-        assert body(route)["message"] == text
-        await sms.send_sms("998901234567", text, normalize=True)
-        assert body(route)["message"] == "O'zbekiston g'alabasi 'bugun' ''"
+    assert await sent_text(api, text) == text
+    assert await sent_text(api, text, normalize=True) == "O'zbekiston g'alabasi 'bugun' ''"

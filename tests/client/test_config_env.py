@@ -13,23 +13,9 @@ from fastapi import FastAPI
 from devsms_async import AsyncDevSMS, ValidationError
 from devsms_async.contrib.fastapi import DevSMSLifespan
 from devsms_async.testing import Sandbox
+from support import BALANCE_ANSWER
 
 TOKEN = "env-test-token"
-BALANCE = {
-    "success": True,
-    "data": {
-        "balance": 1000,
-        "sms_price": 50,
-        "statistics": {
-            "total_sms": 0,
-            "total_spent": 0,
-            "today_sms": 0,
-            "today_spent": 0,
-            "month_sms": 0,
-            "month_spent": 0,
-        },
-    },
-}
 
 
 def recording() -> tuple[httpx.MockTransport, list[str]]:
@@ -37,7 +23,7 @@ def recording() -> tuple[httpx.MockTransport, list[str]]:
 
     def handler(request: httpx.Request) -> httpx.Response:
         urls.append(str(request.url))
-        return httpx.Response(200, json=BALANCE)
+        return httpx.Response(200, json=BALANCE_ANSWER)
 
     return httpx.MockTransport(handler), urls
 

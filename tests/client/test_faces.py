@@ -255,7 +255,7 @@ def test_a_send_that_may_have_happened_is_unknown_never_replayed(world: World, f
     assert found.record is not None
     assert found.record.id == world.sandbox.messages[0].sms_id
     error = info.value
-    assert error.phone == MASKED  # the error keeps no number in clear (issue 11)
+    assert error.phone == MASKED  # the error keeps no number in clear
     if fault == "server-error-after":
         assert isinstance(error.__cause__, ServerError)
 

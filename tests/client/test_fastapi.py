@@ -28,7 +28,7 @@ from devsms_async.contrib.fastapi import (
     callback_router,
     get_devsms,
 )
-from support import TOKEN
+from support import BALANCE_ANSWER, TOKEN
 
 REPORT = {
     "sms_id": 123,
@@ -49,22 +49,7 @@ def balance_transport() -> tuple[httpx.MockTransport, list[httpx.Request]]:
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        body = {
-            "success": True,
-            "data": {
-                "balance": 1000,
-                "sms_price": 50,
-                "statistics": {
-                    "total_sms": 0,
-                    "total_spent": 0,
-                    "today_sms": 0,
-                    "today_spent": 0,
-                    "month_sms": 0,
-                    "month_spent": 0,
-                },
-            },
-        }
-        return httpx.Response(200, json=body)
+        return httpx.Response(200, json=BALANCE_ANSWER)
 
     return httpx.MockTransport(handler), seen
 

@@ -1,4 +1,4 @@
-"""Issue 14.4: with logging unconfigured a retried read prints nothing; a retry is one
+"""With logging unconfigured a retried read prints nothing; a retry is one
 INFO line through the SDK's logger; the SDK never changes logging's or stamina's
 global settings."""
 
@@ -8,6 +8,7 @@ import logging
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 import pytest
 import stamina
@@ -69,10 +70,11 @@ async def test_a_retry_is_one_info_line_with_endpoint_attempt_wait_and_reason(
     assert [r for r in caplog.records if r.name.startswith("stamina")] == []
 
 
-async def test_the_sdk_changes_no_global_logging_or_stamina_setting() -> None:
+def global_settings() -> tuple[Any, ...]:
+    """Logging's and stamina's process-wide settings, as the SDK must leave them."""
     root = logging.getLogger()
     ours = logging.getLogger("devsms_async")
-    before = (
+    return (
         root.level,
         list(root.handlers),
         ours.level,
@@ -81,19 +83,14 @@ async def test_the_sdk_changes_no_global_logging_or_stamina_setting() -> None:
         stamina.is_testing(),
         logging.getLogger("stamina").handlers[:],
     )
+
+
+async def test_the_sdk_changes_no_global_logging_or_stamina_setting() -> None:
+    before = global_settings()
     sandbox = Sandbox()
     sandbox.fail_next(503, path="get_balance.php")
     async with sandbox.client() as sms:
         await sms.get_balance()
     with sandbox.sync_client() as sync_sms:
         sync_sms.get_balance()
-    after = (
-        root.level,
-        list(root.handlers),
-        ours.level,
-        list(ours.handlers),
-        ours.propagate,
-        stamina.is_testing(),
-        logging.getLogger("stamina").handlers[:],
-    )
-    assert after == before
+    assert global_settings() == before

@@ -29,7 +29,7 @@ from devsms_async import (
 )
 from devsms_async._paging import DEDUPE_WINDOW
 from devsms_async.pagination import AsyncHistoryIterator
-from support import TOKEN
+from support import TOKEN, history_record
 from support.docs import run_doc_examples
 
 Run = Callable[..., Any]
@@ -38,22 +38,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def record_json(sms_id: int, status: str = "delivered") -> dict[str, Any]:
-    # The shape of the spec's get_history example.
-    return {
-        "id": sms_id,
-        "phone_number": "998901234567",
-        "message": f"Salom #{sms_id}",
-        "status": status,
-        "parts_count": 1,
-        "total_cost": 50,
-        "from_number": "4546",
-        "eskiz_request_id": "uuid-here",
-        "eskiz_message_id": "msg-id",
-        "sent_at": "2026-03-09 10:30:00",
-        "delivered_at": "2026-03-09 10:30:05",
-        "failed_at": None,
-        "created_at": "2026-03-09 10:29:58",
-    }
+    return history_record(id=sms_id, message=f"Salom #{sms_id}", status=status)
 
 
 class History:
@@ -239,20 +224,25 @@ async def test_the_id_window_is_bounded() -> None:
 # --- memory, early exit, closing ------------------------------------------------------
 
 
+def records_alive() -> int:
+    # type(), not isinstance(): isinstance reads __class__, which a lazy object (Django's
+    # unconfigured settings, imported by another test module) answers with an error.
+    return sum(type(o) is SmsRecord for o in gc.get_objects())
+
+
 async def test_memory_holds_one_page_whatever_the_length() -> None:
     history = History(3000)
     live: list[int] = []
     seen = 0
-    # Records other tests left alive in this process are not this walk's; `type(o) is`
-    # (not isinstance) never asks a lazy proxy (Django's settings) for its class.
+    # Records other tests left alive in this process are not this walk's.
     gc.collect()
-    before = sum(type(o) is SmsRecord for o in gc.get_objects())
+    before = records_alive()
     async with client_for(history) as sms:
         async for _ in sms.iter_history(page_size=100):
             seen += 1
             if seen % 237 == 0:  # lands at varied places within a page
                 gc.collect()
-                live.append(sum(type(o) is SmsRecord for o in gc.get_objects()) - before)
+                live.append(records_alive() - before)
     assert seen == 3000
     # Only the rest of the current page is alive, never the records already walked.
     assert max(live) <= 100

@@ -1,11 +1,15 @@
 """The retry policy: backoff math as pure functions, the send/read rules per exception,
 and what the retry loop really waits (trio's MockClock: virtual time, no sleep).
+
+A new retry test goes here, unless it is one row of the decision table (core/test_core.py)
+or needs a server that breaks connections (transport/test_faults.py): tests/README.md.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import email.utils
+import functools
 import logging
 import random
 from collections.abc import Callable, Iterator
@@ -347,16 +351,21 @@ def test_non_transport_errors_are_not_mapped() -> None:
 # -- the loop: testing mode, real waits on a virtual clock, the deadline ---------------
 
 
-def test_testing_mode_keeps_the_decisions_and_drops_the_waits(waits: list[float]) -> None:
-    # stamina.set_testing(True) (the conftest's) is honoured: every wait is decided and
-    # logged as in production, and none is slept (no virtual time passes either).
-    handler, seen = scripted(too_many("5"), httpx.Response(503, json={}))
+def on_a_virtual_clock(
+    client: Callable[[], AsyncDevSMS], raises: type[Exception] | None = None
+) -> float:
+    """Read the balance with a new `client()` on trio's MockClock (real waits, no sleep);
+    the virtual seconds it took. `raises`: the error the read must end with."""
     elapsed: list[float] = []
 
     async def scenario() -> None:
         start = trio.current_time()
-        async with make(handler) as sms:
-            await sms.get_balance()
+        async with client() as sms:
+            if raises is None:
+                await sms.get_balance()
+            else:
+                with pytest.raises(raises):
+                    await sms.get_balance()
         elapsed.append(trio.current_time() - start)
 
     anyio.run(
@@ -364,32 +373,28 @@ def test_testing_mode_keeps_the_decisions_and_drops_the_waits(waits: list[float]
         backend="trio",
         backend_options={"clock": trio.testing.MockClock(autojump_threshold=0)},
     )
+    return elapsed[0]
+
+
+def test_testing_mode_keeps_the_decisions_and_drops_the_waits(waits: list[float]) -> None:
+    # stamina.set_testing(True) (the conftest's) is honoured: every wait is decided and
+    # logged as in production, and none is slept (no virtual time passes either).
+    handler, seen = scripted(too_many("5"), httpx.Response(503, json={}))
+    elapsed = on_a_virtual_clock(lambda: make(handler))
     assert len(seen) == 3
     assert waits[0] == 5.0
     assert 0.0 <= waits[1] <= 1.0
-    assert elapsed == [0.0]
+    assert elapsed == 0.0
 
 
 def test_production_waits_are_ours_retry_after_then_jitter(waits: list[float]) -> None:
     stamina.set_testing(False)  # real waits; trio's MockClock makes them virtual
     handler, seen = scripted(too_many("5"), httpx.Response(503, json={}))
-    elapsed: list[float] = []
-
-    async def scenario() -> None:
-        start = trio.current_time()
-        async with make(handler) as sms:
-            await sms.get_balance()
-        elapsed.append(trio.current_time() - start)
-
-    anyio.run(
-        scenario,
-        backend="trio",
-        backend_options={"clock": trio.testing.MockClock(autojump_threshold=0)},
-    )
+    elapsed = on_a_virtual_clock(lambda: make(handler))
     assert len(seen) == 3
     assert waits[0] == 5.0  # Retry-After (the jitter of retry 1 is at most 0.5)
     assert 0.0 <= waits[1] <= 1.0  # full jitter of retry 2
-    assert elapsed == [pytest.approx(sum(waits))]
+    assert elapsed == pytest.approx(sum(waits))
 
 
 def test_production_deadline_stops_retries_that_would_start_too_late(
@@ -397,24 +402,12 @@ def test_production_deadline_stops_retries_that_would_start_too_late(
 ) -> None:
     stamina.set_testing(False)
     handler, seen = scripted(*[too_many("6")] * 20)
-    elapsed: list[float] = []
-
-    async def scenario() -> None:
-        start = trio.current_time()
-        async with make(handler, max_retries=10, retry_deadline=20.0) as sms:
-            with pytest.raises(RateLimitError):
-                await sms.get_balance()
-        elapsed.append(trio.current_time() - start)
-
-    anyio.run(
-        scenario,
-        backend="trio",
-        backend_options={"clock": trio.testing.MockClock(autojump_threshold=0)},
-    )
+    client = functools.partial(make, handler, max_retries=10, retry_deadline=20.0)
+    elapsed = on_a_virtual_clock(client, raises=RateLimitError)
     # Attempts at 0, 6, 12 and 18 s; the next would start at 24 > 20.
     assert len(seen) == 4
     assert waits == [6.0, 6.0, 6.0]
-    assert elapsed == [pytest.approx(18.0)]
+    assert elapsed == pytest.approx(18.0)
 
 
 async def test_deadline_applies_in_testing_mode_too() -> None:
@@ -434,59 +427,3 @@ async def test_server_error_retry_after_is_honoured_on_503(waits: list[float]) -
             await sms.get_balance()
     assert len(seen) == 1  # 45 s would cross the 30 s deadline
     assert waits == []
-
-
-# -- docs/errors.md ----------------------------------------------------------------------
-
-
-def test_docs_examples_run_and_print_what_they_say(capsys: pytest.CaptureFixture[str]) -> None:
-    """Every ```python block of docs/errors.md runs; each ``print(...)  # text`` prints it."""
-    import re
-    from pathlib import Path
-
-    docs = Path(__file__).parents[2] / "docs" / "errors.md"
-    blocks = re.findall(r"```python\n(.*?)```", docs.read_text(encoding="utf-8"), flags=re.DOTALL)
-    assert len(blocks) >= 3
-    ours = logging.getLogger("devsms_async")
-    level, root_handlers = ours.level, logging.getLogger().handlers[:]
-    try:
-        for block in blocks:
-            exec(compile(block, str(docs), "exec"), {"__name__": "__main__"})
-            printed = capsys.readouterr().out.splitlines()
-            expected = re.findall(r"^\s*print\(.*\)  # (.*)$", block, flags=re.MULTILINE)
-            assert printed == expected
-    finally:  # the logging example configures logging: leave it as it was
-        ours.setLevel(level)
-        logging.getLogger().handlers[:] = root_handlers
-
-
-# -- errors cross processes ----------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "error",
-    [
-        ValidationError("phone", "is empty"),
-        RateLimitError("slow down", status_code=429, error="Juda ko'p", retry_after=3.0),
-        ServerError("boom", status_code=502, method="GET", path="get_balance.php"),
-        APITimeoutError("request timed out (ReadTimeout)"),
-        SendOutcomeUnknownError(
-            "lost",
-            phone=PHONE,
-            fingerprint="0123456789abcdef",
-            started_at=_dt.datetime(2026, 3, 9, 5, 30, tzinfo=_dt.timezone.utc),
-            status_code=502,
-            text="Salom!",
-        ),
-    ],
-    ids=lambda e: type(e).__name__,
-)
-def test_errors_survive_pickling_and_copying(error: Exception) -> None:
-    import copy
-    import pickle
-
-    for clone in (pickle.loads(pickle.dumps(error)), copy.deepcopy(error)):
-        assert type(clone) is type(error)
-        assert str(clone) == str(error)
-        assert clone.args == error.args
-        assert vars(clone) == vars(error)

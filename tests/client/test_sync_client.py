@@ -4,15 +4,12 @@ tests/client/test_faces.py): its seams, its options, its own wait and iterator."
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import httpx
 import pytest
 import respx
 
-from devsms_async import DevSMS, SmsStatus, UsageError, ValidationError, WaitTimeoutError
-from devsms_async._polling import wait_for_status_sync
-from devsms_async.models import SmsRecord
+from devsms_async import DevSMS, UsageError, ValidationError
 from devsms_async.pagination import HistoryIterator
 from devsms_async.testing import Sandbox
 from support import TOKEN, spec_json_examples
@@ -20,12 +17,6 @@ from support import TOKEN, spec_json_examples
 BASE = "https://devsms.uz/api"
 STATUS_OK = next(e for e in spec_json_examples() if "updated_at" in e.get("data", {}))
 SEND_OK = next(e for e in spec_json_examples() if e.get("data", {}).get("sms_id") == 123)
-
-
-@pytest.fixture
-def api() -> Any:
-    with respx.mock(base_url=BASE, assert_all_called=False) as router:
-        yield router
 
 
 def test_request_shape_and_per_call_timeout(api: respx.MockRouter) -> None:
@@ -122,51 +113,6 @@ def test_the_history_iterator_is_plain_and_closable() -> None:
         assert [r.message for r in sms.iter_history(max_items=3)] == ["#4", "#3", "#2"]
 
 
-def record(status: str) -> SmsRecord:
-    from devsms_async._converter import structure
-
-    data = dict(STATUS_OK["data"], status=status)
-    return structure(data, SmsRecord)
-
-
-def test_the_sync_wait_backs_off_and_times_out_on_its_clock() -> None:
-    now = [0.0]
-    naps: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        naps.append(seconds)
-        now[0] += seconds
-
-    polls: list[float] = []
-
-    def poll() -> SmsRecord:
-        polls.append(now[0])
-        return record("sent")
-
-    with pytest.raises(WaitTimeoutError) as info:
-        wait_for_status_sync(
-            poll,
-            sms_id=1,
-            request_id=None,
-            timeout=10,
-            poll_initial=1,
-            poll_max=4,
-            clock=lambda: now[0],
-            sleep=sleep,
-        )
-    assert polls == [0, 1, 3, 7]
-    assert naps == [1, 2, 4, 3]  # the last sleep ends at the limit
-    assert info.value.polls == 4
-    assert info.value.last is not None
-    assert info.value.last.status is SmsStatus.SENT
-
-    answers = iter([record("sent"), record("delivered")])
-    done = wait_for_status_sync(
-        lambda: next(answers), sms_id=1, request_id=None, clock=lambda: 0.0, sleep=lambda s: None
-    )
-    assert done.status is SmsStatus.DELIVERED
-
-
 async def test_a_users_client_keeps_its_own_timeout_unless_a_call_gives_one(
     api: respx.MockRouter,
 ) -> None:
@@ -184,7 +130,7 @@ async def test_a_users_client_keeps_its_own_timeout_unless_a_call_gives_one(
 
 
 def test_sync_bytes_after_the_answer_never_reach_the_next_send() -> None:
-    """The sync backend's desync guard (the async ones are in test_reliability_round2)."""
+    """The sync backend's desync guard (the async ones are in client/test_hostile_inputs.py)."""
     from devsms_async import SendOutcomeUnknownError
     from support.faultserver import FaultServer, Trailing
 

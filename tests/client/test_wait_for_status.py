@@ -25,28 +25,15 @@ from devsms_async import (
     ValidationError,
 )
 from devsms_async._polling import WaitTimeoutError
-from support import TOKEN
+from support import TOKEN, history_record
 
 Run = Callable[..., Any]
 
 
 def record_json(status: str, sms_id: int = 123) -> dict[str, Any]:
-    return {
-        "id": sms_id,
-        "phone_number": "998901234567",
-        "message": "Salom!",
-        "status": status,
-        "parts_count": 1,
-        "total_cost": 50,
-        "from_number": "4546",
-        "eskiz_request_id": "uuid-here",
-        "eskiz_message_id": "msg-id",
-        "sent_at": "2026-03-09 10:30:00",
-        "delivered_at": None,
-        "failed_at": None,
-        "created_at": "2026-03-09 10:29:58",
-        "updated_at": "2026-03-09 10:30:05",
-    }
+    return history_record(
+        id=sms_id, status=status, delivered_at=None, updated_at="2026-03-09 10:30:05"
+    )
 
 
 class StatusServer:

@@ -1,9 +1,12 @@
-"""A pickled error (a task queue's, an error tracker's, another process's copy) carries
-no phone number, OTP code or token: every error that can hold a number or a record is
-made through the public API, pickled, and the bytes searched for the secrets."""
+"""Errors cross processes: a pickled or copied error is the same error, and a pickled error
+(a task queue's, an error tracker's, another process's copy) carries no phone number, OTP
+code or token: every error that can hold a number or a record is made through the public
+API, pickled, and the bytes searched for the secrets."""
 
 from __future__ import annotations
 
+import copy
+import datetime as _dt
 import json
 import pickle
 from typing import Any
@@ -12,10 +15,13 @@ import pytest
 
 from devsms_async import (
     APIError,
+    APITimeoutError,
     DevSMSError,
     MalformedResponseError,
     OtpTemplate,
+    RateLimitError,
     SendOutcomeUnknownError,
+    ServerError,
     ServiceNameRejectedError,
     ValidationError,
     WaitTimeoutError,
@@ -157,3 +163,32 @@ def test_no_error_from_a_send_or_a_read_pickles_a_number_code_or_token(run: Any)
     ]
     for error in errors:
         round_trip(error)
+
+
+# -- errors cross processes ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ValidationError("phone", "is empty"),
+        RateLimitError("slow down", status_code=429, error="Juda ko'p", retry_after=3.0),
+        ServerError("boom", status_code=502, method="GET", path="get_balance.php"),
+        APITimeoutError("request timed out (ReadTimeout)"),
+        SendOutcomeUnknownError(
+            "lost",
+            phone=PHONE,
+            fingerprint="0123456789abcdef",
+            started_at=_dt.datetime(2026, 3, 9, 5, 30, tzinfo=_dt.timezone.utc),
+            status_code=502,
+            text="Salom!",
+        ),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_errors_survive_pickling_and_copying(error: Exception) -> None:
+    for clone in (pickle.loads(pickle.dumps(error)), copy.deepcopy(error)):
+        assert type(clone) is type(error)
+        assert str(clone) == str(error)
+        assert clone.args == error.args
+        assert vars(clone) == vars(error)

@@ -1,4 +1,4 @@
-"""Feature modules over narrow callables (issue 12 item 3): paging, reconcile and
+"""Feature modules over narrow callables: paging, reconcile and
 polling each have a pure part plus an async and a sync driver, and none of them knows
 the client."""
 
@@ -127,9 +127,15 @@ def test_wait_for_status_sync_polls_with_backoff_then_times_out() -> None:
         now[0] += seconds
 
     pending = record(1)
+    polls: list[float] = []
+
+    def poll() -> SmsRecord:
+        polls.append(now[0])
+        return pending
+
     with pytest.raises(WaitTimeoutError) as caught:
         wait_for_status_sync(
-            lambda: pending,
+            poll,
             sms_id=1,
             request_id=None,
             timeout=10,
@@ -138,7 +144,15 @@ def test_wait_for_status_sync_polls_with_backoff_then_times_out() -> None:
             clock=lambda: now[0],
             sleep=sleep,
         )
+    assert polls == [0, 1, 3, 7]
     assert sleeps == [1, 2, 4, 3]  # the last sleep ends at the deadline
     assert caught.value.polls == 4
+    assert caught.value.last is not None
+    assert caught.value.last.status is SmsStatus.SENT
     delivered = attrs.evolve(pending, status=SmsStatus.DELIVERED, status_raw="delivered")
     assert wait_for_status_sync(lambda: delivered, sms_id=1, request_id=None) is delivered
+    answers = iter([pending, delivered])
+    done = wait_for_status_sync(
+        lambda: next(answers), sms_id=1, request_id=None, clock=lambda: 0.0, sleep=lambda s: None
+    )
+    assert done.status is SmsStatus.DELIVERED

@@ -53,12 +53,6 @@ LIVE_SEND = {
 }
 
 
-@pytest.fixture
-def api() -> Any:
-    with respx.mock(base_url=BASE, assert_all_called=False) as router:
-        yield router
-
-
 # -- money ------------------------------------------------------------------------------
 
 

@@ -53,12 +53,6 @@ ROWS: list[tuple[str, type[APIError]]] = [
 ]
 
 
-@pytest.fixture
-def api() -> Any:
-    with respx.mock(base_url=BASE, assert_all_called=False) as router:
-        yield router
-
-
 @pytest.mark.parametrize("status", [400, 200, 403])
 @pytest.mark.parametrize(("text", "error_type"), ROWS)
 async def test_every_row_at_any_status(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import urllib.parse
 from typing import Any
 
 import pytest
@@ -37,7 +38,7 @@ from devsms_async import (
     WaitTimeoutError,
     parse_callback,
 )
-from devsms_async._redact import SNIPPET_CHARS, body_snippet
+from devsms_async._redact import SNIPPET_CHARS, body_snippet, redact
 from devsms_async.bulk import BulkMessage
 from devsms_async.testing import Sandbox
 from support import TOKEN
@@ -402,6 +403,7 @@ def test_snippets_mask_phone_numbers() -> None:
         "http://localhost.evil.example/api",
         "http://127.0.0.1.nip.io/api",
         "HTTP://devsms.uz/api",
+        "http://sms.example.uz/api",
     ],
 )
 def test_plain_http_to_a_remote_host_is_refused(url: str) -> None:
@@ -409,7 +411,8 @@ def test_plain_http_to_a_remote_host_is_refused(url: str) -> None:
         AsyncDevSMS(TOKEN, base_url=url)
     assert info.value.field == "base_url"
     assert "clear text" in str(info.value)
-    AsyncDevSMS(TOKEN, base_url=url, allow_insecure_http=True)  # an explicit opt-in
+    opted_in = AsyncDevSMS(TOKEN, base_url=url, allow_insecure_http=True)  # an explicit opt-in
+    assert str(urllib.parse.urlsplit(url).hostname) in repr(opted_in)
 
 
 @pytest.mark.parametrize(
@@ -420,7 +423,27 @@ def test_plain_http_to_a_remote_host_is_refused(url: str) -> None:
         "http://127.9.9.9/api",
         "http://localhost:8000/api",
         "http://[::1]:8000/api",
+        "http://127.0.0.1:8080/api",
+        "http://localhost/api",
+        "http://[::1]:9/api",
     ],
 )
 def test_https_and_loopback_need_no_opt_in(url: str) -> None:
     AsyncDevSMS(TOKEN, base_url=url)
+
+
+@pytest.mark.parametrize(
+    ("secret", "written"),
+    [
+        ("ab/cd", "ab\\/cd"),  # PHP json_encode
+        ("kod ö", "kod \\u00f6"),  # json ensure_ascii
+        ("kod ö", "kod \\u00F6"),  # upper-case hex
+        ("a+b c/d", "a%2Bb%20c%2Fd"),  # quote
+        ("a+b c/d", "a%2bb+c%2fd"),  # quote_plus, lower-case hex
+        ('a"b\\c', 'a\\"b\\\\c'),  # JSON escapes of quote and backslash
+    ],
+)
+def test_redact_knows_the_escaped_forms(secret: str, written: str) -> None:
+    assert redact(f"x {written} y", [secret]) == "x *** y"
+    # Cut by a snippet window: the start left at the end is masked too.
+    assert redact(f"x {written[:-1]}", [secret]) == "x ***"

@@ -19,27 +19,21 @@ from devsms_async import (
     parse_callback,
 )
 from devsms_async._converter import TASHKENT
-from support import SHARED_SPEC_DIR, SPEC_DIR, TOKEN, spec_json_examples
+from support import SHARED_SPEC_DIR, SPEC_DIR, TOKEN
+from support.spec import (
+    BALANCE,
+    CALLBACK,
+    EXAMPLES,
+    HISTORY,
+    OTP_BLOCKED,
+    OTP_REQUEST,
+    OTP_RESPONSE,
+    SEND_INTL,
+    SEND_UZ,
+    STATUS,
+)
 
 BASE = "https://devsms.uz/api"
-EXAMPLES = spec_json_examples()
-
-
-def example(predicate: Any) -> dict[str, Any]:
-    matches = [e for e in EXAMPLES if predicate(e)]
-    assert len(matches) == 1, matches
-    return matches[0]
-
-
-SEND_UZ = example(lambda e: e.get("data", {}).get("sms_id") == 123)
-SEND_INTL = example(lambda e: e.get("data", {}).get("sms_id") == 124)
-OTP_REQUEST = example(lambda e: e.get("type") == "universal_otp")
-OTP_RESPONSE = example(lambda e: e.get("data", {}).get("sms_id") == 456)
-OTP_BLOCKED = example(lambda e: e.get("success") is False)
-HISTORY = example(lambda e: "history" in e.get("data", {}))
-BALANCE = example(lambda e: "sms_price" in e.get("data", {}))
-STATUS = example(lambda e: "updated_at" in e.get("data", {}))
-CALLBACK = example(lambda e: "timestamp" in e)
 
 
 def at(text: str) -> dt.datetime:
@@ -55,12 +49,6 @@ def test_spec_copy_matches_the_shared_spec() -> None:
         pytest.skip("../shared/spec is not beside this checkout")
     for name in ("devsms-api.md", "devsms-api.original-uz.txt"):
         assert (SPEC_DIR / name).read_bytes() == (SHARED_SPEC_DIR / name).read_bytes(), name
-
-
-@pytest.fixture
-def api() -> Any:
-    with respx.mock(base_url=BASE, assert_all_called=False) as router:
-        yield router
 
 
 async def test_send_uzbek_example(api: respx.MockRouter) -> None:

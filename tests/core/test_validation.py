@@ -87,19 +87,27 @@ SEND_CASES: list[tuple[dict[str, Any], str, str]] = [
 ]
 
 
+async def refused_before_any_request(
+    method: str, path: str, call: str, kwargs: dict[str, Any]
+) -> ValidationError:
+    """`sms.<call>(**kwargs)` raises ValidationError and no request reaches `path`."""
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        route = getattr(router, method)(path)
+        async with AsyncDevSMS(TOKEN) as sms:
+            with pytest.raises(ValidationError) as info:
+                await getattr(sms, call)(**kwargs)
+        assert route.call_count == 0
+    return info.value
+
+
 @pytest.mark.parametrize(("override", "field", "fragment"), SEND_CASES)
 async def test_send_sms_rejects_before_any_request(
     override: dict[str, Any], field: str, fragment: str
 ) -> None:
     kwargs: dict[str, Any] = {"phone": "998901234567", "message": "Salom!", **override}
-    with respx.mock(base_url=BASE, assert_all_called=False) as router:
-        route = router.post("/send_sms.php")
-        async with AsyncDevSMS(TOKEN) as sms:
-            with pytest.raises(ValidationError) as info:
-                await sms.send_sms(**kwargs)
-        assert route.call_count == 0
-    assert info.value.field == field
-    assert fragment in str(info.value)
+    error = await refused_before_any_request("post", "/send_sms.php", "send_sms", kwargs)
+    assert error.field == field
+    assert fragment in str(error)
 
 
 OTP_CASES: list[tuple[dict[str, Any], str, str]] = [
@@ -133,14 +141,9 @@ async def test_send_otp_rejects_before_any_request(
         "otp_code": "5678",
         **override,
     }
-    with respx.mock(base_url=BASE, assert_all_called=False) as router:
-        route = router.post("/send_sms.php")
-        async with AsyncDevSMS(TOKEN) as sms:
-            with pytest.raises(ValidationError) as info:
-                await sms.send_otp(**kwargs)
-        assert route.call_count == 0
-    assert info.value.field == field
-    assert fragment in str(info.value)
+    error = await refused_before_any_request("post", "/send_sms.php", "send_otp", kwargs)
+    assert error.field == field
+    assert fragment in str(error)
 
 
 def test_otp_code_is_not_echoed_in_the_error() -> None:
@@ -175,13 +178,8 @@ HISTORY_CASES: list[tuple[dict[str, Any], str]] = [
 
 @pytest.mark.parametrize(("kwargs", "field"), HISTORY_CASES)
 async def test_history_rejects_before_any_request(kwargs: dict[str, Any], field: str) -> None:
-    with respx.mock(base_url=BASE, assert_all_called=False) as router:
-        route = router.get("/get_history.php")
-        async with AsyncDevSMS(TOKEN) as sms:
-            with pytest.raises(ValidationError) as info:
-                await sms.get_history(**kwargs)
-        assert route.call_count == 0
-    assert info.value.field == field
+    error = await refused_before_any_request("get", "/get_history.php", "get_history", kwargs)
+    assert error.field == field
 
 
 STATUS_CASES: list[tuple[dict[str, Any], str]] = [
@@ -197,13 +195,8 @@ STATUS_CASES: list[tuple[dict[str, Any], str]] = [
 
 @pytest.mark.parametrize(("kwargs", "field"), STATUS_CASES)
 async def test_status_rejects_before_any_request(kwargs: dict[str, Any], field: str) -> None:
-    with respx.mock(base_url=BASE, assert_all_called=False) as router:
-        route = router.get("/get_status.php")
-        async with AsyncDevSMS(TOKEN) as sms:
-            with pytest.raises(ValidationError) as info:
-                await sms.get_status(**kwargs)
-        assert route.call_count == 0
-    assert info.value.field == field
+    error = await refused_before_any_request("get", "/get_status.php", "get_status", kwargs)
+    assert error.field == field
 
 
 @pytest.mark.parametrize(
@@ -240,20 +233,21 @@ def test_token_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert client._token.value == "env-token-xyz"
 
 
-@pytest.mark.parametrize(
-    "base_url", ["http://127.0.0.1:8080/api", "http://localhost/api", "http://[::1]:9/api"]
-)
-def test_plain_http_is_allowed_to_loopback(base_url: str) -> None:
-    AsyncDevSMS(TOKEN, base_url=base_url)
-
-
-def test_plain_http_elsewhere_needs_an_explicit_opt_in() -> None:
-    client = AsyncDevSMS(TOKEN, base_url="http://sms.example.uz/api", allow_insecure_http=True)
-    assert "sms.example.uz" in repr(client)
-
-
 def test_sms_type_accepts_enum_and_plain_string() -> None:
     from devsms_async._validation import check_sms_type
 
     assert check_sms_type("simple", "998901234567") is SmsType.SIMPLE
     assert check_sms_type(SmsType.ESKIZ, "12025551234") is SmsType.ESKIZ
+
+
+# -- text UTF-8 cannot carry ------------------------------------------------------------
+
+LONE = "\ud800"  # a lone surrogate
+
+
+@pytest.mark.parametrize("option", ["sender", "callback_url"])
+def test_client_defaults_utf8_cannot_carry_are_refused(option: str) -> None:
+    value = {"sender": "Shop", "callback_url": "https://x.uz/cb"}[option] + LONE
+    with pytest.raises(ValidationError) as info:
+        AsyncDevSMS(TOKEN, **{option: value})
+    assert info.value.field == option

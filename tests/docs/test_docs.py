@@ -1,4 +1,4 @@
-"""The code in README.md, docs/index.md and docs/quickstart.md runs.
+"""The code in README.md, docs/index.md, docs/quickstart.md and docs/errors.md runs.
 
 Examples written for the real service run against the sandbox: ``AsyncDevSMS`` is swapped
 for one wired to a ``Sandbox`` whose token is the placeholder the page uses.
@@ -6,6 +6,7 @@ for one wired to a ``Sandbox`` whose token is the placeholder the page uses.
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -54,3 +55,24 @@ def test_example_runs(
     assert capsys.readouterr().out.strip(), "the example printed nothing"
     if "AsyncDevSMS(" in code or "DevSMS(" in code:
         assert sandbox.requests, "the example made no request"
+
+
+# -- docs/errors.md ----------------------------------------------------------------------
+
+
+def test_docs_examples_run_and_print_what_they_say(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every ```python block of docs/errors.md runs; each ``print(...)  # text`` prints it."""
+    docs = ROOT / "docs" / "errors.md"
+    blocks = re.findall(r"```python\n(.*?)```", docs.read_text(encoding="utf-8"), flags=re.DOTALL)
+    assert len(blocks) >= 3
+    ours = logging.getLogger("devsms_async")
+    level, root_handlers = ours.level, logging.getLogger().handlers[:]
+    try:
+        for block in blocks:
+            exec(compile(block, str(docs), "exec"), {"__name__": "__main__"})
+            printed = capsys.readouterr().out.splitlines()
+            expected = re.findall(r"^\s*print\(.*\)  # (.*)$", block, flags=re.MULTILINE)
+            assert printed == expected
+    finally:  # the logging example configures logging: leave it as it was
+        ours.setLevel(level)
+        logging.getLogger().handlers[:] = root_handlers

@@ -7,70 +7,32 @@ send to the message being on the page is measured and printed (and written next 
 screenshots as ``latency.json``): a measurement, never an assertion.
 
 Without Chromium or Playwright these tests skip on a developer's machine, but fail under
-``CI=true``: a missing install must not pass as green.
+``CI=true``: a missing install must not pass as green. The fixtures (`page`, `served`,
+`artifacts`) are in tests/sandbox/conftest.py, the helpers in tests/support/browser.py.
 """
 
 from __future__ import annotations
 
 import http.server
 import json
-import os
-import select
-import shutil
-import signal
 import statistics
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import attrs
 import pytest
 
 from devsms_async import AsyncDevSMS, ServerError
+from support.browser import TOKEN, UZ, card, open_inbox
+from support.served import ServedProcess
 
-CHROMIUM = os.environ.get("DEVSMS_CHROMIUM", "/usr/bin/chromium")
-# This machine's network is closed: without these, Chromium's own background traffic is
-# refused many times over, and it runs as root in a container (no sandbox, no GPU).
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TOKEN = "browser-T0ken-SECRET"
-UZ = "998901234567"
-TIMEOUT_MS = 15_000
-SERVE = [sys.executable, "-m", "devsms_async.cli", "sandbox", "serve"]
+if TYPE_CHECKING:
+    from playwright.async_api import Page
+
 # 72 characters: 2 UCS-2 parts because of one U+02BB, 1 GSM-7 part once normalized.
 LONG_UZBEK = "Oʻzbekiston: buyurtmangiz #4821 tayyor. Olib ketishingiz mumkin, rahmat!"
-
-
-def _missing(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}: .ci/run must install it (browser tests may not skip on CI)")
-    pytest.skip(reason)
-
-
-try:
-    from playwright.async_api import Page, async_playwright
-except ImportError:  # pragma: no cover - depends on the machine
-    async_playwright = None
-
-
-@pytest.fixture
-def artifacts(tmp_path: Path) -> Path:
-    where = os.environ.get("DEVSMS_INBOX_ARTIFACTS")
-    path = Path(where) if where else tmp_path / "artifacts"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 # -- a real callback receiver ---------------------------------------------------------------
@@ -115,84 +77,6 @@ def receiver_url(server: _ReceiverServer, path: str) -> str:
     return f"http://127.0.0.1:{server.server_address[1]}{path}"
 
 
-# -- a real `devsms sandbox serve` ---------------------------------------------------------
-
-
-@attrs.define
-class Served:
-    proc: subprocess.Popen[bytes]
-    base_url: str
-    inbox_url: str
-
-
-@pytest.fixture
-def served() -> Iterator[Served]:
-    proc = subprocess.Popen(
-        [*SERVE, "--port", "0", "--token", TOKEN, "--advance-every", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        bufsize=0,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert proc.stdout is not None
-    try:
-        ready, _, _ = select.select([proc.stdout], [], [], 30)
-        first = proc.stdout.readline().decode() if ready else ""
-        assert first.startswith("DevSMS sandbox serving at: http://127.0.0.1:"), first
-        second = proc.stdout.readline().decode()
-        assert second.startswith("inbox: http://127.0.0.1:"), second
-        yield Served(proc, first.split(": ", 1)[1].strip(), second.split()[1])
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-        try:
-            _, err = proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, err = proc.communicate()
-    assert proc.returncode == 0, err
-    assert b"Traceback" not in err
-
-
-@pytest.fixture
-async def page(tmp_path: Path) -> AsyncIterator[Page]:
-    if async_playwright is None:
-        _missing("Playwright for Python is not installed (pip install playwright)")
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        found = shutil.which("chromium")
-        if found is None:
-            _missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    async with async_playwright() as playwright:
-        # A persistent context on a fresh directory: the fresh --user-data-dir.
-        context = await playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            viewport={"width": 1280, "height": 900},
-        )
-        try:
-            tab = context.pages[0] if context.pages else await context.new_page()
-            tab.set_default_timeout(TIMEOUT_MS)
-            errors: list[str] = []
-            tab.on("pageerror", lambda error: errors.append(str(error)))
-            yield tab
-            assert errors == []  # no script error on the page, ever
-        finally:
-            await context.close()
-
-
-async def open_inbox(page: Page, served: Served) -> None:
-    await page.goto(served.inbox_url)
-    await page.wait_for_selector("#connection.live")
-    # Set once; if the page ever reloaded, it would be gone.
-    await page.evaluate("window.__notReloaded = true")
-
-
-def card(sms_id: int) -> str:
-    return f"article[data-sms-id='{sms_id}']"
-
-
 async def appearance_times(page: Page) -> None:
     """Record, in the page, the wall-clock time each message card first appears."""
     await page.evaluate(
@@ -214,7 +98,7 @@ async def appearance_times(page: Page) -> None:
 
 
 async def test_a_sent_sms_appears_live_and_deliver_updates_it_and_its_reports(
-    page: Page, served: Served, receiver: _ReceiverServer, artifacts: Path
+    page: Page, served: ServedProcess, receiver: _ReceiverServer, artifacts: Path
 ) -> None:
     await open_inbox(page, served)
     await appearance_times(page)
@@ -286,7 +170,7 @@ async def test_a_sent_sms_appears_live_and_deliver_updates_it_and_its_reports(
 
 
 async def test_the_controls_work_from_the_keyboard_and_strike_the_api(
-    page: Page, served: Served, receiver: _ReceiverServer
+    page: Page, served: ServedProcess, receiver: _ReceiverServer
 ) -> None:
     await open_inbox(page, served)
     async with AsyncDevSMS(TOKEN, base_url=served.base_url, max_retries=0) as sms:
@@ -381,7 +265,7 @@ async def test_the_controls_work_from_the_keyboard_and_strike_the_api(
 
 
 async def test_a_narrow_window_needs_no_sideways_scrolling(
-    page: Page, served: Served, receiver: _ReceiverServer, artifacts: Path
+    page: Page, served: ServedProcess, receiver: _ReceiverServer, artifacts: Path
 ) -> None:
     await page.set_viewport_size({"width": 360, "height": 780})
     await open_inbox(page, served)

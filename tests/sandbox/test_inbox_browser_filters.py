@@ -1,23 +1,22 @@
 """The inbox's filters, its "showing N of M" and "Show more", its one money format and
 its rule for marking UCS-2 culprits, as a person sees them: headless Chromium against a
-real ``devsms sandbox serve`` (the fixtures of tests/sandbox/test_inbox_browser.py). Hostile
+real ``devsms sandbox serve`` (the fixtures of tests/sandbox/conftest.py). Hostile
 texts go into every new place a text from the sandbox or the user appears."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
-import test_inbox_browser as browser
-from test_inbox_browser import TOKEN, UZ, Page, Served, card, open_inbox
 
 from devsms_async import AsyncDevSMS
+from support.browser import TOKEN, UZ, card, open_inbox
+from support.served import ServedProcess
 
-# The fixtures of tests/sandbox/test_inbox_browser.py: a real `devsms sandbox serve`, Chromium.
-artifacts = browser.artifacts
-page = browser.page
-served = browser.served
+if TYPE_CHECKING:
+    from playwright.async_api import Page
 
 NBSP = "\u00a0"
 HOSTILE = '<img src=x onerror="window.__pwned = 1">'
@@ -39,7 +38,7 @@ async def count_text(page: Page) -> str:
 
 
 async def test_filters_and_the_count_say_what_is_shown_and_page_on(
-    page: Page, served: Served, artifacts: Path
+    page: Page, served: ServedProcess, artifacts: Path
 ) -> None:
     await open_inbox(page, served)
     async with AsyncDevSMS(TOKEN, base_url=served.base_url) as sms:
@@ -112,7 +111,7 @@ async def test_filters_and_the_count_say_what_is_shown_and_page_on(
     await page.screenshot(path=str(artifacts / "inbox-filters.png"))
 
 
-async def test_money_is_one_format_in_every_place(page: Page, served: Served) -> None:
+async def test_money_is_one_format_in_every_place(page: Page, served: ServedProcess) -> None:
     await open_inbox(page, served)
     async with httpx.AsyncClient(base_url=served.inbox_url) as inbox:
         answer = await inbox.post(
@@ -141,7 +140,7 @@ async def test_money_is_one_format_in_every_place(page: Page, served: Served) ->
 
 
 async def test_culprits_are_marked_only_in_mostly_gsm_texts(
-    page: Page, served: Served, artifacts: Path
+    page: Page, served: ServedProcess, artifacts: Path
 ) -> None:
     await open_inbox(page, served)
     cyrillic = "Ваш заказ готов " + HOSTILE

@@ -42,31 +42,25 @@ from devsms_async.testing import (
     SandboxTransport,
 )
 from devsms_async.testing._callbacks import MAX_CONCURRENT_POSTS
-from support import SPEC_DIR, spec_json_examples
+from support import SPEC_DIR
+from support.spec import (
+    BALANCE,
+    CALLBACK,
+    HISTORY,
+    OTP_BLOCKED,
+    OTP_RESPONSE,
+    SEND_INTL,
+    SEND_UZ,
+    STATUS,
+)
 
 BASE = "https://devsms.uz/api"
 UZ = "998901234567"
 US = "12025551234"
 START = dt.datetime(2026, 3, 9, 10, 30, 0, tzinfo=TASHKENT)
-EXAMPLES = spec_json_examples()
 SPEC_UZ = (SPEC_DIR / "devsms-api.original-uz.txt").read_text(encoding="utf-8")
 # The original spec's four universal OTP templates, in order.
 SPEC_TEMPLATES = [line for line in SPEC_UZ.splitlines() if line.startswith("MyService tizimi:")]
-
-
-def example(predicate: Callable[[Any], bool]) -> Any:
-    [match] = [e for e in EXAMPLES if predicate(e)]
-    return match
-
-
-SEND_UZ = example(lambda e: e.get("data", {}).get("sms_id") == 123)
-SEND_INTL = example(lambda e: e.get("data", {}).get("sms_id") == 124)
-OTP_RESPONSE = example(lambda e: e.get("data", {}).get("sms_id") == 456)
-OTP_BLOCKED = example(lambda e: e.get("success") is False)
-HISTORY = example(lambda e: "history" in e.get("data", {}))
-BALANCE = example(lambda e: "sms_price" in e.get("data", {}))
-STATUS = example(lambda e: "updated_at" in e.get("data", {}))
-CALLBACK = example(lambda e: "timestamp" in e)
 
 
 class CallbackSink:

@@ -6,12 +6,9 @@ the CLI against a real ``devsms sandbox serve`` process."""
 from __future__ import annotations
 
 import json
-import os
-import select
-import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -19,25 +16,17 @@ import pytest
 
 from devsms_async import AsyncDevSMS, DevSMS, ValidationError
 from devsms_async.testing import DEFAULT_TOKEN, Sandbox, serve_sandbox
+from support.served import SERVE, ServedProcess, exchange
 
 UZ = "998901234567"
 OTP = "482913"
-SERVE = [sys.executable, "-m", "devsms_async.testing"]
 CLI = [sys.executable, "-m", "devsms_async.cli"]
 
 
 async def raw(port: int, head: str) -> tuple[int, bytes]:
     """One raw request (``head`` without the final blank line); status and body."""
     request = head.replace("\n", "\r\n").encode("latin-1") + b"Connection: close\r\n\r\n"
-    async with await anyio.connect_tcp("127.0.0.1", port) as stream:
-        await stream.send(request)
-        answer = b""
-        with anyio.fail_after(5):
-            while True:
-                try:
-                    answer += await stream.receive()
-                except anyio.EndOfStream:
-                    break
+    answer = await exchange(port, request)
     status_line, _, rest = answer.partition(b"\r\n")
     return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
 
@@ -208,35 +197,11 @@ async def test_the_aiohttp_client_still_works_over_http() -> None:
 # -- the command, as a process ---------------------------------------------------------------
 
 
-@pytest.fixture
-def served() -> Iterator[tuple[str, int]]:
-    """A real ``python -m devsms_async.testing`` with ``--allow-host sandbox``."""
-    proc = subprocess.Popen(
-        [*SERVE, "--port", "0", "--advance-every", "0", "--allow-host", "sandbox"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert proc.stdout is not None
-    try:
-        ready, _, _ = select.select([proc.stdout], [], [], 30)
-        first = proc.stdout.readline().decode() if ready else ""
-        assert first.startswith("DevSMS sandbox serving at: http://127.0.0.1:"), first
-        base_url = first.split(": ", 1)[1].strip()
-        yield base_url, int(base_url.rsplit(":", 1)[1].split("/")[0])
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:  # pragma: no cover
-            proc.kill()
-            proc.communicate()
-
-
 def test_the_sync_client_and_the_cli_work_against_the_served_sandbox(
-    served: tuple[str, int],
+    sandbox_process: Callable[..., ServedProcess],
 ) -> None:
-    base_url, port = served
+    served = sandbox_process("--advance-every", "0", "--allow-host", "sandbox")
+    base_url, port = served.base_url, served.port
     with DevSMS(DEFAULT_TOKEN, base_url=base_url) as sms:
         sms.send_sms(UZ, "Salom!")
         assert sms.get_history().count == 1
@@ -261,7 +226,7 @@ def test_the_sync_client_and_the_cli_work_against_the_served_sandbox(
 
 def test_a_bad_allow_host_is_a_usage_error() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "devsms_async.testing", "--port", "0", "--allow-host", "a b"],
+        [*SERVE, "--port", "0", "--allow-host", "a b"],
         capture_output=True,
         text=True,
         timeout=60,

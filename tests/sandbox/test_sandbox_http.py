@@ -5,10 +5,7 @@ POSTed to real receiving servers (delivered, stalled past the timeout, refused, 
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -27,6 +24,7 @@ from devsms_async.testing import (
     serve_sandbox,
 )
 from devsms_async.testing._sandbox import step
+from support.served import ServedProcess, exchange
 
 UZ = "998901234567"
 TOKEN = "http-token"
@@ -102,19 +100,6 @@ async def read_answer(stream: anyio.abc.ByteStream) -> bytes:
                 if lengths and len(body) >= int(lengths[0].split(b":")[1]):
                     return data
             data += await stream.receive()
-
-
-async def exchange(port: int, raw: bytes) -> bytes:
-    """Send raw bytes; read everything until the server closes the connection."""
-    async with await anyio.connect_tcp("127.0.0.1", port) as stream:
-        await stream.send(raw)
-        answer = b""
-        with anyio.fail_after(5):
-            while True:
-                try:
-                    answer += await stream.receive()
-                except anyio.EndOfStream:
-                    return answer
 
 
 def auth(token: str = TOKEN) -> bytes:
@@ -360,40 +345,14 @@ async def test_serve_sandbox_checks_advance_every() -> None:
             pass
 
 
-def test_python_dash_m_serves_over_http(tmp_path: Any) -> None:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "devsms_async.testing",
-            "--port",
-            "0",
-            "--token",
-            "cli-T0ken",
-            "--balance",
-            "1000",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.startswith("DevSMS sandbox serving at: http://127.0.0.1:"), line
-        base_url = line.split(": ", 1)[1].strip()
+def test_python_dash_m_serves_over_http(sandbox_process: Callable[..., ServedProcess]) -> None:
+    served = sandbox_process("--token", "cli-T0ken", "--balance", "1000")
 
-        async def check() -> None:
-            from devsms_async import AsyncDevSMS
+    async def check() -> None:
+        from devsms_async import AsyncDevSMS
 
-            async with AsyncDevSMS("cli-T0ken", base_url=base_url) as sms:
-                sent = await sms.send_sms(UZ, "Salom")
-                assert (sent.balance, (await sms.get_balance()).balance) == (950, 950)
+        async with AsyncDevSMS("cli-T0ken", base_url=served.base_url) as sms:
+            sent = await sms.send_sms(UZ, "Salom")
+            assert (sent.balance, (await sms.get_balance()).balance) == (950, 950)
 
-        anyio.run(check)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        proc.stdout.close()  # type: ignore[union-attr]
-        proc.stderr.close()  # type: ignore[union-attr]
+    anyio.run(check)

@@ -9,62 +9,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import select
-import signal
-import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import anyio
-import attrs
 import pytest
 
 from devsms_async import AsyncDevSMS, AuthenticationError, ServerError
 from devsms_async.testing import DEFAULT_TOKEN, Sandbox, SandboxServer, serve_sandbox
+from support.served import exchange, served_sandbox
 
 PHONE = "998901234567"
-
-
-@attrs.define
-class Server:
-    proc: subprocess.Popen[bytes]
-    base_url: str
-    out: str = ""
-    err: str = ""
-
-
-@contextmanager
-def sandbox_process(*args: str) -> Iterator[Server]:
-    """Run ``python -m devsms_async.testing --port 0 ARGS`` until the block ends, then
-    Ctrl-C it; ``out``/``err`` hold the rest of its output afterwards."""
-    # Unbuffered bytes: readline() then takes only the first line, and communicate()
-    # gets every later one (a text wrapper could have read them ahead and kept them).
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "devsms_async.testing", "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        bufsize=0,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert proc.stdout is not None
-    server = Server(proc, "")
-    try:
-        ready, _, _ = select.select([proc.stdout], [], [], 30)
-        line = proc.stdout.readline().decode() if ready else ""
-        assert line.startswith("DevSMS sandbox serving at: http://127.0.0.1:"), line
-        server.base_url = line.split(": ", 1)[1].strip()
-        yield server
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-        try:
-            out, err = proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-    server.out, server.err = out.decode(), err.decode()
 
 
 # -- python -m devsms_async.testing ----------------------------------------------------------
@@ -75,7 +29,7 @@ on_posix = pytest.mark.skipif(sys.platform == "win32", reason="stopped with SIGI
 @on_posix
 def test_serves_the_given_account_and_logs_each_request_with_v() -> None:
     args = ["--token", "T0k", "--balance", "777", "--sms-price", "60", "--advance-every", "0.05"]
-    with sandbox_process(*args, "-v") as server:
+    with served_sandbox(*args, "-v") as server:
 
         async def use() -> str:
             async with AsyncDevSMS("T0k", base_url=server.base_url) as sms:
@@ -106,7 +60,7 @@ def test_serves_the_given_account_and_logs_each_request_with_v() -> None:
 
 @on_posix
 def test_without_v_there_is_no_request_log_and_the_default_token_is_printed() -> None:
-    with sandbox_process() as server:
+    with served_sandbox() as server:
 
         async def use(token: str) -> int:
             async with AsyncDevSMS(token, base_url=server.base_url, max_retries=0) as sms:
@@ -129,7 +83,7 @@ def test_without_v_there_is_no_request_log_and_the_default_token_is_printed() ->
 
 @on_posix
 def test_quiet_is_deprecated_and_changes_nothing() -> None:
-    with sandbox_process("--quiet", "--advance-every", "0", "--no-inbox") as server:
+    with served_sandbox("--quiet", "--advance-every", "0", "--no-inbox") as server:
         pass
     assert server.proc.returncode == 0
     assert server.err.splitlines() == [
@@ -161,19 +115,6 @@ def test_base_url_is_one_a_client_can_connect_to(host: str, url: str) -> None:
     assert repr(server) == f"<SandboxServer {url}>"
 
 
-async def raw_exchange(port: int, request: bytes) -> bytes:
-    """Send one raw request; everything the server says until it closes."""
-    async with await anyio.connect_tcp("127.0.0.1", port) as stream:
-        await stream.send(request)
-        answer = b""
-        with anyio.fail_after(5):
-            while True:
-                try:
-                    answer += await stream.receive()
-                except anyio.EndOfStream:
-                    return answer
-
-
 def balance_request(port: int) -> bytes:
     return (
         f"GET /api/get_balance.php HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
@@ -185,7 +126,7 @@ async def test_any_status_a_test_asks_for_is_served() -> None:
     box = Sandbox("T")
     box.fail_next(599, error="Nimadir buzildi", times=2)
     async with serve_sandbox(box) as server:
-        answer = await raw_exchange(server.port, balance_request(server.port))
+        answer = await exchange(server.port, balance_request(server.port))
         async with server.client(max_retries=0) as sms:
             with pytest.raises(ServerError) as caught:
                 await sms.get_balance()
@@ -206,7 +147,7 @@ async def test_a_bug_in_the_sandbox_is_a_500_answer_and_a_log_line(
     monkeypatch.setattr(box, "_handle", broken)
     with caplog.at_level(logging.ERROR, logger="devsms_async.testing"):
         async with serve_sandbox(box) as server:
-            answer = await raw_exchange(server.port, balance_request(server.port))
+            answer = await exchange(server.port, balance_request(server.port))
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
     assert json.loads(body)["success"] is False

@@ -6,14 +6,9 @@ again, a send is refused and provably not sent.
 
 from __future__ import annotations
 
-import os
-import select
-import signal
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -23,6 +18,7 @@ import stamina
 from devsms_async import AsyncDevSMS, DevSMS, RateLimitError, ServerError, ValidationError
 from devsms_async.bulk import BulkOutcome
 from devsms_async.testing import ManualClock, Sandbox, _command, serve_sandbox
+from support.served import served_sandbox
 
 PHONE = "998901234567"
 
@@ -207,41 +203,11 @@ def test_received_at_is_the_arrival_with_microseconds() -> None:
 # -- the command: --latency MS and --rate-limit N ------------------------------------------
 
 
-@contextmanager
-def sandbox_process(*args: str) -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "devsms_async.testing", "--port", "0", "--no-inbox", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        bufsize=0,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert proc.stdout is not None
-    try:
-        ready, _, _ = select.select([proc.stdout], [], [], 30)
-        line = proc.stdout.readline().decode() if ready else ""
-        assert line.startswith("DevSMS sandbox serving at: "), line
-        yield line.split(": ", 1)[1].strip()
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            out, err = proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-    assert proc.returncode == 0, err
-    text = out.decode()
-    if "--latency" in args:
-        assert "answers take 300 ms" in text
-    if "--rate-limit" in args:
-        assert "more than 1 requests a second get HTTP 429" in text
-
-
 @pytest.mark.skipif(sys.platform == "win32", reason="stopped with SIGINT")
 def test_the_command_serves_with_latency_and_a_rate_limit() -> None:
     with (
-        sandbox_process("--latency", "300", "--rate-limit", "1") as base_url,
-        DevSMS("sandbox-token", base_url=base_url, max_retries=0) as sms,
+        served_sandbox("--no-inbox", "--latency", "300", "--rate-limit", "1") as served,
+        DevSMS("sandbox-token", base_url=served.base_url, max_retries=0) as sms,
     ):
         started = time.monotonic()
         sms.send_sms(PHONE, "first")
@@ -258,22 +224,9 @@ def test_the_command_serves_with_latency_and_a_rate_limit() -> None:
     assert refused.status_code == 429
     assert refused.retry_after is not None
     assert refused.retry_after >= 1
-
-
-@pytest.mark.parametrize(
-    ("argv", "words"),
-    [
-        (["--latency", "-5"], "milliseconds >= 0"),
-        (["--latency", "soon"], "milliseconds >= 0"),
-        (["--rate-limit", "0"], "requests >= 1"),
-        (["--rate-limit", "2.5"], "requests >= 1"),
-    ],
-)
-def test_bad_pace_arguments_are_a_usage_error(
-    capsys: pytest.CaptureFixture[str], argv: list[str], words: str
-) -> None:
-    assert _command.main(argv) == 2
-    assert words in capsys.readouterr().err
+    assert served.returncode == 0, served.err
+    assert "answers take 300 ms" in served.out
+    assert "more than 1 requests a second get HTTP 429" in served.out
 
 
 def test_the_pace_options_reach_the_sandbox() -> None:

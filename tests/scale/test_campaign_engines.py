@@ -17,7 +17,6 @@ import gc
 import json
 import os
 import random
-import select
 import signal
 import subprocess
 import sys
@@ -34,6 +33,7 @@ import pytest
 from devsms_async import AsyncDevSMS
 from support.postgres_server import PostgresServer
 from support.redis_server import RedisServer
+from support.served import served_sandbox
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="fork, SIGKILL")
 
@@ -58,33 +58,11 @@ def expected() -> collections.Counter[tuple[str, str]]:
     )
 
 
-@contextmanager
-def served_sandbox() -> Iterator[str]:
-    """`python -m devsms_async.testing` on a free port; yields the API root."""
-    args = ["--port", "0", "--token", TOKEN, "--balance", "1000000000", "--no-inbox"]
+SANDBOX = (
+    *("--token", TOKEN, "--balance", "1000000000", "--no-inbox", "--advance-every", "0"),
     # Answers 50 ms late: a worker killed mid-chunk has requests in flight.
-    args += ["--advance-every", "0", "--latency", "50"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "devsms_async.testing", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        bufsize=0,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert proc.stdout is not None
-    try:
-        ready, _, _ = select.select([proc.stdout], [], [], 30)
-        line = proc.stdout.readline().decode() if ready else ""
-        assert line.startswith("DevSMS sandbox serving at: http://127.0.0.1:"), line
-        yield line.split(": ", 1)[1].strip()
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
+    *("--latency", "50"),
+)
 
 
 def received(base_url: str) -> collections.Counter[tuple[str, str]]:
@@ -252,7 +230,8 @@ def test_celery_campaign_survives_a_killed_child_exactly_once(
     cmd = [sys.executable, "-m", "celery", "-A", "campaign_celery", "worker"]
     cmd += ["--pool", "prefork", "--concurrency", "2", "--loglevel", "INFO"]
     cmd += ["--without-gossip", "--without-mingle", "--without-heartbeat", "-n", "w1@%h"]
-    with served_sandbox() as base_url:
+    with served_sandbox(*SANDBOX) as sandbox:
+        base_url = sandbox.base_url
         env = campaign_env(redis_server.url, dsn, base_url, starts)
         with worker(cmd, env, log) as celery_worker:
             results = [client.send_task("sms.send_chunk", args=(job, *chunk)) for chunk in CHUNKS]
@@ -347,7 +326,8 @@ def test_arq_campaign_survives_a_killed_worker_exactly_once(
         finally:
             await redis.aclose()
 
-    with served_sandbox() as base_url:
+    with served_sandbox(*SANDBOX) as sandbox:
+        base_url = sandbox.base_url
         env = campaign_env(redis_server.url, dsn, base_url, starts)
         with worker(cmd, env, logs[0]) as one, worker(cmd, env, logs[1]) as two:
             job_ids = anyio.run(enqueue)

@@ -18,10 +18,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import select
-import signal
-import subprocess
-import sys
 import threading
 import traceback
 import warnings
@@ -34,6 +30,7 @@ import pytest
 
 from devsms_async import AsyncDevSMS, DevSMS, DevSMSError, UsageError
 from devsms_async.testing import DEFAULT_TOKEN
+from support.served import served_sandbox
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork() is POSIX only")
 
@@ -48,26 +45,8 @@ Outcome = tuple[str, "int | str"]  # (text sent, sms_id or the error's class nam
 @pytest.fixture(scope="module")
 def served() -> Iterator[str]:
     """The sandbox's API root, served by a real process until the module ends."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "devsms_async.testing", "--port", "0", "--no-inbox"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        bufsize=0,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert proc.stdout is not None
-    try:
-        ready, _, _ = select.select([proc.stdout], [], [], 30)
-        line = proc.stdout.readline().decode() if ready else ""
-        assert line.startswith("DevSMS sandbox serving at: http://127.0.0.1:"), line
-        yield line.split(": ", 1)[1].strip()
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
+    with served_sandbox("--no-inbox") as sandbox:
+        yield sandbox.base_url
 
 
 class Forked:

@@ -13,8 +13,6 @@ import hashlib
 import json
 import os
 import random
-import select
-import signal
 import subprocess
 import sys
 import time
@@ -23,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import attrs
 import pytest
 
 from devsms_async import AsyncDevSMS, UsageError
 from devsms_async.bulk import BulkMessage, BulkOutcome, JournalError, PostgresJournal
 from devsms_async.testing import Sandbox
 from support.postgres_server import PostgresServer
+from support.served import ServedProcess, served_sandbox
 
 Run = Callable[..., Any]
 WORKER = Path(__file__).with_name("pg_worker.py")
@@ -171,41 +169,15 @@ def test_a_journal_opened_before_fork_is_refused_in_the_child(dsn: str) -> None:
 # -- many processes ------------------------------------------------------------------------
 
 
-@attrs.define
-class Served:
-    process: subprocess.Popen[bytes]
-    base_url: str
-
-
 @pytest.fixture
-def served() -> Iterator[Served]:
+def served() -> Iterator[ServedProcess]:
     """``python -m devsms_async.testing`` on a free port, answering at once."""
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "devsms_async.testing", "--port", "0"),
-            *("--token", TOKEN, "--balance", "100000000", "--advance-every", "0", "--no-inbox"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert process.stdout is not None
-    try:
-        ready, _, _ = select.select([process.stdout], [], [], 30)
-        first = process.stdout.readline().decode() if ready else ""
-        assert first.startswith("DevSMS sandbox serving at: "), first
-        yield Served(process, first.split(": ", 1)[1].strip())
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        process.stdout.close()
+    args = ("--token", TOKEN, "--balance", "100000000", "--advance-every", "0", "--no-inbox")
+    with served_sandbox(*args) as sandbox:
+        yield sandbox
 
 
-def worker(mode: str, dsn: str, job: str, served: Served, count: int, *extra: str) -> Any:
+def worker(mode: str, dsn: str, job: str, served: ServedProcess, count: int, *extra: str) -> Any:
     return subprocess.Popen(
         [sys.executable, str(WORKER), mode, dsn, job, served.base_url, TOKEN, str(count), *extra],
         stdout=subprocess.PIPE,
@@ -225,7 +197,7 @@ def finish(process: subprocess.Popen[str], timeout: float = 600) -> dict[str, An
     return dict(json.loads(out.strip().splitlines()[-1]))
 
 
-def received(served: Served) -> collections.Counter[str]:
+def received(served: ServedProcess) -> collections.Counter[str]:
     async def history() -> collections.Counter[str]:
         async with AsyncDevSMS(TOKEN, base_url=served.base_url) as sms:
             return collections.Counter([r.message async for r in sms.iter_history()])
@@ -233,7 +205,7 @@ def received(served: Served) -> collections.Counter[str]:
     return anyio.run(history)
 
 
-def settle(dsn: str, job: str, served: Served, count: int) -> dict[str, Any]:
+def settle(dsn: str, job: str, served: ServedProcess, count: int) -> dict[str, Any]:
     """reconcile_journal until nothing is in doubt (an attempt must be 1 s old)."""
     for _ in range(10):
         report = finish(worker("reconcile", dsn, job, served, count))
@@ -245,7 +217,7 @@ def settle(dsn: str, job: str, served: Served, count: int) -> dict[str, Any]:
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_three_workers_one_killed_and_restarted_send_each_message_once(
-    dsn: str, served: Served, seed: int
+    dsn: str, served: ServedProcess, seed: int
 ) -> None:
     count = 3000
     job = f"chaos-{seed}"
@@ -290,7 +262,7 @@ def test_three_workers_one_killed_and_restarted_send_each_message_once(
 
 
 def test_postgresql_stopped_mid_job_stops_it_typed_and_it_resumes(
-    dsn: str, served: Served, postgres_server: PostgresServer
+    dsn: str, served: ServedProcess, postgres_server: PostgresServer
 ) -> None:
     count = 400
     job = "restart"
@@ -319,7 +291,7 @@ def test_postgresql_stopped_mid_job_stops_it_typed_and_it_resumes(
 # -- the CLI ---------------------------------------------------------------------------------
 
 
-def devsms(served: Served, *args: str) -> subprocess.Popen[str]:
+def devsms(served: ServedProcess, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "DEVSMS_TOKEN": TOKEN, "DEVSMS_BASE_URL": served.base_url}
     return subprocess.Popen(
         [sys.executable, "-m", "devsms_async.cli", *args],
@@ -331,7 +303,7 @@ def devsms(served: Served, *args: str) -> subprocess.Popen[str]:
 
 
 def test_devsms_bulk_on_three_machines_shares_one_job(
-    dsn: str, served: Served, tmp_path: Path
+    dsn: str, served: ServedProcess, tmp_path: Path
 ) -> None:
     count = 300
     csv = tmp_path / "promo.csv"
@@ -368,7 +340,7 @@ def test_devsms_bulk_on_three_machines_shares_one_job(
     assert json.loads(out)["counts"]["sent"] == count
 
 
-def test_job_goes_with_a_shared_journal_only(served: Served, tmp_path: Path) -> None:
+def test_job_goes_with_a_shared_journal_only(served: ServedProcess, tmp_path: Path) -> None:
     csv = tmp_path / "promo.csv"
     csv.write_text("phone,message\n998900000001,x\n", encoding="utf-8")
     done = devsms(served, "bulk", str(csv), "--yes", "--job", "x")
@@ -388,7 +360,7 @@ def test_the_bulk_module_loads_no_database_driver() -> None:
 
 
 def test_a_shared_job_keeps_skipped_rows_records_by_row(
-    dsn: str, served: Served, tmp_path: Path
+    dsn: str, served: ServedProcess, tmp_path: Path
 ) -> None:
     """--skip-invalid on a shared job: the rows after an invalid one are journaled under
     their own row (RowJournal), so the next run finds them sent instead of "changed"."""

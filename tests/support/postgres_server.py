@@ -138,16 +138,13 @@ class PostgresServer:
         log = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
         raise RuntimeError(f"PostgreSQL did not start: {result.stderr}\n{log}")
 
+    def _address(self) -> tuple[str, ...]:
+        """The client tools' options for this server's address."""
+        return ("-h", "127.0.0.1", "-p", str(self.port))
+
     def ready(self) -> bool:
         result = self._run(
-            str(self.bin_dir / "pg_isready"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "-t",
-            "5",
-            check=False,
+            str(self.bin_dir / "pg_isready"), *self._address(), "-t", "5", check=False
         )
         return result.returncode == 0
 
@@ -162,10 +159,7 @@ class PostgresServer:
         """Run ``sql`` with ``psql``; its output (unaligned, tuples only)."""
         result = self._run(
             str(self.bin_dir / "psql"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
+            *self._address(),
             "-U",
             "postgres",
             "-d",

@@ -1,4 +1,4 @@
-"""Natural bulk and reconcile code type-checks under mypy --strict (issue 14 item 1):
+"""Natural bulk and reconcile code type-checks under mypy --strict:
 ``ok``/``outcome``/``found`` narrow the result. Run by mypy, never executed."""
 
 from __future__ import annotations

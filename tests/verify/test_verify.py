@@ -517,12 +517,14 @@ async def test_the_default_store_and_clock(
 # -- concurrency (tasks; the store yields around every call) ----------------------------
 
 
-def test_fifty_concurrent_right_codes_approve_exactly_once(run: Run) -> None:
+def fifty_right_codes(run: Run, **options: Any) -> list[CheckResult]:
+    """Fifty tasks check the right code at once; what each of them got."""
+
     async def scenario() -> list[CheckResult]:
         clock = ManualClock()
         sandbox = Sandbox(clock=clock)
         async with sandbox.client() as sms:
-            verifier = make(sms, clock, YieldingStore(MemoryStore()), max_attempts=100)
+            verifier = make(sms, clock, YieldingStore(MemoryStore()), **options)
             await verifier.start(PHONE)
             code = sandbox.last_otp(PHONE)
             results: list[CheckResult] = []
@@ -535,7 +537,11 @@ def test_fifty_concurrent_right_codes_approve_exactly_once(run: Run) -> None:
                     tg.start_soon(one)
             return results
 
-    results = run(scenario)
+    return run(scenario)  # type: ignore[no-any-return]
+
+
+def test_fifty_concurrent_right_codes_approve_exactly_once(run: Run) -> None:
+    results = fifty_right_codes(run, max_attempts=100)
     assert len(results) == 50
     assert sum(isinstance(r, Approved) for r in results) == 1
     assert all(isinstance(r, Approved | NoPendingVerification) for r in results)
@@ -543,25 +549,7 @@ def test_fifty_concurrent_right_codes_approve_exactly_once(run: Run) -> None:
 
 def test_fifty_concurrent_right_codes_with_few_attempts(run: Run) -> None:
     """With max_attempts=5, at most five checks ever compare; one of them wins."""
-
-    async def scenario() -> list[CheckResult]:
-        clock = ManualClock()
-        sandbox = Sandbox(clock=clock)
-        async with sandbox.client() as sms:
-            verifier = make(sms, clock, YieldingStore(MemoryStore()))
-            await verifier.start(PHONE)
-            code = sandbox.last_otp(PHONE)
-            results: list[CheckResult] = []
-
-            async def one() -> None:
-                results.append(await verifier.check(PHONE, code))
-
-            async with anyio.create_task_group() as tg:
-                for _ in range(50):
-                    tg.start_soon(one)
-            return results
-
-    results = run(scenario)
+    results = fifty_right_codes(run)
     assert sum(isinstance(r, Approved) for r in results) == 1
     assert sum(isinstance(r, TooManyAttempts) for r in results) == 45
 

@@ -295,10 +295,17 @@ def _run_workers(
                 worker.wait()
 
 
-async def _started(
-    store: RedisStore, sms: AsyncDevSMS, sandbox: Sandbox, clock: ManualClock, prefix: str
+@pytest.fixture
+async def started(
+    store: RedisStore,
+    devsms_client: AsyncDevSMS,
+    devsms_sandbox: Sandbox,
+    devsms_clock: ManualClock,
+    prefix: str,
 ) -> tuple[str, dict[str, Any]]:
-    verifier = make(sms, store, clock)
+    """A verification started for PHONE: its code, and the spec the workers run with."""
+    clock, sandbox = devsms_clock, devsms_sandbox
+    verifier = make(devsms_client, store, clock)
     await verifier.start(PHONE)
     spec = {
         "now": clock().timestamp(),
@@ -312,15 +319,10 @@ async def _started(
     return sandbox.last_otp(PHONE), spec
 
 
-async def test_two_processes_fifty_right_codes_exactly_one_approved(
-    store: RedisStore,
-    redis_url: str,
-    prefix: str,
-    devsms_client: AsyncDevSMS,
-    devsms_sandbox: Sandbox,
-    devsms_clock: ManualClock,
+def test_two_processes_fifty_right_codes_exactly_one_approved(
+    redis_url: str, started: tuple[str, dict[str, Any]]
 ) -> None:
-    code, spec = await _started(store, devsms_client, devsms_sandbox, devsms_clock, prefix)
+    code, spec = started
     spec["max_attempts"] = 100  # the record's own limit (5) applies: it was stored at start
     statuses = _run_workers(redis_url, spec, [[code] * 25, [code] * 25])
     assert len(statuses) == 50
@@ -331,12 +333,11 @@ async def test_two_processes_fifty_right_codes_exactly_one_approved(
 async def test_two_processes_a_hundred_wrong_guesses_count_max_attempts(
     store: RedisStore,
     redis_url: str,
-    prefix: str,
+    started: tuple[str, dict[str, Any]],
     devsms_client: AsyncDevSMS,
-    devsms_sandbox: Sandbox,
     devsms_clock: ManualClock,
 ) -> None:
-    code, spec = await _started(store, devsms_client, devsms_sandbox, devsms_clock, prefix)
+    code, spec = started
     guesses = [f"{(int(code) + n) % 1_000_000:06d}" for n in range(1, 101)]
     statuses = _run_workers(redis_url, spec, [guesses[:50], guesses[50:]])
     assert statuses.count("wrong_code") == 5
@@ -345,16 +346,11 @@ async def test_two_processes_a_hundred_wrong_guesses_count_max_attempts(
     assert isinstance(await verifier.check(PHONE, code), TooManyAttempts)
 
 
-async def test_two_processes_a_right_code_among_wrong_ones(
-    store: RedisStore,
-    redis_url: str,
-    prefix: str,
-    devsms_client: AsyncDevSMS,
-    devsms_sandbox: Sandbox,
-    devsms_clock: ManualClock,
+def test_two_processes_a_right_code_among_wrong_ones(
+    redis_url: str, started: tuple[str, dict[str, Any]]
 ) -> None:
     """However the processes interleave, at most five checks compare against the code."""
-    code, spec = await _started(store, devsms_client, devsms_sandbox, devsms_clock, prefix)
+    code, spec = started
     guesses = [f"{(int(code) + n) % 1_000_000:06d}" for n in range(1, 40)]
     statuses = _run_workers(redis_url, spec, [[*guesses[:20], code], [code, *guesses[20:]]])
     compared = statuses.count("wrong_code") + statuses.count("approved")

@@ -38,21 +38,26 @@ def _outcomes(results: list[BaseException | object]) -> dict[str, int]:
     return counts
 
 
-async def _twenty_async(sandbox: Sandbox, service_name: str) -> list[BaseException | object]:
+async def _concurrent_starts(verifiers: list[Verifier], count: int) -> list[BaseException | object]:
+    """`count` starts at once, to a number each, spread over `verifiers`; what each got."""
     results: list[BaseException | object] = []
+
+    async def one(n: int) -> None:
+        try:
+            results.append(await verifiers[n % len(verifiers)].start(f"99890100{n:04d}"))
+        except DevSMSError as exc:
+            results.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        for n in range(count):
+            tg.start_soon(one, n)
+    return results
+
+
+async def _twenty_async(sandbox: Sandbox, service_name: str) -> list[BaseException | object]:
     async with serve_sandbox(sandbox) as server, server.client() as sms:
         verifier = Verifier(sms, MemoryStore(), service_name=service_name, secret_key=SECRET)
-
-        async def one(n: int) -> None:
-            try:
-                results.append(await verifier.start(f"99890100{n:04d}"))
-            except DevSMSError as exc:
-                results.append(exc)
-
-        async with anyio.create_task_group() as tg:
-            for n in range(20):
-                tg.start_soon(one, n)
-    return results
+        return await _concurrent_starts([verifier], 20)
 
 
 def test_twenty_concurrent_starts_pay_a_rejected_name_once(run: Callable[..., Any]) -> None:
@@ -70,21 +75,10 @@ def test_an_accepted_name_sends_every_start(run: Callable[..., Any]) -> None:
 
 
 async def _two_verifiers_one_store(sandbox: Sandbox) -> list[BaseException | object]:
-    results: list[BaseException | object] = []
     async with serve_sandbox(sandbox) as server, server.client() as sms:
         store = MemoryStore()
         verifiers = [Verifier(sms, store, service_name=NAME, secret_key=SECRET) for _ in range(2)]
-
-        async def one(n: int) -> None:
-            try:
-                results.append(await verifiers[n % 2].start(f"99890100{n:04d}"))
-            except DevSMSError as exc:
-                results.append(exc)
-
-        async with anyio.create_task_group() as tg:
-            for n in range(20):
-                tg.start_soon(one, n)
-    return results
+        return await _concurrent_starts(verifiers, 20)
 
 
 def test_verifiers_sharing_a_store_pay_a_rejected_name_once(run: Callable[..., Any]) -> None:
@@ -95,23 +89,12 @@ def test_verifiers_sharing_a_store_pay_a_rejected_name_once(run: Callable[..., A
 
 
 async def _after_a_failed_first_send(sandbox: Sandbox) -> list[BaseException | object]:
-    results: list[BaseException | object] = []
     # The first answer is not about the name (a 400 for something else): the next
     # waiter sends, and its rejection is again the only one paid.
     sandbox.fail_next(400, path="send_sms.php", error="Xatolik")
     async with serve_sandbox(sandbox) as server, server.client(max_retries=0) as sms:
         verifier = Verifier(sms, MemoryStore(), service_name=NAME, secret_key=SECRET)
-
-        async def one(n: int) -> None:
-            try:
-                results.append(await verifier.start(f"99890100{n:04d}"))
-            except DevSMSError as exc:
-                results.append(exc)
-
-        async with anyio.create_task_group() as tg:
-            for n in range(10):
-                tg.start_soon(one, n)
-    return results
+        return await _concurrent_starts([verifier], 10)
 
 
 def test_a_first_answer_about_something_else_lets_the_next_one_try(
