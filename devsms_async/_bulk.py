@@ -124,15 +124,13 @@ __all__ = [
 DEFAULT_CONCURRENCY = 10
 """Sends in flight by default: one per connection of the default pool (10).
 
-Measured (httpx 0.28.1 / httpcore 1.0.9, loopback server answering after 50 ms, 2-core
-machine): throughput is ``concurrency / latency`` (10: 185/s, 20: 370/s, 30: 550/s)
-at a flat ~0.9 ms of client CPU per send, until the event loop saturates; past that
-point more connections make every request dearer (40: 1.7 ms, 50: 5.3 ms per send,
-throughput down to 184/s) because httpcore's pool polls each of its sockets per
-request, and ``Limits(100, 100)`` lost to ``Limits(10, 10)`` by 1.4x at 100 in flight.
-10 stays far from that cliff on any machine, gives 50-200 SMS/s if the provider
-answers in 50-200 ms, and keeps a polite load on an API whose rate limits are not
-documented. Raise the pool and ``concurrency`` together when you need more.
+Throughput is ``concurrency / latency`` at a flat client cost per send until the event
+loop saturates; past a few dozen connections every request gets dearer, because
+httpcore's pool polls each of its sockets per request (benchmarks/bench_bulk.py measures
+it; docs/performance.md has the figures). 10 stays far from that cliff on any machine,
+gives 50-200 SMS/s if the provider answers in 50-200 ms, and keeps a polite load on an
+API whose rate limits are not documented. Raise the pool and ``concurrency`` together
+when you need more.
 """
 
 BulkItem: TypeAlias = BulkMessage | tuple[str, str]

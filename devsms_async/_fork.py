@@ -25,11 +25,10 @@ class Pool:
 How a fork is noticed: ``os.register_at_fork`` bumps a process generation in every
 child that ``os.fork()`` makes (``multiprocessing``'s fork start method, Celery's
 billiard and gunicorn all fork that way), and a guard compares its generation with it:
-a global read, where ``os.getpid()`` is a system call (on a sandboxed machine a PID
-check measured ~2.4 µs a call, 4x the whole generation check, medians of 7
-alternating rounds). Where Python has no ``register_at_fork`` (not POSIX) the guard
-compares PIDs instead. A fork made by C code that runs no at-fork hooks is not seen;
-every fork of the servers and pools named above runs them.
+a global read, where ``os.getpid()`` is a system call on every check. Where Python has
+no ``register_at_fork`` (not POSIX) the guard compares PIDs instead. A fork made by C
+code that runs no at-fork hooks is not seen; every fork of the servers and pools named
+above runs them.
 """
 
 from __future__ import annotations
