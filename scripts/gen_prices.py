@@ -2,7 +2,7 @@
 
 Usage: python scripts/gen_prices.py [SPEC_PATH]
 
-The table is transcribed by this script, not by hand; tests/test_pricing.py checks every
+The table is transcribed by this script, not by hand; tests/core/test_pricing.py checks every
 shipped row against the spec again.
 """
 
